@@ -1,0 +1,66 @@
+"""The pure policy engine: no I/O, no clock. Every decision names its gate, source and fix."""
+
+from sidecar.policy._decide import (
+    GATES,
+    TOOLS,
+    Check,
+    Decision,
+    ListScope,
+    Requester,
+    SessionView,
+    StaticView,
+    Tool,
+    decide,
+    filter_sessions,
+)
+from sidecar.policy._keys import MalformedKey, SessionKey, canonical_key, is_agent_id, pattern_matches
+from sidecar.policy._model import OPENCLAW_DEFAULTS, AgentPolicy, Peer, Policy, Resolved, Source
+from sidecar.policy._schema import PolicyError, parse_json5, validate
+
+__all__ = [
+    "GATES",
+    "OPENCLAW_DEFAULTS",
+    "TOOLS",
+    "AgentPolicy",
+    "Check",
+    "Decision",
+    "ListScope",
+    "MalformedKey",
+    "Peer",
+    "Policy",
+    "PolicyError",
+    "Requester",
+    "Resolved",
+    "SessionKey",
+    "SessionView",
+    "Source",
+    "StaticView",
+    "Tool",
+    "canonical_key",
+    "decide",
+    "filter_sessions",
+    "is_agent_id",
+    "parse_json5",
+    "parse_policy",
+    "pattern_matches",
+    "validate",
+]
+
+
+def parse_policy(
+    text: str, path: str, openclaw_text: str | None = None, openclaw_path: str | None = None
+) -> Policy:
+    """Build a Policy from the policy file's text and, optionally, the openclaw.json text it names.
+
+    Raises:
+        PolicyError: with the file, line, key and what is allowed there.
+    """
+    doc = parse_json5(text, path)
+    validate(doc)
+    openclaw = (
+        parse_json5(openclaw_text, openclaw_path or "openclaw.json") if openclaw_text is not None else None
+    )
+    policy = Policy(doc, openclaw)
+    for agent_id in policy.agent_ids:
+        policy.for_agent(agent_id)
+    return policy

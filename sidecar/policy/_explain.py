@@ -1,0 +1,127 @@
+"""Human- and machine-readable renderings of decisions and effective policies."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sidecar.policy._decide import Decision, Requester, SessionView, decide
+from sidecar.policy._keys import main_key_of
+from sidecar.policy._model import AgentPolicy, Policy
+
+_MARK = {"pass": "PASS", "fail": "FAIL", "n/a": " n/a", "not reached": "  - "}
+
+
+def render_decision(decision: Decision, policy: Policy) -> str:
+    req = decision.requester
+    target = decision.target or decision.target_agent or "(no target)"
+    lines = [
+        f"{decision.tool}: {req.agent_id} ({req.session_key}) -> {target}",
+        f"policy: {policy.path}" + (f" (inherits {policy.openclaw.path})" if policy.openclaw else ""),
+        "",
+    ]
+    for check in decision.checks:
+        detail = check.detail or ("not reached" if check.outcome == "not reached" else "")
+        lines.append(f"  {_MARK[check.outcome]}  {check.gate:<15} {detail}".rstrip())
+        lines.extend(f"{'':23}from {source}" for source in check.sources)
+    lines.append("")
+    if decision.allowed:
+        lines.append("ALLOWED")
+        if decision.source:
+            lines.append(f"  decided by: {decision.source}")
+    else:
+        lines += [
+            f"DENIED at gate '{decision.gate}'",
+            f"  message: {decision.message}",
+            f"  source:  {decision.source}",
+            f"  fix:     {decision.fix}",
+        ]
+    return "\n".join(lines)
+
+
+def open_default_warning(agent: AgentPolicy) -> str | None:
+    """Warn when an agent can read and message every other agent, naming the keys that made it so."""
+    if agent.visibility.value != "all" or not agent.a2a_enabled.value:
+        return None
+    if agent.allow.value and "*" not in [p.strip() for p in agent.allow.value]:
+        return None
+    keys = [
+        ("tools.sessions.visibility", agent.visibility),
+        ("tools.agentToAgent.enabled", agent.a2a_enabled),
+        ("tools.agentToAgent.allow", agent.allow),
+    ]
+    unset = [f"{name} (unset: OpenClaw 2026.9.6 defaults to {v.describe().split(' = ')[-1]})"
+             for name, v in keys if v.is_default]
+    set_ = [f"{name} set at {v.describe()}" for name, v in keys if not v.is_default]
+    why = "; ".join(unset + set_)
+    fix = (
+        f'narrow it with agents.entries.{agent.agent_id}.tools.sessions.visibility ("self", "tree", "agent" or '
+        f'"scoped" with visibleAgents) and agents.entries.{agent.agent_id}.tools.agentToAgent.allow'
+    )
+    return (
+        f"WARNING: {agent.agent_id} can read and message every other agent's sessions. Because: {why}. "
+        f"To scope it, {fix}."
+    )
+
+
+def reach(policy: Policy, agent_id: str, view: SessionView) -> dict[str, dict[str, bool]]:
+    """For each known agent: may this agent read its main session, message it, spawn on it?"""
+    requester = Requester.of(agent_id, main_key=policy.main_key)
+    table = {}
+    for other in sorted(policy.known_agents):
+        key = main_key_of(other, policy.main_key)
+        table[other] = {
+            "history": decide(policy, requester, "sessions_history", key, view).allowed,
+            "send": decide(policy, requester, "sessions_send", key, view).allowed,
+            "spawn": decide(policy, requester, "sessions_spawn", other, view).allowed,
+        }
+    return table
+
+
+def policy_report(policy: Policy, agent_id: str, view: SessionView) -> dict[str, Any]:
+    agent = policy.for_agent(agent_id)
+    values = {
+        name: {"value": list(v.value) if isinstance(v.value, tuple) else v.value, "origin": v.source.origin,
+               "source": v.describe()}
+        for name, v in agent.values().items()
+    }
+    warning = open_default_warning(agent)
+    return {
+        "agent": agent_id,
+        "policy": policy.path,
+        "openclawConfig": policy.openclaw.path if policy.openclaw else None,
+        "known": agent_id in policy.known_agents,
+        "values": values,
+        "warnings": [warning] if warning else [],
+        "reach": reach(policy, agent_id, view),
+    }
+
+
+def render_policy(report: dict[str, Any]) -> str:
+    lines = [f"Effective policy for agent '{report['agent']}' from {report['policy']}"]
+    if report["openclawConfig"]:
+        lines.append(f"  (inherits {report['openclawConfig']})")
+    if not report["known"]:
+        lines.append(f"  NOTE: '{report['agent']}' has no entry in the policy; defaults apply to it.")
+    lines.append("")
+    for warning in report["warnings"]:
+        lines += ["!" * 78, *_wrap(warning, 78), "!" * 78, ""]
+    width = max(len(name) for name in report["values"])
+    for name, item in report["values"].items():
+        lines.append(f"  {name:<{width}}  <- {item['source']}")
+    lines += ["", "  Reach (main session of each known agent):", f"    {'agent':<24} history  send  spawn"]
+    for other, row in report["reach"].items():
+        cells = ["yes" if row[t] else "no" for t in ("history", "send", "spawn")]
+        lines.append(f"    {other:<24} {cells[0]:<8} {cells[1]:<5} {cells[2]}")
+    return "\n".join(lines)
+
+
+def _wrap(text: str, width: int) -> list[str]:
+    out: list[str] = []
+    line = ""
+    for word in text.split():
+        if line and len(line) + 1 + len(word) > width:
+            out.append(line)
+            line = word
+        else:
+            line = f"{line} {word}" if line else word
+    return [*out, line] if line else out

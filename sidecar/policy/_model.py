@@ -1,0 +1,385 @@
+"""The effective policy of one agent, every value carrying where it came from.
+
+Resolution order for each value: the agent's own entry in the policy file, the policy file's sidecar-wide
+value, the inherited openclaw.json, then OpenClaw 2026.9.6's default.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any, Generic, Literal, TypeVar
+
+from sidecar.policy._keys import is_agent_id
+from sidecar.policy._schema import (
+    OPENCLAW_VISIBILITIES,
+    SANDBOX_CLAMPS,
+    SANDBOX_MODES,
+    Document,
+    PolicyError,
+)
+
+T = TypeVar("T")
+Origin = Literal["agent", "sidecar", "openclaw", "default"]
+OPENCLAW_VERSION = "OpenClaw 2026.9.6"
+
+# OpenClaw 2026.9.6's values when a key is unset. Note the 2026.9 flip: visibility `all` and
+# agent-to-agent on, so an unset config is wide open (older releases defaulted to `tree` and off).
+OPENCLAW_DEFAULTS: dict[str, Any] = {
+    "tools.sessions.visibility": "all",
+    "tools.agentToAgent.enabled": True,
+    "tools.agentToAgent.allow": (),
+    "subagents.allowAgents": (),
+    "subagents.maxSpawnDepth": 1,
+    "subagents.maxChildrenPerAgent": 5,
+    "subagents.requireAgentId": False,
+    "sandbox.mode": "off",
+    "sandbox.sessionToolsVisibility": "spawned",
+    "session.mainKey": "main",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """Where a value came from: a file and key path, or OpenClaw's default."""
+
+    origin: Origin
+    key: str
+    file: str | None = None
+    line: int | None = None
+
+    def describe(self, value: Any) -> str:
+        shown = _show(value)
+        if self.origin == "default":
+            return f"default ({OPENCLAW_VERSION}): {self.key} = {shown}"
+        where = f"{self.file}:{self.line}" if self.line else str(self.file)
+        return f"{where} {self.key} = {shown}"
+
+
+@dataclass(frozen=True, slots=True)
+class Resolved(Generic[T]):
+    value: T
+    source: Source
+
+    def describe(self) -> str:
+        return self.source.describe(self.value)
+
+    @property
+    def is_default(self) -> bool:
+        return self.source.origin == "default"
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, tuple):
+        value = list(value)
+    if value is None:
+        return "unset"
+    return json.dumps(value)
+
+
+@dataclass(frozen=True)
+class AgentPolicy:
+    """Everything the engine needs about one agent, resolved once."""
+
+    agent_id: str
+    visibility: Resolved[str]
+    send_visibility: Resolved[str]
+    visible_agents: Resolved[tuple[str, ...]]
+    a2a_enabled: Resolved[bool]
+    allow: Resolved[tuple[str, ...]]
+    receives_from: Resolved[tuple[str, ...] | None]
+    spawn_allow: Resolved[tuple[str, ...]]
+    max_spawn_depth: Resolved[int]
+    max_children: Resolved[int]
+    require_agent_id: Resolved[bool]
+    sandbox_mode: Resolved[str]
+    sandbox_clamp: Resolved[str]
+
+    @property
+    def allow_is_per_agent(self) -> bool:
+        """A per-agent allow list scopes this agent's targets only; the global one needs both sides."""
+        return self.allow.source.origin == "agent"
+
+    def values(self) -> dict[str, Resolved[Any]]:
+        return {
+            "tools.sessions.visibility": self.visibility,
+            "tools.sessions.sendVisibility": self.send_visibility,
+            "tools.sessions.visibleAgents": self.visible_agents,
+            "tools.agentToAgent.enabled": self.a2a_enabled,
+            "tools.agentToAgent.allow": self.allow,
+            "tools.agentToAgent.receivesFrom": self.receives_from,
+            "subagents.allowAgents": self.spawn_allow,
+            "subagents.maxSpawnDepth": self.max_spawn_depth,
+            "subagents.maxChildrenPerAgent": self.max_children,
+            "subagents.requireAgentId": self.require_agent_id,
+            "sandbox.mode": self.sandbox_mode,
+            "sandbox.sessionToolsVisibility": self.sandbox_clamp,
+        }
+
+
+@dataclass(frozen=True)
+class Peer:
+    name: str
+    url: str
+    agents: tuple[str, ...]
+    allow_insecure: bool = False
+
+
+@dataclass
+class Policy:
+    """A validated policy file plus the openclaw.json it inherits from."""
+
+    doc: Document
+    openclaw: Document | None = None
+    _cache: dict[str, AgentPolicy] = field(default_factory=dict, repr=False)
+
+    @property
+    def path(self) -> str:
+        return self.doc.path
+
+    # -- agents -----------------------------------------------------------------------------------
+
+    @cached_property
+    def _entries(self) -> dict[str, tuple[Document, tuple[str, ...], dict[str, Any]]]:
+        """Agent id -> (document, key path of its entry, entry). Policy entries win over openclaw.json."""
+        found: dict[str, tuple[Document, tuple[str, ...], dict[str, Any]]] = {}
+        for doc in (self.doc, self.openclaw):
+            if doc is None:
+                continue
+            agents = doc.data.get("agents")
+            if not isinstance(agents, dict):
+                continue
+            entries = agents.get("entries")
+            if isinstance(entries, dict):
+                for agent_id, entry in entries.items():
+                    found.setdefault(agent_id, (doc, ("agents", "entries", agent_id), _obj(entry)))
+            listed = agents.get("list")
+            if isinstance(listed, list):
+                for index, entry in enumerate(listed):
+                    if isinstance(entry, dict) and isinstance(entry.get("id"), str):
+                        found.setdefault(entry["id"], (doc, ("agents", "list", str(index)), entry))
+        for agent_id, (doc, keys, _) in found.items():
+            if not is_agent_id(agent_id):
+                raise PolicyError(
+                    doc.path,
+                    doc.line_of(keys),
+                    ".".join(keys),
+                    f"{agent_id!r} is not a valid agent id",
+                    "lowercase letters, digits, _ and -, up to 64 characters",
+                )
+        return found
+
+    @cached_property
+    def agent_ids(self) -> tuple[str, ...]:
+        return tuple(self._entries)
+
+    @cached_property
+    def peers(self) -> tuple[Peer, ...]:
+        gateway = _obj(self.doc.data.get("gateway"))
+        return tuple(
+            Peer(
+                name, str(spec["url"]), tuple(spec.get("agents", ())), bool(spec.get("allowInsecure", False))
+            )
+            for name, spec in _obj(gateway.get("peers")).items()
+        )
+
+    @cached_property
+    def known_agents(self) -> frozenset[str]:
+        return frozenset(self.agent_ids) | {a for peer in self.peers for a in peer.agents}
+
+    @cached_property
+    def default_agent(self) -> str:
+        for agent_id, (_, _, entry) in self._entries.items():
+            if entry.get("default") is True:
+                return agent_id
+        return self.agent_ids[0] if self.agent_ids else "main"
+
+    @cached_property
+    def main_key(self) -> str:
+        return str(self._global(("session", "mainKey"), "session.mainKey", str).value)
+
+    @cached_property
+    def limits(self) -> dict[str, int]:
+        return {k: int(v) for k, v in _obj(self.doc.data.get("limits")).items()}
+
+    def for_agent(self, agent_id: str) -> AgentPolicy:
+        cached = self._cache.get(agent_id)
+        if cached is None:
+            cached = self._cache[agent_id] = self._resolve(agent_id)
+        return cached
+
+    # -- resolution -------------------------------------------------------------------------------
+
+    def _resolve(self, agent_id: str) -> AgentPolicy:
+        vis = self._agent_first(
+            agent_id, ("tools", "sessions", "visibility"), "tools.sessions.visibility", str
+        )
+        if vis.source.origin == "openclaw" and vis.value not in OPENCLAW_VISIBILITIES:
+            # OpenClaw treats an invalid visibility as its default rather than refusing to start.
+            vis = Resolved(OPENCLAW_DEFAULTS["tools.sessions.visibility"], vis.source)
+        send = self._agent_first(
+            agent_id,
+            ("tools", "sessions", "sendVisibility"),
+            "tools.sessions.sendVisibility",
+            str,
+            openclaw=False,
+        )
+        if send.value is None:
+            send = vis
+        visible = self._agent_first(
+            agent_id,
+            ("tools", "sessions", "visibleAgents"),
+            "tools.sessions.visibleAgents",
+            tuple,
+            openclaw=False,
+            default=(),
+        )
+        return AgentPolicy(
+            agent_id=agent_id,
+            visibility=vis,
+            send_visibility=send,
+            visible_agents=visible,
+            a2a_enabled=self._agent_first(
+                agent_id, ("tools", "agentToAgent", "enabled"), "tools.agentToAgent.enabled", bool
+            ),
+            allow=self._agent_first(
+                agent_id, ("tools", "agentToAgent", "allow"), "tools.agentToAgent.allow", tuple
+            ),
+            receives_from=self._agent_only(agent_id, ("tools", "agentToAgent", "receivesFrom")),
+            spawn_allow=self._subagent_value(agent_id, "allowAgents", tuple),
+            max_spawn_depth=self._subagent_value(agent_id, "maxSpawnDepth", int),
+            max_children=self._subagent_value(agent_id, "maxChildrenPerAgent", int),
+            require_agent_id=self._subagent_value(agent_id, "requireAgentId", bool),
+            sandbox_mode=self._sandbox_value(agent_id, "mode", SANDBOX_MODES),
+            sandbox_clamp=self._sandbox_value(agent_id, "sessionToolsVisibility", SANDBOX_CLAMPS),
+        )
+
+    def _agent_entry(self, agent_id: str) -> tuple[Document, tuple[str, ...], dict[str, Any]] | None:
+        return self._entries.get(agent_id)
+
+    def _lookup(
+        self, doc: Document, base: tuple[str, ...], keys: tuple[str, ...], origin: Origin, kind: type
+    ) -> Resolved[Any] | None:
+        value: Any = doc.data
+        for key in (*base, *keys):
+            if isinstance(value, list) and key.isdigit() and int(key) < len(value):
+                value = value[int(key)]
+            elif isinstance(value, dict) and key in value:
+                value = value[key]
+            else:
+                return None
+        full = (*base, *keys)
+        if not _is_kind(value, kind):
+            raise PolicyError(
+                doc.path, doc.line_of(full), ".".join(full), f"{value!r} has the wrong type", kind.__name__
+            )
+        if kind is tuple:
+            value = tuple(value)
+        return Resolved(value, Source(origin, ".".join(full), doc.path, doc.line_of(full)))
+
+    def _agent_first(
+        self,
+        agent_id: str,
+        keys: tuple[str, ...],
+        default_key: str,
+        kind: type,
+        *,
+        openclaw: bool = True,
+        default: Any = None,
+    ) -> Resolved[Any]:
+        entry = self._agent_entry(agent_id)
+        if entry is not None and entry[0] is self.doc:
+            found = self._lookup(self.doc, entry[1], keys, "agent", kind)
+            if found is not None:
+                return found
+        return self._global(keys, default_key, kind, openclaw=openclaw, default=default)
+
+    def _global(
+        self,
+        keys: tuple[str, ...],
+        default_key: str,
+        kind: type,
+        *,
+        openclaw: bool = True,
+        default: Any = None,
+    ) -> Resolved[Any]:
+        found = self._lookup(self.doc, (), keys, "sidecar", kind)
+        if found is None and openclaw and self.openclaw is not None:
+            found = self._lookup(self.openclaw, (), keys, "openclaw", kind)
+        if found is not None:
+            return found
+        value = OPENCLAW_DEFAULTS.get(default_key, default)
+        return Resolved(value, Source("default", default_key))
+
+    def _agent_only(self, agent_id: str, keys: tuple[str, ...]) -> Resolved[tuple[str, ...] | None]:
+        entry = self._agent_entry(agent_id)
+        if entry is not None and entry[0] is self.doc:
+            found = self._lookup(self.doc, entry[1], keys, "agent", tuple)
+            if found is not None:
+                return found
+        return Resolved(None, Source("default", "agents.entries.<id>." + ".".join(keys)))
+
+    def _subagent_value(self, agent_id: str, name: str, kind: type) -> Resolved[Any]:
+        return self._layered(
+            agent_id,
+            ("subagents", name),
+            ("agents", "defaults", "subagents", name),
+            f"subagents.{name}",
+            kind,
+        )
+
+    def _sandbox_value(self, agent_id: str, name: str, allowed: tuple[str, ...]) -> Resolved[Any]:
+        found = self._layered(
+            agent_id, ("sandbox", name), ("agents", "defaults", "sandbox", name), f"sandbox.{name}", str
+        )
+        if found.value not in allowed:
+            src = found.source
+            raise PolicyError(
+                str(src.file), src.line, src.key, f"{found.value!r} is not allowed", ", ".join(allowed)
+            )
+        return found
+
+    def _layered(
+        self, agent_id: str, own: tuple[str, ...], defaults: tuple[str, ...], default_key: str, kind: type
+    ) -> Resolved[Any]:
+        """Per-agent entry, sidecar-wide default, then openclaw.json (its per-agent value, then its defaults)."""
+        entry = self._agent_entry(agent_id)
+        layers: list[tuple[Document, tuple[str, ...], tuple[str, ...], Origin]] = []
+        if entry is not None and entry[0] is self.doc:
+            layers.append((self.doc, entry[1], own, "agent"))
+        layers.append((self.doc, (), defaults, "sidecar"))
+        if self.openclaw is not None:
+            oc_entry = _openclaw_entry(self.openclaw, agent_id)
+            if oc_entry is not None:
+                layers.append((self.openclaw, oc_entry, own, "openclaw"))
+            layers.append((self.openclaw, (), defaults, "openclaw"))
+        for doc, base, keys, origin in layers:
+            found = self._lookup(doc, base, keys, origin, kind)
+            if found is not None:
+                return found
+        return Resolved(OPENCLAW_DEFAULTS[default_key], Source("default", default_key))
+
+
+def _openclaw_entry(doc: Document, agent_id: str) -> tuple[str, ...] | None:
+    agents = _obj(doc.data.get("agents"))
+    if isinstance(agents.get("entries"), dict) and agent_id in agents["entries"]:
+        return ("agents", "entries", agent_id)
+    listed = agents.get("list")
+    if isinstance(listed, list):
+        for index, entry in enumerate(listed):
+            if isinstance(entry, dict) and entry.get("id") == agent_id:
+                return ("agents", "list", str(index))
+    return None
+
+
+def _obj(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _is_kind(value: Any, kind: type) -> bool:
+    if kind is tuple:
+        return isinstance(value, list) and all(isinstance(v, str) for v in value)
+    if kind is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, kind)
