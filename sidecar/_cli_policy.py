@@ -6,7 +6,16 @@ import argparse
 import json
 import sys
 
-from sidecar.policy import TOOLS, MalformedKey, Policy, PolicyError, Requester, StaticView, decide, is_agent_id
+from sidecar.policy import (
+    TOOLS,
+    MalformedKey,
+    Policy,
+    PolicyError,
+    Requester,
+    StaticView,
+    decide,
+    is_agent_id,
+)
 from sidecar.policy._explain import policy_report, render_decision, render_policy
 from sidecar.policy_file import ENV_VAR, load_policy
 
@@ -47,7 +56,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _common(explain)
-    explain.add_argument("--session", metavar="KEY", help="the requester's session key (default agent:<ID>:main)")
+    explain.add_argument(
+        "--session", metavar="KEY", help="the requester's session key (default agent:<ID>:main)"
+    )
     explain.add_argument("tool", metavar="TOOL", choices=TOOLS, help="one of " + ", ".join(TOOLS))
     explain.add_argument("target", metavar="TARGET", nargs="?", help="session key, or agent id for spawn")
     explain.set_defaults(handler=_explain)

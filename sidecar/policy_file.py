@@ -19,7 +19,10 @@ def policy_path(explicit: str | None) -> Path:
     chosen = explicit or os.environ.get(ENV_VAR)
     if not chosen:
         raise PolicyError(
-            "<no policy>", None, "", f"no policy file given: pass --policy FILE or set {ENV_VAR}",
+            "<no policy>",
+            None,
+            "",
+            f"no policy file given: pass --policy FILE or set {ENV_VAR}",
             "see manifests/policies/ for examples",
         )
     return Path(chosen).expanduser()
@@ -50,8 +53,11 @@ def load_policy(explicit: str | None = None) -> Policy:
         openclaw_path = str(target)
         if not target.exists():
             raise PolicyError(
-                str(path), doc.line_of(("openclawConfig",)), "openclawConfig",
-                f"{target} does not exist", "a path to openclaw.json, relative to the policy file",
+                str(path),
+                doc.line_of(("openclawConfig",)),
+                "openclawConfig",
+                f"{target} does not exist",
+                "a path to openclaw.json, relative to the policy file",
             )
         openclaw_text = _read(target, "openclaw.json")
     return parse_policy(text, str(path), openclaw_text, openclaw_path)

@@ -86,13 +86,14 @@ class Requester:
 
     agent_id: str
     session_key: str
+    key: SessionKey = field(compare=False, repr=False, default=SessionKey("", "", ""))
 
     @classmethod
     def of(cls, agent_id: str, session_key: str | None = None, main_key: str = "main") -> Requester:
         key = parse_agent_key((session_key or f"agent:{agent_id}:{main_key}").strip().lower())
         if key.agent_id != agent_id:
             raise MalformedKey(key.key, f"the session belongs to agent {key.agent_id!r}, not {agent_id!r}")
-        return cls(agent_id, key.key)
+        return cls(agent_id, key.key, key)
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,7 +211,7 @@ def decide(
     """Decide one tool call. Pure: no I/O, no clock; the same inputs always give the same Decision."""
     trace = _Trace(explain)
     agent = policy.for_agent(requester.agent_id)
-    req_key = parse_agent_key(requester.session_key)
+    req_key = requester.key if requester.key.key else parse_agent_key(requester.session_key)
 
     deny = _Denier(tool, requester, trace)
 
@@ -610,7 +611,7 @@ def filter_sessions(
 ) -> ListScope:
     """Apply the list guard to each row before anything is serialised; count what was hidden."""
     agent = policy.for_agent(requester.agent_id)
-    req_key = parse_agent_key(requester.session_key)
+    req_key = requester.key if requester.key.key else parse_agent_key(requester.session_key)
     vis = agent.visibility
     restrict = False
     if is_sandboxed(agent, req_key, policy.main_key) and agent.sandbox_clamp.value == "spawned":

@@ -6,7 +6,7 @@ from typing import Any
 
 from sidecar.policy._decide import Decision, Requester, SessionView, decide
 from sidecar.policy._keys import main_key_of
-from sidecar.policy._model import AgentPolicy, Policy
+from sidecar.policy._model import AgentPolicy, Policy, Resolved
 
 _MARK = {"pass": "PASS", "fail": "FAIL", "n/a": " n/a", "not reached": "  - "}
 
@@ -44,13 +44,16 @@ def open_default_warning(agent: AgentPolicy) -> str | None:
         return None
     if agent.allow.value and "*" not in [p.strip() for p in agent.allow.value]:
         return None
-    keys = [
+    keys: list[tuple[str, Resolved[Any]]] = [
         ("tools.sessions.visibility", agent.visibility),
         ("tools.agentToAgent.enabled", agent.a2a_enabled),
         ("tools.agentToAgent.allow", agent.allow),
     ]
-    unset = [f"{name} (unset: OpenClaw 2026.9.6 defaults to {v.describe().split(' = ')[-1]})"
-             for name, v in keys if v.is_default]
+    unset = [
+        f"{name} (unset: OpenClaw 2026.9.6 defaults to {v.describe().split(' = ')[-1]})"
+        for name, v in keys
+        if v.is_default
+    ]
     set_ = [f"{name} set at {v.describe()}" for name, v in keys if not v.is_default]
     why = "; ".join(unset + set_)
     fix = (
@@ -80,8 +83,11 @@ def reach(policy: Policy, agent_id: str, view: SessionView) -> dict[str, dict[st
 def policy_report(policy: Policy, agent_id: str, view: SessionView) -> dict[str, Any]:
     agent = policy.for_agent(agent_id)
     values = {
-        name: {"value": list(v.value) if isinstance(v.value, tuple) else v.value, "origin": v.source.origin,
-               "source": v.describe()}
+        name: {
+            "value": list(v.value) if isinstance(v.value, tuple) else v.value,
+            "origin": v.source.origin,
+            "source": v.describe(),
+        }
         for name, v in agent.values().items()
     }
     warning = open_default_warning(agent)

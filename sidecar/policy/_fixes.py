@@ -21,7 +21,7 @@ def _entry(agent_id: str) -> str:
 
 
 def _list(values: Iterable[str]) -> str:
-    return json.dumps(list(values))
+    return "[" + ", ".join(json.dumps(v) for v in values) + "]"
 
 
 def unknown_target(policy: Policy, agent_id: str | None, known: Iterable[str]) -> str:

@@ -16,6 +16,9 @@ SESSION_KEY_MAX = 512
 LEGACY_KEYS = frozenset({"global", "unknown"})
 _UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 _SEGMENT_RE = re.compile(r"^[\x21-\x7e]+$")
+_AGENT_KEY_RE = re.compile(
+    r"agent:([a-z0-9_][a-z0-9_-]{0,63}):([\x21-\x39\x3b-\x7e]+(?::[\x21-\x39\x3b-\x7e]+)*)"
+)
 
 
 class MalformedKey(ValueError):
@@ -91,6 +94,14 @@ def canonical_key(raw: str, *, requester_key: str, default_agent: str, main_key:
 
 
 def parse_agent_key(key: str, raw: str | None = None) -> SessionKey:
+    """Parse an already lowercased `agent:<id>:<rest>` key.
+
+    Raises:
+        MalformedKey: naming what is wrong with it.
+    """
+    match = _AGENT_KEY_RE.fullmatch(key)
+    if match is not None:
+        return SessionKey(key, match.group(1), match.group(2))
     raw = key if raw is None else raw
     parts = key.split(":")
     if len(parts) < 3:
