@@ -358,6 +358,14 @@ def _guard(
     prefix = _PREFIX[action]
     cross = key.agent_id != req.agent_id
     mode = vis.value
+    if key.is_incognito:
+        trace.add("visibility", "fail", "incognito sessions are hidden from session tools", vis)
+        return (
+            "visibility",
+            f"Session not visible from session tools: {key.key}",
+            vis.describe(),
+            "Incognito sessions are never reachable through session tools; target a regular session.",
+        )
     # Rows the requester spawned stay reachable under tree/all even on another agent (ACP/subagent children).
     if owned and mode in ("tree", "all") and (not cross or key.is_subagent):
         trace.add("visibility", "pass", f"{key.key} was spawned by {req.key}", vis)

@@ -14,6 +14,7 @@ from functools import lru_cache
 AGENT_ID_RE = re.compile(r"^[a-z0-9_][a-z0-9_-]{0,63}$")
 SESSION_KEY_MAX = 512
 LEGACY_KEYS = frozenset({"global", "unknown"})
+_INCOGNITO_RE = re.compile(r"agent:[^:]+:(?:dashboard|subagent|internal-session-effects):incognito-[^:]+")
 _UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 _SEGMENT_RE = re.compile(r"^[\x21-\x7e]+$")
 _AGENT_KEY_RE = re.compile(
@@ -37,6 +38,11 @@ class SessionKey:
     key: str
     agent_id: str
     rest: str
+
+    @property
+    def is_incognito(self) -> bool:
+        """OpenClaw hides incognito sessions from every session tool, whatever the visibility."""
+        return _INCOGNITO_RE.fullmatch(self.key) is not None
 
     @property
     def is_subagent(self) -> bool:

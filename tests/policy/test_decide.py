@@ -135,3 +135,12 @@ def test_a_visibility_denial_also_names_the_later_gates_that_would_refuse() -> N
     p = policy(tools={"sessions": {"visibility": "self"}, "agentToAgent": {"enabled": False}})
     fix = decide(p, Requester.of("main"), "sessions_send", "agent:ops:main", StaticView()).fix
     assert fix is not None and "Also needed: Set agents.entries.main.tools.agentToAgent.enabled: true" in fix
+
+
+def test_incognito_sessions_are_hidden_whatever_the_visibility() -> None:
+    p = policy()
+    key = "agent:main:subagent:incognito-7f"
+    view = StaticView(parents={key: "agent:main:main"})
+    denied = decide(p, Requester.of("main"), "sessions_history", key, view)
+    assert denied.gate == "visibility" and denied.message == f"Session not visible from session tools: {key}"
+    assert filter_sessions(p, Requester.of("main"), [key, "agent:main:main"], view).hidden == 1
