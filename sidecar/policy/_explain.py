@@ -22,7 +22,7 @@ def render_decision(decision: Decision, policy: Policy) -> str:
     for check in decision.checks:
         detail = check.detail or ("not reached" if check.outcome == "not reached" else "")
         lines.append(f"  {_MARK[check.outcome]}  {check.gate:<15} {detail}".rstrip())
-        lines.extend(f"{'':23}from {source}" for source in check.sources)
+        lines.extend(f"{'':24}from {source}" for source in check.sources)
     lines.append("")
     if decision.allowed:
         lines.append("ALLOWED")
@@ -114,10 +114,12 @@ def render_policy(report: dict[str, Any]) -> str:
     width = max(len(name) for name in report["values"])
     for name, item in report["values"].items():
         lines.append(f"  {name:<{width}}  <- {item['source']}")
-    lines += ["", "  Reach (main session of each known agent):", f"    {'agent':<24} history  send  spawn"]
+    col = max([len("agent"), *(len(a) + 7 for a in report["reach"])])
+    lines += ["", "  Reach (main session of each known agent):", f"    {'agent':<{col}} history  send  spawn"]
     for other, row in report["reach"].items():
         cells = ["yes" if row[t] else "no" for t in ("history", "send", "spawn")]
-        lines.append(f"    {other:<24} {cells[0]:<8} {cells[1]:<5} {cells[2]}")
+        name = f"{other} (self)" if other == report["agent"] else other
+        lines.append(f"    {name:<{col}} {cells[0]:<8} {cells[1]:<5} {cells[2]}")
     return "\n".join(lines)
 
 
