@@ -1,0 +1,140 @@
+"""In-memory stand-ins for unit tests: a gateway that behaves like OpenClaw's RPCs, and a session store.
+
+Unit tests only. Every behaviour they stand in for is also exercised against a real gateway.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from sidecar.policy import StaticView
+
+
+@dataclass
+class Accepted:
+    run_id: str
+
+
+@dataclass
+class FakeGateway:
+    """sessions.list / chat.history / agent / agent.wait / sessions.create / sessions.resolve, in memory."""
+
+    agents: list[str]
+    histories: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    runs: dict[str, int] = field(default_factory=dict)
+    calls: list[tuple[str, Any]] = field(default_factory=list)
+    labels: dict[str, str] = field(default_factory=dict)
+    fail_next: list[Exception] = field(default_factory=list)
+
+    async def request(
+        self, method: str, params: Any = None, *, timeout: float | None = None, idempotent: bool = False
+    ) -> Any:
+        self.calls.append((method, params))
+        if self.fail_next:
+            raise self.fail_next.pop(0)
+        if method == "chat.history":
+            return {
+                "sessionKey": params["sessionKey"],
+                "messages": list(self.histories.get(params["sessionKey"], []))[-params.get("limit", 200) :],
+            }
+        if method == "agent.wait":
+            return {
+                "runId": params["runId"],
+                "status": "ok",
+                "terminalReply": {"disposition": "visible", "text": self._last_reply(params["runId"])},
+            }
+        if method == "sessions.list":
+            search = (params or {}).get("search")
+            rows = [{"key": k, "updatedAt": 1} for k in self.histories if search is None or search in k]
+            return {"sessions": rows, "hasMore": False}
+        if method == "sessions.create":
+            key = params["key"]
+            self.histories.setdefault(key, []).append({"role": "user", "content": params["task"]})
+            self.runs[params["idempotencyKey"]] = self.runs.get(params["idempotencyKey"], 0) + 1
+            return {"key": key, "sessionId": "s-" + key[-4:], "runId": params["idempotencyKey"]}
+        if method == "sessions.resolve":
+            if params.get("label") in self.labels:
+                return {"ok": True, "key": self.labels[params["label"]]}
+            raise LookupError(f"No session found with label: {params.get('label')}")
+        if method == "agents.list":
+            return {"agents": [{"id": a} for a in self.agents]}
+        raise AssertionError(f"unexpected method {method}")
+
+    async def agent(self, params: Any, *, timeout: float | None = None) -> Accepted:
+        self.calls.append(("agent", params))
+        key = params["idempotencyKey"]
+        if self.runs.get(key):
+            return Accepted(key)  # the gateway replays an idempotency key it has seen
+        self.runs[key] = 1
+        history = self.histories.setdefault(params["sessionKey"], [])
+        text = params["message"]
+        history.append(
+            {
+                "role": "user",
+                "content": text,
+                "idempotencyKey": f"{key}:user",
+                "provenance": params.get("inputProvenance"),
+            }
+        )
+        history.append(
+            {
+                "role": "assistant",
+                "content": [{"type": "text", "text": "echo: " + text.split("\n\n[sidecar-trace")[0]}],
+                "runId": key,
+            }
+        )
+        return Accepted(key)
+
+    def _last_reply(self, run_id: str) -> str:
+        for messages in self.histories.values():
+            for message in messages:
+                if message.get("runId") == run_id:
+                    return str(message["content"][0]["text"])
+        return ""
+
+
+@dataclass
+class MemoryStore:
+    """The Store protocol over dicts."""
+
+    agents: frozenset[str] = frozenset()
+    sessions: dict[str, dict[str, Any]] = field(default_factory=dict)
+    parents: dict[str, str] = field(default_factory=dict)
+    decisions: list[dict[str, Any]] = field(default_factory=list)
+    outbox: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def view(self) -> StaticView:
+        return StaticView(agents=self.agents, parents=self.parents)
+
+    def rows(self, gateway: str | None = None) -> list[dict[str, Any]]:
+        return [r for r in self.sessions.values() if gateway is None or r.get("gateway") == gateway]
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        return self.sessions.get(key)
+
+    def upsert(self, row: dict[str, Any], gateway: str) -> None:
+        self.sessions[row["key"]] = {**row, "gateway": gateway, "agent": row["key"].split(":")[1]}
+        if row.get("spawnedBy"):
+            self.parents[row["key"]] = row["spawnedBy"]
+
+    def record_spawned_child(self, child_key: str, parent_key: str, agent: str, gateway: str) -> None:
+        self.parents[child_key] = parent_key
+        self.sessions[child_key] = {
+            "key": child_key,
+            "agent": agent,
+            "gateway": gateway,
+            "spawnedBy": parent_key,
+        }
+
+    def log_decision(self, **fields: Any) -> None:
+        self.decisions.append(fields)
+
+    def outbox_begin(self, key: str, **fields: Any) -> dict[str, Any]:
+        return self.outbox.setdefault(key, {"key": key, "status": "pending", **fields})
+
+    def outbox_finish(
+        self, key: str, status: str, run_id: str | None = None, error: str | None = None
+    ) -> None:
+        self.outbox[key].update(status=status, run_id=run_id, error=error, body=None)
