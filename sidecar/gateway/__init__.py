@@ -5,6 +5,8 @@ timeouts, tick-based liveness and reconnects; `TokenStore` keeps each agent's de
 token in the OS keyring. Every failure is a `GatewayError` subclass whose text says what to do next.
 """
 
+from sidecar.gateway._client import AgentAccepted, Backoff, EventStream, GatewayClient, GatewayEvent
+from sidecar.gateway._credentials import DeviceRecord, TokenStore, entry_name
 from sidecar.gateway._errors import (
     AuthError,
     AuthRateLimited,
@@ -74,8 +76,10 @@ __all__ = [
     "ALL_SCOPES",
     "PROTOCOL_VERSION",
     "Accepted",
+    "AgentAccepted",
     "AuthError",
     "AuthRateLimited",
+    "Backoff",
     "Challenge",
     "ChallengeReceived",
     "ClientClosed",
@@ -86,13 +90,17 @@ __all__ = [
     "ConnectionRefused",
     "DeviceAuthRejected",
     "DeviceIdentity",
+    "DeviceRecord",
     "DeviceTokenMismatch",
     "ErrorContext",
     "ErrorShape",
     "EventFrame",
     "EventReceived",
+    "EventStream",
     "GatewayAuthChanged",
+    "GatewayClient",
     "GatewayError",
+    "GatewayEvent",
     "GatewayProtocol",
     "GatewayUnreachable",
     "HandshakeFailed",
@@ -128,12 +136,14 @@ __all__ = [
     "ShutdownAnnounced",
     "TLSFailure",
     "TickTimeout",
+    "TokenStore",
     "Unavailable",
     "UpgradeRejected",
     "build_connect_params",
     "canonical_url",
     "check_url",
     "device_id_for",
+    "entry_name",
     "is_loopback_host",
     "parse_frame",
     "signature_payload_v3",

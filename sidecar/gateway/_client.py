@@ -1,0 +1,479 @@
+"""`GatewayClient`: one long-lived, self-healing connection to a gateway for one agent.
+
+A background task reads frames and, when the connection dies (close, dropped socket, no tick for two
+intervals), reconnects with capped exponential backoff and jitter. What happens to a call caught by a
+disconnect depends on whether repeating it is safe: idempotent calls (and `agent`, whose
+`idempotencyKey` makes the gateway replay instead of re-run) are sent again on the next connection;
+anything else fails with `RequestInterrupted`, because the gateway may already have applied it.
+Failures no retry can fix (auth, pairing, protocol) stop the reconnect loop and are raised by every
+later call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any, Final
+
+import anyio
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+from websockets.exceptions import ConnectionClosed
+
+from sidecar.gateway._credentials import TokenStore
+from sidecar.gateway._errors import (
+    RETRYABLE_CONNECT_ERRORS,
+    ClientClosed,
+    ErrorContext,
+    GatewayError,
+    PayloadTooLarge,
+    ProtocolViolation,
+    RequestInterrupted,
+    RequestTimeout,
+)
+from sidecar.gateway._handshake import ALL_SCOPES, ClientInfo, HelloOk
+from sidecar.gateway._identity import DeviceIdentity
+from sidecar.gateway._protocol import (
+    Accepted,
+    Closed,
+    EventReceived,
+    Output,
+    RequestFailed,
+    ResponseReceived,
+    ShutdownAnnounced,
+)
+from sidecar.gateway._transport import Connection, Credentials, close_info, open_connection
+from sidecar.gateway._urls import check_url
+
+log = logging.getLogger("sidecar.gateway")
+
+_UNSET: Final = object()
+
+
+@dataclass(frozen=True, slots=True)
+class Backoff:
+    """Reconnect delays: `initial`, times `factor` each attempt, at most `cap`, each spread by +/-`jitter`."""
+
+    initial: float = 1.0
+    factor: float = 2.0
+    cap: float = 30.0
+    jitter: float = 0.2
+
+    def delays(self, rng: Callable[[], float] = random.random) -> Iterator[float]:
+        delay = self.initial
+        while True:
+            spread = 1 + self.jitter * (2 * rng() - 1)
+            yield min(self.cap, delay * spread)
+            delay = min(self.cap, delay * self.factor)
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayEvent:
+    """A gateway event. `epoch` counts connections: a new epoch means events may have been missed."""
+
+    event: str
+    payload: Any
+    seq: int | None
+    epoch: int
+
+
+@dataclass(eq=False, slots=True)
+class _Call:
+    method: str
+    params: Any
+    idempotent: bool
+    expect_final: bool = False
+    request_id: str | None = None
+    accepted: Any = _UNSET
+    result: Any = _UNSET
+    error: GatewayError | None = None
+    lost: GatewayError | None = None
+    _changed: anyio.Event = field(default_factory=anyio.Event)
+
+    def notify(self) -> None:
+        self._changed.set()
+
+    async def changed(self) -> None:
+        await self._changed.wait()
+        self._changed = anyio.Event()
+
+
+@dataclass(frozen=True, slots=True)
+class AgentAccepted:
+    """The gateway accepted an `agent` run; `GatewayClient.agent_final` waits for its result."""
+
+    run_id: str
+    idempotency_key: str
+    payload: Any
+    _call: _Call = field(repr=False, compare=False)
+
+
+class EventStream:
+    """Async iterator over gateway events; ends when the client closes, raises if the client failed."""
+
+    def __init__(self, client: GatewayClient, receive: MemoryObjectReceiveStream[GatewayEvent]) -> None:
+        self._client = client
+        self._receive = receive
+
+    def __aiter__(self) -> EventStream:
+        return self
+
+    async def __anext__(self) -> GatewayEvent:
+        try:
+            return await self._receive.receive()
+        except (anyio.EndOfStream, anyio.ClosedResourceError):
+            self._receive.close()
+            if self._client.failure is not None:
+                raise self._client.failure from None
+            raise StopAsyncIteration from None
+
+    async def aclose(self) -> None:
+        await self._receive.aclose()
+
+    async def __aenter__(self) -> EventStream:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+
+class GatewayClient:
+    def __init__(
+        self,
+        url: str,
+        identity: DeviceIdentity,
+        token_store: TokenStore,
+        agent_id: str,
+        shared_token: str | None = None,
+        scopes: Sequence[str] = ALL_SCOPES,
+        allow_insecure: bool = False,
+        *,
+        client_info: ClientInfo | None = None,
+        request_timeout: float = 10.0,
+        handshake_timeout: float = 15.0,
+        reconnect: bool = True,
+        backoff: Backoff | None = None,
+        on_event: Callable[[GatewayEvent], None] | None = None,
+    ) -> None:
+        self.url = check_url(url, allow_insecure=allow_insecure)
+        self.agent_id = agent_id
+        self.scopes = tuple(scopes)
+        self.request_timeout = request_timeout
+        self.handshake_timeout = handshake_timeout
+        self.reconnect = reconnect
+        self.backoff = backoff or Backoff()
+        self.hello: HelloOk | None = None
+        self.epoch = 0
+        self.failure: GatewayError | None = None
+        self._creds = Credentials(identity, token_store, agent_id, shared_token)
+        self._client_info = client_info or ClientInfo()
+        self._ctx = ErrorContext(self.url, agent_id)
+        self._on_event = on_event
+        self._conn: Connection | None = None
+        self._calls: dict[str, _Call] = {}
+        self._subscribers: list[MemoryObjectSendStream[GatewayEvent]] = []
+        self._state_changed = anyio.Event()
+        self._closed = False
+        self._restart_hint_s: float | None = None
+        self._supervisor: asyncio.Task[None] | None = None
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else "connected" if self._conn else "disconnected"
+        return f"GatewayClient(url={self.url!r}, agent_id={self.agent_id!r}, {state})"
+
+    @property
+    def connected(self) -> bool:
+        return self._conn is not None
+
+    async def __aenter__(self) -> GatewayClient:
+        await self.connect()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    async def connect(self) -> HelloOk:
+        """Open the first connection. Its failure is raised as is (no retry); later drops reconnect."""
+        if self._supervisor is not None or self._closed:
+            raise RuntimeError("GatewayClient.connect() is called once per client")
+        conn = await self._open()
+        self._install(conn)
+        # A plain asyncio task rather than an anyio task group: a task group entered here would have to
+        # be exited by close() in the same task and cancel-scope nesting, which `connect()` then a later
+        # `close()` from anywhere cannot promise. The transport is asyncio-only (websockets) anyway.
+        self._supervisor = asyncio.get_running_loop().create_task(self._supervise(), name="gateway-supervisor")
+        return conn.hello
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        conn, self._conn = self._conn, None
+        for call in list(self._calls.values()):
+            call.error = ClientClosed()
+            call.notify()
+        self._calls.clear()
+        self._wake()
+        if conn is not None:
+            await conn.abort(1000, "client closing")
+        if self._supervisor is not None:
+            self._supervisor.cancel()
+            await asyncio.wait({self._supervisor})
+        self._end_subscribers()
+
+    async def request(
+        self, method: str, params: Any = None, *, timeout: float | None = None, idempotent: bool = False
+    ) -> Any:
+        """Send one request and return its payload; a failure raises a `GatewayError` subclass."""
+        call = _Call(method, params, idempotent)
+        limit = self.request_timeout if timeout is None else timeout
+        try:
+            with anyio.fail_after(limit):
+                await self._drive(call, until_accepted=False)
+        except TimeoutError:
+            self._abandon(call)
+            raise RequestTimeout(method, limit) from None
+        return call.result
+
+    async def agent(self, params: Mapping[str, Any], *, timeout: float | None = None) -> AgentAccepted:
+        """Start an `agent` run and return once the gateway accepted it.
+
+        The request carries an `idempotencyKey` (added if missing), so it is retried across reconnects
+        with that same key and the gateway replays rather than starting the run twice.
+        """
+        body = dict(params)
+        key = str(body.setdefault("idempotencyKey", str(uuid.uuid4())))
+        call = _Call("agent", body, idempotent=True, expect_final=True)
+        limit = self.request_timeout if timeout is None else timeout
+        try:
+            with anyio.fail_after(limit):
+                await self._drive(call, until_accepted=True)
+        except TimeoutError:
+            self._abandon(call)
+            raise RequestTimeout("agent", limit) from None
+        payload = call.accepted if call.accepted is not _UNSET else call.result
+        run_id = payload.get("runId") if isinstance(payload, dict) else None
+        return AgentAccepted(str(run_id or key), key, payload, call)
+
+    async def agent_final(self, accepted: AgentAccepted, *, timeout: float | None = None) -> Any:
+        """The final payload of an accepted run (the second response); no time limit unless given."""
+        call = accepted._call
+        try:
+            with anyio.fail_after(timeout):
+                await self._drive(call, until_accepted=False)
+        except TimeoutError:
+            raise RequestTimeout("agent (final result)", timeout or 0) from None
+        return call.result
+
+    def events(self, max_buffer: int = 1024) -> EventStream:
+        """Subscribe to events. A subscriber that falls `max_buffer` behind loses events (see `seq`)."""
+        send, receive = anyio.create_memory_object_stream[GatewayEvent](max_buffer)
+        if self._closed or self.failure is not None:
+            send.close()
+        else:
+            self._subscribers.append(send)
+        return EventStream(self, receive)
+
+    async def _drive(self, call: _Call, *, until_accepted: bool) -> None:
+        while True:
+            if call.error is not None:
+                raise call.error
+            if call.result is not _UNSET or (until_accepted and call.accepted is not _UNSET):
+                return
+            if call.lost is not None:
+                if not call.idempotent:
+                    raise RequestInterrupted(call.method, call.lost)
+                call.lost = None
+            if call.request_id is None:
+                await self._send(call)
+            await call.changed()
+
+    async def _send(self, call: _Call) -> None:
+        while True:
+            if self._closed:
+                raise ClientClosed()
+            if self.failure is not None:
+                raise self.failure
+            conn = self._conn
+            if conn is not None:
+                break
+            waiter = self._state_changed
+            await waiter.wait()
+        request_id, text = conn.protocol.send_request(
+            call.method, call.params, expect_final=call.expect_final
+        )
+        size = len(text.encode("utf-8"))
+        if size > conn.hello.policy.max_payload:
+            conn.protocol.forget(request_id)
+            raise PayloadTooLarge(
+                f"{call.method} request is {size} bytes; the gateway accepts at most "
+                f"{conn.hello.policy.max_payload}",
+                "Send less per call (fewer or smaller attachments, a lower limit)",
+            )
+        call.request_id = request_id
+        self._calls[request_id] = call
+        # A failed send leaves the call registered: the reader sees the close and decides between
+        # resending it (idempotent) and failing it (not), exactly as for a call already on the wire.
+        with contextlib.suppress(ConnectionClosed):
+            await conn.ws.send(text)
+
+    def _abandon(self, call: _Call) -> None:
+        if call.request_id is not None:
+            self._calls.pop(call.request_id, None)
+            if self._conn is not None:
+                self._conn.protocol.forget(call.request_id)
+
+    async def _open(self) -> Connection:
+        return await open_connection(
+            self.url,
+            self._creds,
+            scopes=self.scopes,
+            client=self._client_info,
+            handshake_timeout=self.handshake_timeout,
+        )
+
+    def _install(self, conn: Connection) -> None:
+        self._conn = conn
+        self.hello = conn.hello
+        self.epoch += 1
+        self._restart_hint_s = None
+        self._wake()
+
+    def _wake(self) -> None:
+        self._state_changed.set()
+        self._state_changed = anyio.Event()
+
+    async def _supervise(self) -> None:
+        # An exception escaping this task would cancel the task that called connect(); turn it into
+        # the client's failure instead, which every later call reports.
+        try:
+            await self._supervise_loop()
+        except Exception as exc:
+            log.exception("gateway client supervisor crashed")
+            self._conn = None
+            self._fail(
+                GatewayError(
+                    f"gateway client crashed ({type(exc).__name__})",
+                    "This is a sidecar bug; restart the sidecar and report it",
+                )
+            )
+
+    async def _supervise_loop(self) -> None:
+        while not self._closed:
+            conn = self._conn
+            if conn is None:
+                return
+            closed = await self._read(conn)
+            self._conn = None
+            self._lose_in_flight(closed)
+            log.info("gateway connection lost: %s", closed.error.message)
+            if self._closed:
+                return
+            if not self.reconnect or not isinstance(closed.error, RETRYABLE_CONNECT_ERRORS):
+                self._fail(closed.error)
+                return
+            new = await self._reconnect()
+            if new is None:
+                return
+            self._install(new)
+
+    async def _reconnect(self) -> Connection | None:
+        delays = self.backoff.delays()
+        first = self._restart_hint_s
+        while not self._closed:
+            delay = next(delays)
+            await anyio.sleep(min(first, self.backoff.cap) if first is not None else delay)
+            first = None
+            try:
+                return await self._open()
+            except RETRYABLE_CONNECT_ERRORS as exc:
+                log.info("gateway reconnect failed, retrying: %s", exc.message)
+            except GatewayError as exc:
+                self._fail(exc)
+                return None
+        return None
+
+    async def _read(self, conn: Connection) -> Closed:
+        while True:
+            dead_at = conn.protocol.dead_at()
+            wait = None if dead_at is None else max(0.0, dead_at - anyio.current_time())
+            with anyio.move_on_after(wait) as scope:
+                try:
+                    data = await conn.ws.recv()
+                except ConnectionClosed as exc:
+                    code, reason = close_info(exc)
+                    return conn.protocol.connection_closed(code, reason)
+            if scope.cancelled_caught:
+                error = conn.protocol.tick_timeout()
+                await conn.abort(4000, "tick timeout")
+                return conn.protocol.connection_closed(4000, "tick timeout", error=error)
+            try:
+                outputs = conn.protocol.receive(data, anyio.current_time())
+            except ProtocolViolation as error:
+                await conn.abort(1002, "protocol violation")
+                return conn.protocol.connection_closed(1002, "protocol violation", error=error)
+            for out in outputs:
+                self._dispatch(out)
+
+    def _dispatch(self, out: Output) -> None:
+        if isinstance(out, EventReceived):
+            self._publish(GatewayEvent(out.event, out.payload, out.seq, self.epoch))
+        elif isinstance(out, Accepted):
+            call = self._calls.get(out.request_id)
+            if call is not None:
+                call.accepted = out.payload
+                call.notify()
+        elif isinstance(out, ResponseReceived | RequestFailed):
+            call = self._calls.pop(out.request_id, None)
+            if call is None:
+                return
+            if isinstance(out, ResponseReceived):
+                call.result = out.payload
+            else:
+                call.error = out.error
+            call.notify()
+        elif isinstance(out, ShutdownAnnounced):
+            log.info("gateway announced shutdown: %s", out.reason or "no reason given")
+            if out.restart_expected_ms is not None:
+                self._restart_hint_s = out.restart_expected_ms / 1000
+
+    def _lose_in_flight(self, closed: Closed) -> None:
+        for request_id in closed.in_flight:
+            call = self._calls.pop(request_id, None)
+            if call is not None:
+                call.request_id = None
+                call.lost = closed.error
+                call.notify()
+
+    def _fail(self, error: GatewayError) -> None:
+        self.failure = error
+        log.warning("gateway client stopped: %s", error)
+        for call in list(self._calls.values()):
+            call.error = error
+            call.notify()
+        self._calls.clear()
+        self._wake()
+        self._end_subscribers()
+
+    def _publish(self, event: GatewayEvent) -> None:
+        if self._on_event is not None:
+            self._on_event(event)
+        for send in list(self._subscribers):
+            try:
+                send.send_nowait(event)
+            except anyio.WouldBlock:
+                log.debug("event subscriber is full; dropped %s seq=%s", event.event, event.seq)
+            except (anyio.BrokenResourceError, anyio.ClosedResourceError):
+                self._subscribers.remove(send)
+
+    def _end_subscribers(self) -> None:
+        for send in self._subscribers:
+            send.close()
+        self._subscribers.clear()
