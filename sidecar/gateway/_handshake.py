@@ -49,8 +49,18 @@ class Challenge:
 
 @dataclass(frozen=True, slots=True)
 class ClientInfo:
+    """How the sidecar introduces itself.
+
+    Mode `cli`, not `backend`: the gateway reserves `gateway-client` + `backend` on a loopback socket for
+    its own helpers and skips pairing for it entirely (`shouldSkipLocalBackendSelfPairing` in 2026.9.6),
+    so such a client is never issued a device token and needs the shared gateway token on every connect,
+    and `autoApproveLocal: false` cannot make it ask for approval. As `gateway-client` + `cli` the sidecar
+    is an ordinary paired operator device everywhere: silently approved on loopback, approved by an
+    operator elsewhere, revocable per agent, and independent of the shared token once paired.
+    """
+
     id: str = "gateway-client"
-    mode: str = "backend"
+    mode: str = "cli"
     version: str = __version__
     platform: str = sys.platform
     device_family: str | None = None

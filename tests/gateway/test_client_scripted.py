@@ -71,7 +71,7 @@ async def test_connect_sends_a_signed_v4_connect_and_exposes_hello() -> None:
         params = gw.connects[0]
         assert (params["minProtocol"], params["maxProtocol"]) == (4, 4)
         assert params["client"]["id"] == "gateway-client"
-        assert params["client"]["mode"] == "backend"
+        assert params["client"]["mode"] == "cli"
         assert params["scopes"] == list(ALL_SCOPES)
         assert params["auth"] == {"token": "shared-1"}
 

@@ -50,11 +50,11 @@ def test_a_challenge_without_a_nonce_or_integer_ts_is_a_protocol_violation(paylo
         Challenge.from_payload(payload)
 
 
-def test_connect_offers_protocol_4_only_as_a_backend_gateway_client_operator() -> None:
+def test_connect_offers_protocol_4_only_as_a_gateway_client_operator_in_cli_mode() -> None:
     params = build_connect_params(challenge=CHALLENGE, identity=DeviceIdentity.generate(), auth=ConnectAuth())
     assert (params["minProtocol"], params["maxProtocol"]) == (4, 4)
     assert params["client"]["id"] == "gateway-client"
-    assert params["client"]["mode"] == "backend"
+    assert params["client"]["mode"] == "cli"
     assert params["client"]["platform"] and params["client"]["version"]
     assert params["role"] == "operator"
     assert params["scopes"] == list(ALL_SCOPES)
@@ -100,7 +100,7 @@ def test_device_family_is_sent_as_given_and_signed_lowercased() -> None:
     params = build_connect_params(challenge=CHALLENGE, identity=identity, auth=ConnectAuth(), client=client)
     assert params["client"]["deviceFamily"] == "Server"
     assert signature_payload_v3(
-        device_id=identity.device_id, client_id="gateway-client", client_mode="backend", role="operator",
+        device_id=identity.device_id, client_id="gateway-client", client_mode="cli", role="operator",
         scopes=list(ALL_SCOPES), signed_at_ms=CHALLENGE.ts, token="", nonce=CHALLENGE.nonce,
         platform="Linux", device_family="Server",
     ).endswith("|linux|server")
@@ -147,3 +147,9 @@ def test_a_hello_ok_that_breaks_the_contract_is_a_protocol_violation(key: str, v
     payload[key] = value
     with pytest.raises(ProtocolViolation):
         HelloOk.parse(payload)
+
+
+def test_the_default_identity_avoids_the_gateway_reserved_loopback_backend_path() -> None:
+    client = ClientInfo()
+    assert client.id == "gateway-client"
+    assert (client.id, client.mode) != ("gateway-client", "backend")
