@@ -1,0 +1,72 @@
+"""The agent's local state: a SQLite mirror of the gateway's sessions, the decision log and the outbox.
+
+    mirror = Mirror.open(mirror_path("lead"))       # or Mirror.memory()
+    async with anyio.create_task_group() as tg:
+        syncer = MirrorSync(mirror, client, gateway="home")
+        await tg.start(syncer.run)                   # first snapshot in; events follow
+        decide(policy, requester, tool, target, mirror.view)
+
+`mirror.view` answers the policy engine from memory; `mirror.decisions` and `mirror.outbox` share the
+file. See each module for the corner cases.
+"""
+
+from sidecar.mirror._db import BUSY_TIMEOUT_S, Mirror, MirrorError, MirrorLocked
+from sidecar.mirror._log import (
+    DecisionLog,
+    DecisionRecord,
+    Outbox,
+    OutboxEntry,
+    OutboxError,
+    OutboxStatus,
+    Outcome,
+)
+from sidecar.mirror._paths import MIRROR_FILE, STATE_ENV, mirror_path, state_dir, state_root
+from sidecar.mirror._rows import ENDED_STATUSES, SessionRow, agent_of_key
+from sidecar.mirror._schema import SCHEMA_VERSION
+from sidecar.mirror._state import STALE_AFTER_S, CursorStore, State, SyncCursor
+from sidecar.mirror._sync import (
+    PAGE_SIZE,
+    EventLike,
+    GatewaySource,
+    MirrorSync,
+    Progress,
+    SyncError,
+    sync,
+)
+from sidecar.mirror._view import MirrorView, SessionIndex
+
+__all__ = [
+    "BUSY_TIMEOUT_S",
+    "ENDED_STATUSES",
+    "MIRROR_FILE",
+    "PAGE_SIZE",
+    "SCHEMA_VERSION",
+    "STALE_AFTER_S",
+    "STATE_ENV",
+    "CursorStore",
+    "DecisionLog",
+    "DecisionRecord",
+    "EventLike",
+    "GatewaySource",
+    "Mirror",
+    "MirrorError",
+    "MirrorLocked",
+    "MirrorSync",
+    "MirrorView",
+    "Outbox",
+    "OutboxEntry",
+    "OutboxError",
+    "OutboxStatus",
+    "Outcome",
+    "Progress",
+    "SessionIndex",
+    "SessionRow",
+    "State",
+    "SyncCursor",
+    "SyncError",
+    "agent_of_key",
+    "mirror_path",
+    "state_dir",
+    "state_root",
+    "sync",
+]

@@ -1,0 +1,370 @@
+"""`Mirror`: one SQLite file per agent holding the session mirror, the decision log and the outbox.
+
+One write connection per process (this object), WAL so the CLI and other readers never block it, and
+`BEGIN IMMEDIATE` for every write so a busy file waits `busy_timeout` and then fails with `MirrorLocked`
+instead of SQLITE_BUSY_SNAPSHOT halfway through a transaction. The mirror rows run at
+`synchronous=NORMAL` (after a power cut the last commits may roll back; the gateway rebuilds them), the
+outbox at FULL for the length of each outbox write, because a lost outbox row is a lost or repeated send.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from sqlite_utils import Database
+
+from sidecar.mirror._log import DecisionLog, Outbox
+from sidecar.mirror._rows import COLUMNS, SessionRow
+from sidecar.mirror._schema import SchemaTooNew, ensure_schema
+from sidecar.mirror._state import CursorStore
+from sidecar.mirror._view import MirrorView, SessionIndex
+
+BUSY_TIMEOUT_S = 5.0
+_UPSERT = (
+    f"INSERT INTO sessions ({', '.join(COLUMNS)}, sync_gen) VALUES ({', '.join(':' + c for c in COLUMNS)}, "
+    ":sync_gen) ON CONFLICT (key, gateway) DO UPDATE SET "
+    + ", ".join(
+        f"{c} = COALESCE(excluded.{c}, sessions.{c})"
+        if c in ("spawned_by", "parent", "depth")
+        else f"{c} = excluded.{c}"
+        for c in COLUMNS
+        if c not in ("key", "gateway")
+    )
+    + ", sync_gen = excluded.sync_gen"
+)
+
+
+class MirrorError(RuntimeError):
+    """The mirror database cannot be used as asked; the message says why and what to do."""
+
+
+class MirrorLocked(MirrorError):
+    """Another connection held the database's write lock for longer than busy_timeout."""
+
+
+@contextlib.contextmanager
+def _private_umask() -> Iterator[None]:
+    # The umask is process-wide: a thread creating a file meanwhile gets 0600/0700 too, which is only
+    # ever stricter than it asked for.
+    previous = os.umask(0o077)
+    try:
+        yield
+    finally:
+        os.umask(previous)
+
+
+def _create_private(path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    try:
+        # An existing file keeps its mode on open; tighten it (SQLite gives -wal/-shm the db file's mode).
+        if os.fstat(fd).st_mode & 0o077:
+            os.fchmod(fd, 0o600)
+    finally:
+        os.close(fd)
+    for suffix in ("-wal", "-shm"):
+        side = path.with_name(path.name + suffix)
+        with contextlib.suppress(FileNotFoundError):
+            if side.stat().st_mode & 0o077:
+                side.chmod(0o600)
+
+
+class Mirror:
+    """The agent's state database. Build with `Mirror.open(path)` or `Mirror.memory()`; close when done.
+
+    Attributes:
+        view: the policy engine's SessionView, answered from memory and current after every write.
+        decisions: the decision log (never a message body).
+        outbox: sessions_send messages on their way to a gateway (bodies only while pending).
+        cursors: per-gateway sync freshness (`sync_cursor`).
+    """
+
+    def __init__(
+        self, conn: sqlite3.Connection, path: Path | None, *, busy_timeout: float, readonly: bool
+    ) -> None:
+        self.path = path
+        self.readonly = readonly
+        self.busy_timeout = busy_timeout
+        self.db = Database(conn)
+        self._lock = threading.RLock()
+        self._index = SessionIndex()
+        self._pending: list[Callable[[], None]] = []
+        self.view = MirrorView(self, self._index)
+        self.cursors = CursorStore(self)
+        self.decisions = DecisionLog(self)
+        self.outbox = Outbox(self)
+
+    # -- construction ----------------------------------------------------------------------------
+
+    @classmethod
+    def open(
+        cls, path: str | os.PathLike[str], *, busy_timeout: float = BUSY_TIMEOUT_S, readonly: bool = False
+    ) -> Mirror:
+        """Open (creating if needed, mode 0600) the mirror at `path`.
+
+        `readonly` opens an existing file without taking write locks or creating anything (for status).
+
+        Raises:
+            MirrorLocked: another process kept the file locked for `busy_timeout` seconds.
+            MirrorError: the file is missing (readonly), not a mirror, or from a newer sidecar.
+        """
+        file = Path(path).expanduser()
+        try:
+            if readonly:
+                if not file.is_file():
+                    raise MirrorError(f"no mirror database at {file}")
+                conn = sqlite3.connect(
+                    f"{file.absolute().as_uri()}?mode=ro", uri=True, check_same_thread=False
+                )
+            else:
+                with _private_umask():
+                    _create_private(file)
+                    conn = sqlite3.connect(file, check_same_thread=False)
+        except OSError as exc:
+            raise MirrorError(f"cannot open the mirror database {file}: {exc.strerror or exc}") from None
+        mirror = cls(conn, file, busy_timeout=busy_timeout, readonly=readonly)
+        try:
+            with _private_umask():
+                mirror._setup(wal=True)
+        except BaseException:
+            conn.close()
+            raise
+        return mirror
+
+    @classmethod
+    def memory(cls) -> Mirror:
+        """A private in-memory mirror (tests, `explain`, one-shot tools)."""
+        mirror = cls(
+            sqlite3.connect(":memory:", check_same_thread=False), None, busy_timeout=0, readonly=False
+        )
+        mirror._setup(wal=False)
+        return mirror
+
+    def _setup(self, *, wal: bool) -> None:
+        conn = self.db.conn
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
+            if self.readonly:
+                version = conn.execute("PRAGMA user_version").fetchone()[0]
+                if version == 0:
+                    raise MirrorError(f"{self.path} is not a sidecar mirror database (schema version 0)")
+                if version > 1:
+                    raise MirrorError(
+                        f"{self.path} was written by a newer sidecar (schema version {version})"
+                    )
+                self._load()
+                return
+            if wal and self.db.journal_mode != "wal":
+                self.db.enable_wal()
+            # Bodies cleared from the outbox are overwritten with zeros, not left in free pages.
+            for pragma in ("synchronous = NORMAL", "secure_delete = ON", "foreign_keys = ON"):
+                conn.execute(f"PRAGMA {pragma}")
+            with self.write():
+                version = conn.execute("PRAGMA user_version").fetchone()[0]
+                ensure_schema(self.db.execute, version)
+        except SchemaTooNew as exc:
+            raise MirrorError(f"{self.path}: {exc}") from None
+        except sqlite3.DatabaseError as exc:
+            raise self._translate(exc) from None
+        self._load()
+
+    def _load(self) -> None:
+        with self.reading() as conn:
+            records = conn.execute(f"SELECT {', '.join(COLUMNS)} FROM sessions ORDER BY seen_at").fetchall()
+            for record in records:
+                self._index.put(SessionRow(*record))
+            self._refresh_agents(conn)
+        self.cursors.load()
+
+    def close(self) -> None:
+        """Close the connection. A writer first checkpoints and empties the WAL, so no page image of a
+        cleared outbox body outlives the session in the -wal file."""
+        with self._lock:
+            if not self.readonly and self.path is not None:
+                with contextlib.suppress(sqlite3.DatabaseError):
+                    self.db.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            self.db.close()
+
+    def __enter__(self) -> Mirror:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Mirror({str(self.path) if self.path else ':memory:'!r}, sessions={len(self.view)})"
+
+    # -- transactions ----------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def reading(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            try:
+                yield self.db.conn
+            except sqlite3.OperationalError as exc:
+                raise self._translate(exc) from None
+
+    @contextlib.contextmanager
+    def write(self, *, durable: bool = False) -> Iterator[Database]:
+        """One logical write: `BEGIN IMMEDIATE`, then `db.atomic()`; `durable` commits at synchronous=FULL.
+
+        Nested calls join the outer transaction (as a savepoint). The in-memory index follows only
+        after the outermost COMMIT, so a rolled-back write never shows in the view.
+
+        Raises:
+            MirrorLocked: the write lock was not free within busy_timeout.
+        """
+        if self.readonly:
+            raise MirrorError(f"{self.path} is open read-only")
+        with self._lock:
+            if self.db.conn.in_transaction:
+                with self.db.atomic() as db:
+                    yield db
+                return
+            if durable:
+                self.db.execute("PRAGMA synchronous = FULL")
+            try:
+                try:
+                    self.db.execute("BEGIN IMMEDIATE")
+                except sqlite3.OperationalError as exc:
+                    raise self._translate(exc) from None
+                try:
+                    with self.db.atomic() as db:
+                        yield db
+                    self.db.execute("COMMIT")
+                except BaseException:
+                    self._pending.clear()
+                    self.db.rollback()
+                    raise
+            finally:
+                if durable:
+                    self.db.execute("PRAGMA synchronous = NORMAL")
+            pending, self._pending = self._pending, []
+            for change in pending:
+                change()
+
+    def _translate(self, exc: sqlite3.DatabaseError) -> MirrorError:
+        where = str(self.path) if self.path else "the in-memory mirror"
+        text = str(exc)
+        if "locked" in text or "busy" in text:
+            return MirrorLocked(
+                f"the mirror database {where} is locked by another process (waited {self.busy_timeout:g} s). "
+                "Is another sidecar for this agent running? Stop it, or give this one its own "
+                "SIDECAR_STATE_DIR."
+            )
+        return MirrorError(
+            f"the mirror database {where} failed: {text}. If it is damaged, delete it: "
+            "the sidecar rebuilds it from the gateway."
+        )
+
+    # -- sessions --------------------------------------------------------------------------------
+
+    def apply(self, rows: Iterable[SessionRow], *, gen: int | None = None) -> int:
+        """Upsert rows in one transaction, each only if it is not older than the row already held.
+
+        `gen` stamps the rows for the snapshot sweep (default: the gateway's current snapshot generation).
+        Returns how many rows were written.
+        """
+        fresh: list[SessionRow] = []
+        for row in rows:
+            held = self._index.order_of(row.key)
+            if held is not None and row.order is not None and row.order < held:
+                continue
+            fresh.append(row)
+        if not fresh:
+            return 0
+        with self.write():
+            self.db.conn.executemany(
+                _UPSERT, [r.as_db(self.cursors.gen(r.gateway) if gen is None else gen) for r in fresh]
+            )
+            self._pending.extend(partial(self._index.put, row) for row in fresh)
+        return len(fresh)
+
+    def remove(self, key: str, gateway: str) -> bool:
+        """Forget one session (deleted or archived on the gateway). Returns whether it was mirrored."""
+        key = key.strip().lower()
+        with self.write():
+            removed = self.db.execute(
+                "DELETE FROM sessions WHERE key = ? AND gateway = ?", (key, gateway)
+            ).rowcount
+            self._pending.append(partial(self._index.drop, key, gateway))
+        return bool(removed)
+
+    def sweep(self, gateway: str, gen: int) -> list[str]:
+        """Delete the gateway's rows not stamped with `gen` (gone since the last snapshot); their keys."""
+        with self.write():
+            keys = [
+                row[0]
+                for row in self.db.execute(
+                    "DELETE FROM sessions WHERE gateway = ? AND sync_gen < ? RETURNING key", (gateway, gen)
+                ).fetchall()
+            ]
+            self._pending.extend(partial(self._index.drop, key, gateway) for key in keys)
+        return keys
+
+    def record_spawned_child(self, child_key: str, parent_key: str, agent: str, gateway: str) -> SessionRow:
+        """Make a child this sidecar just spawned visible to its own policy at once, before any event.
+
+        Without it, the parent's next call would meet a child the view has never heard of: not owned
+        (so `tree` visibility refuses it) and not counted against maxChildren.
+        """
+        now = time.time()
+        row = SessionRow(
+            key=child_key.strip().lower(),
+            gateway=gateway,
+            agent=agent.strip().lower(),
+            spawned_by=parent_key.strip().lower(),
+            parent=parent_key.strip().lower(),
+            depth=self.view.depth_of(parent_key.strip().lower()) + 1,
+            updated_at=int(now * 1000),
+            seen_at=now,
+        )
+        self.apply([row])
+        return row
+
+    def count(self, gateway: str | None = None) -> int:
+        with self.reading() as conn:
+            if gateway is None:
+                return int(conn.execute("SELECT count(*) FROM sessions").fetchone()[0])
+            return int(
+                conn.execute("SELECT count(*) FROM sessions WHERE gateway = ?", (gateway,)).fetchone()[0]
+            )
+
+    # -- agents ----------------------------------------------------------------------------------
+
+    def set_agents(self, gateway: str, agent_ids: Iterable[str], *, source: str = "agents.list") -> None:
+        """Replace the agents `gateway` is known to host from `source` ('agents.list' or 'config' pins)."""
+        ids = sorted({a.strip().lower() for a in agent_ids if a and a.strip()})
+        now = time.time()
+        with self.write():
+            self.db.execute("DELETE FROM agents WHERE gateway = ? AND source = ?", (gateway, source))
+            self.db.conn.executemany(
+                "INSERT INTO agents (gateway, agent_id, source, seen_at) VALUES (?, ?, ?, ?)",
+                [(gateway, a, source, now) for a in ids],
+            )
+            self._pending.append(partial(self._refresh_agents, self.db.conn))
+
+    def agents(self, gateway: str | None = None) -> list[str]:
+        with self.reading() as conn:
+            if gateway is None:
+                rows = conn.execute("SELECT DISTINCT agent_id FROM agents ORDER BY agent_id")
+            else:
+                rows = conn.execute(
+                    "SELECT DISTINCT agent_id FROM agents WHERE gateway = ? ORDER BY agent_id", (gateway,)
+                )
+            return [r[0] for r in rows]
+
+    def _refresh_agents(self, conn: sqlite3.Connection) -> None:
+        self._index.agents = frozenset(r[0] for r in conn.execute("SELECT agent_id FROM agents"))
+
+    def pragma(self, name: str) -> Any:
+        with self.reading() as conn:
+            return conn.execute(f"PRAGMA {name}").fetchone()[0]

@@ -1,0 +1,464 @@
+"""Keeping the mirror in step with one gateway: snapshot, then live events, then resync when in doubt.
+
+Order matters. The event stream is opened first and drained by its own task for the whole run, so
+nothing that happens during a snapshot is lost, and `sessions.subscribe {}` is sent on every (re)connect
+because subscriptions belong to a connection. Events and snapshot pages then race: a page may have been
+captured before an event that the mirror applied already. Rows therefore replace each other only in the
+gateway's capture order (`snapshotAt`), and a deletion seen during a snapshot keeps a tombstone until the
+snapshot ends, so a page captured earlier cannot bring the session back.
+
+The gateway numbers the events of each connection (`seq`, from 1) and drops events for a slow consumer
+while still counting them; a gap, or a new connection (`epoch`), means the mirror may have missed
+something, and it resyncs. Unknown stays unknown: `ensure_known` asks the gateway about a target the
+mirror lacks, and when the gateway does not know it either, the answer is None, never a guess.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sqlite3
+import time
+from collections.abc import AsyncIterator, Callable, Mapping
+from typing import Any, Protocol
+
+import anyio
+from anyio.abc import TaskStatus
+
+from sidecar.gateway._errors import RequestError
+from sidecar.mirror._db import Mirror, MirrorError
+from sidecar.mirror._rows import SessionRow, agent_of_key
+from sidecar.policy._keys import looks_like_session_id
+
+log = logging.getLogger("sidecar.mirror")
+
+Progress = Callable[[int, int], None]
+PAGE_SIZE = 500
+SESSION_EVENTS = frozenset({"sessions.changed", "session.message"})
+_GONE = frozenset({"delete", "archive"})
+_FLUSH_EVERY_S = 5.0
+
+
+class EventLike(Protocol):
+    @property
+    def event(self) -> str: ...
+
+    @property
+    def payload(self) -> Any: ...
+
+    @property
+    def seq(self) -> int | None: ...
+
+    @property
+    def epoch(self) -> int: ...
+
+
+class GatewaySource(Protocol):
+    """The part of `GatewayClient` the sync uses; tests pass a fake with the same shape."""
+
+    async def request(
+        self, method: str, params: Any = None, *, timeout: float | None = None, idempotent: bool = False
+    ) -> Any: ...
+
+    def events(self) -> AsyncIterator[EventLike]: ...
+
+
+class SyncError(RuntimeError):
+    """The gateway's answers cannot be mirrored (malformed, or paging that never ends)."""
+
+
+class MirrorSync:
+    """Mirror one gateway's sessions and agents into `mirror` under the name `gateway`.
+
+    `await tg.start(sync.run)` returns once the first snapshot is in; `run` then follows events until the
+    client's event stream ends. `progress(done, total)` is called after every page of a snapshot.
+    """
+
+    def __init__(
+        self,
+        mirror: Mirror,
+        client: GatewaySource,
+        *,
+        gateway: str = "home",
+        progress: Progress | None = None,
+        page_size: int = PAGE_SIZE,
+        refresh_after: float = 60.0,
+        request_timeout: float = 30.0,
+    ) -> None:
+        self.mirror = mirror
+        self.client = client
+        self.gateway = gateway
+        self.progress = progress
+        self.page_size = page_size
+        self.refresh_after = refresh_after
+        self.request_timeout = request_timeout
+        self.snapshots = 0
+        self.resync_reasons: list[str] = []
+        self._epoch: int | None = None
+        self._seq: int | None = None
+        self._wanted: str | None = None
+        self._refresh_due = False
+        self._stale_keys: set[str] = set()
+        self._wake = anyio.Event()
+        self._tombstones: dict[str, int] | None = None
+        self._last_full = 0.0
+        self._flushed = 0.0
+        self._failure: Exception | None = None
+
+    # -- the loop ----------------------------------------------------------------------------------
+
+    async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        """Snapshot, then follow events until the event stream ends; resync on a gap or a reconnect.
+
+        Raises:
+            GatewayError: from the client (the sync stops; the cursor is left `stale`).
+            MirrorError: the database failed.
+        """
+        events = self.client.events()
+        self._failure = None
+        try:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(self._pump, events, tg.cancel_scope)
+                try:
+                    await self._catch_up()
+                    task_status.started()
+                    while True:
+                        await self._next_job()
+                        if self._wanted is not None or self._refresh_due:
+                            await self._catch_up()
+                        else:
+                            await self._refresh_keys()
+                except Exception as exc:
+                    self._failure = self._failure or exc
+                    tg.cancel_scope.cancel()
+        finally:
+            aclose = getattr(events, "aclose", None)
+            if aclose is not None:
+                with contextlib.suppress(Exception):
+                    await aclose()
+            with contextlib.suppress(MirrorError, sqlite3.Error):
+                self.mirror.cursors.update(self.gateway, state="stale")
+        if self._failure is not None:
+            raise self._failure
+
+    async def _catch_up(self) -> None:
+        reason, self._wanted, self._refresh_due = self._wanted, None, False
+        if reason is not None:
+            self.resync_reasons.append(reason)
+            log.info("mirror %s: resync (%s)", self.gateway, reason)
+        epoch = getattr(self.client, "epoch", None)
+        if isinstance(epoch, int) and epoch != self._epoch:
+            self._epoch, self._seq = epoch, None
+        await self._request("sessions.subscribe", {})
+        await self.snapshot()
+
+    async def _next_job(self) -> None:
+        while self._wanted is None and not self._stale_keys:
+            wait: float | None = None
+            if self._refresh_due:
+                wait = self.refresh_after - (time.monotonic() - self._last_full)
+                if wait <= 0:
+                    return
+            with anyio.move_on_after(wait):
+                await self._wake.wait()
+            self._wake = anyio.Event()
+
+    def _want(self, reason: str) -> None:
+        self._wanted = self._wanted or reason
+        self._wake.set()
+
+    async def _pump(self, events: AsyncIterator[EventLike], scope: anyio.CancelScope) -> None:
+        try:
+            async for event in events:
+                self.on_event(event)
+        except Exception as exc:
+            self._failure = self._failure or exc
+        finally:
+            scope.cancel()
+
+    # -- events -------------------------------------------------------------------------------------
+
+    def on_event(self, event: EventLike) -> None:
+        """Track seq/epoch and apply one event (the pump calls this; tests may too)."""
+        if self._epoch is None:
+            self._epoch = event.epoch
+        elif event.epoch != self._epoch:
+            self._epoch, self._seq = event.epoch, None
+            self._want(f"reconnected (epoch {event.epoch})")
+        if event.seq is not None:
+            if self._seq is not None and event.seq > self._seq + 1:
+                self._want(f"missed events {self._seq + 1}..{event.seq - 1}")
+            self._seq = max(event.seq, self._seq or 0)
+        self.mirror.cursors.note_event(self.gateway, self._seq, self._epoch)
+        now = time.time()
+        if event.event in SESSION_EVENTS and isinstance(event.payload, Mapping):
+            self._apply(event.event, event.payload)
+        elif now - self._flushed < _FLUSH_EVERY_S:
+            return
+        self._flushed = now
+        self.mirror.cursors.update(self.gateway, seq=self._seq, epoch=self._epoch, last_event=now)
+
+    def _apply(self, name: str, payload: Mapping[str, Any]) -> None:
+        key = payload.get("sessionKey")
+        if not isinstance(key, str) or not key.strip():
+            # A change the gateway could not attribute to one session (coalesced, or its snapshot
+            # failed): only a fresh list is certain, at most once per refresh_after.
+            if name == "sessions.changed":
+                self._refresh_due = True
+                self._wake.set()
+            return
+        key = key.strip().lower()
+        if name == "sessions.changed" and payload.get("reason") in _GONE:
+            self._forget(key, payload)
+            return
+        snapshot = payload.get("session")
+        if not isinstance(snapshot, Mapping):
+            # No row to apply: fetch this one session rather than guess from a partial payload.
+            self._stale_keys.add(key)
+            self._wake.set()
+            return
+        try:
+            row = SessionRow.from_gateway(snapshot, self.gateway, seen_at=time.time(), key=key)
+        except ValueError:
+            return
+        if snapshot.get("archived") is True:
+            self._forget(key, payload)
+        elif not self._buried(row):
+            self.mirror.apply([row])
+
+    def _forget(self, key: str, payload: Mapping[str, Any]) -> None:
+        held = self.mirror.view.get(key, self.gateway)
+        gone_id = payload.get("sessionId")
+        if held is not None and isinstance(gone_id, str) and held.session_id not in (None, gone_id):
+            return  # an older session under this key went away; the key lives on
+        self.mirror.remove(key, self.gateway)
+        if self._tombstones is not None:
+            ts = payload.get("ts")
+            self._tombstones[key] = ts if isinstance(ts, int) else int(time.time() * 1000)
+
+    def _buried(self, row: SessionRow) -> bool:
+        if self._tombstones is None or row.key not in self._tombstones:
+            return False
+        return row.order is None or row.order <= self._tombstones[row.key]
+
+    async def _refresh_keys(self) -> None:
+        keys, self._stale_keys = self._stale_keys, set()
+        for key in sorted(keys):
+            await self._lookup(key)
+
+    # -- snapshots ----------------------------------------------------------------------------------
+
+    async def snapshot(self) -> int:
+        """List every session (paged) and agent, sweep what the gateway no longer has; returns the row
+        count. An interrupted snapshot (state `syncing` in the cursor) is resumed, not restarted."""
+        held = self.mirror.cursors.get(self.gateway)
+        resume = held is not None and held.state == "syncing" and held.snapshot_offset > 0
+        if held is not None and resume:
+            gen, offset, since = (
+                held.snapshot_gen,
+                max(0, held.snapshot_offset - self.page_size),
+                held.snapshot_ts,
+            )
+            log.info("mirror %s: resuming the snapshot at row %d", self.gateway, offset)
+        else:
+            gen, offset, since = (held.snapshot_gen if held else 0) + 1, 0, None
+        self.mirror.cursors.update(
+            self.gateway,
+            state="syncing",
+            snapshot_gen=gen,
+            snapshot_offset=offset,
+            last_error=None,
+            **({} if resume else {"snapshot_started": time.time(), "snapshot_ts": None}),
+        )
+        self._tombstones = {}
+        try:
+            agents = await self._request("agents.list", {})
+            listed = agents.get("agents") if isinstance(agents, Mapping) else None
+            ids = [a["id"] for a in listed or [] if isinstance(a, Mapping) and isinstance(a.get("id"), str)]
+            self.mirror.set_agents(self.gateway, ids)
+            total = await self._pages(gen, offset, first=not resume)
+            if resume and since is not None:
+                await self._head(gen, since)
+            self.mirror.sweep(self.gateway, gen)
+            rows = self.mirror.count(self.gateway)
+        finally:
+            self._tombstones = None
+        if resume and rows != total:
+            # Sessions deleted (or shifted past a page) while no sync ran: only a full pass can tell.
+            log.info(
+                "mirror %s: resumed snapshot holds %d rows, gateway has %d; full pass",
+                self.gateway,
+                rows,
+                total,
+            )
+            self.mirror.cursors.update(self.gateway, state="stale", snapshot_offset=0)
+            return await self.snapshot()
+        self._last_full = time.monotonic()
+        now = time.time()
+        self.mirror.cursors.update(
+            self.gateway,
+            state="live",
+            rows=rows,
+            last_full_sync=now,
+            snapshot_offset=0,
+            seq=self._seq,
+            epoch=self._epoch,
+        )
+        self.snapshots += 1
+        return rows
+
+    async def _pages(self, gen: int, offset: int, *, first: bool) -> int:
+        done, total = offset, 0
+        while True:
+            page = await self._list({"offset": offset})
+            raw = page.get("sessions")
+            rows_in = [r for r in raw if isinstance(r, Mapping)] if isinstance(raw, list) else []
+            total = page["totalCount"] if isinstance(page.get("totalCount"), int) else done + len(rows_in)
+            nxt = page.get("nextOffset")
+            nxt = nxt if isinstance(nxt, int) else offset + len(rows_in)
+            more = page.get("hasMore") is True and bool(rows_in)
+            if more and nxt <= offset:
+                raise SyncError(f"sessions.list paging did not advance past offset {offset}")
+            with self.mirror.write():
+                self._store(rows_in, gen)
+                extra = (
+                    {"snapshot_ts": page["ts"]}
+                    if first and offset == 0 and isinstance(page.get("ts"), int)
+                    else {}
+                )
+                self.mirror.cursors.update(self.gateway, snapshot_offset=nxt if more else 0, **extra)
+            done += len(rows_in)
+            if self.progress is not None:
+                self.progress(done, max(total, done))
+            if not more:
+                return total
+            offset = nxt
+
+    async def _head(self, gen: int, since: int) -> None:
+        """After a resume: re-read the newest rows until the ones not touched since the first attempt."""
+        offset = 0
+        while True:
+            page = await self._list({"offset": offset})
+            raw = page.get("sessions")
+            rows_in = [r for r in raw if isinstance(r, Mapping)] if isinstance(raw, list) else []
+            self._store(rows_in, gen)
+            newer = [r for r in rows_in if isinstance(r.get("updatedAt"), int) and r["updatedAt"] > since]
+            if page.get("hasMore") is not True or len(newer) < len(rows_in) or not rows_in:
+                return
+            offset += len(rows_in)
+
+    def _store(self, rows_in: list[Mapping[str, Any]], gen: int) -> None:
+        now = time.time()
+        rows = []
+        for record in rows_in:
+            try:
+                row = SessionRow.from_gateway(record, self.gateway, seen_at=now)
+            except ValueError:
+                continue
+            if not self._buried(row):
+                rows.append(row)
+        self.mirror.apply(rows, gen=gen)
+
+    async def _list(self, params: Mapping[str, Any]) -> Mapping[str, Any]:
+        page = await self._request(
+            "sessions.list",
+            {"limit": self.page_size, "includeGlobal": True, "includeUnknown": True, **params},
+        )
+        if not isinstance(page, Mapping):
+            raise SyncError(f"sessions.list answered {type(page).__name__}, not an object")
+        return page
+
+    async def _request(self, method: str, params: Mapping[str, Any]) -> Any:
+        return await self.client.request(method, dict(params), timeout=self.request_timeout, idempotent=True)
+
+    # -- unknown targets ----------------------------------------------------------------------------
+
+    async def ensure_known(
+        self, key: str | None = None, *, label: str | None = None, agent_id: str | None = None
+    ) -> SessionRow | None:
+        """The mirrored row for a target, asking the gateway when the mirror lacks it.
+
+        `key` may be a session key or a sessionId; or pass `label` (with `agent_id` to scope it). Returns
+        None when the gateway does not know the target either.
+
+        Raises:
+            GatewayError: the lookup failed for another reason (unreachable, ambiguous label, ...).
+        """
+        if key is not None:
+            found = self.mirror.view.get(key)
+            if found is not None:
+                return found
+            if looks_like_session_id(key):
+                return await self._resolve({"sessionId": key.strip()})
+            return await self._lookup(key.strip().lower())
+        if label is None:
+            raise ValueError("ensure_known needs a key or a label")
+        return await self._resolve({"label": label, **({"agentId": agent_id} if agent_id else {})})
+
+    async def _resolve(self, params: Mapping[str, Any]) -> SessionRow | None:
+        resolved = await self._resolve_raw(params)
+        if resolved is None:
+            return None
+        key = str(resolved["key"]).strip().lower()
+        return self.mirror.view.get(key) or await self._lookup(key, resolved)
+
+    async def _resolve_raw(self, params: Mapping[str, Any]) -> Mapping[str, Any] | None:
+        try:
+            resolved = await self._request("sessions.resolve", params)
+        except RequestError as exc:
+            if exc.gateway_message.startswith("No session found"):
+                return None
+            raise
+        if (
+            not isinstance(resolved, Mapping)
+            or not isinstance(resolved.get("key"), str)
+            or not resolved["key"]
+        ):
+            return None
+        return resolved
+
+    async def _lookup(self, key: str, resolved: Mapping[str, Any] | None = None) -> SessionRow | None:
+        """Fetch one session into the mirror by key; None (and forgotten) when the gateway has no such
+        session."""
+        agent = resolved.get("agentId") if resolved is not None else None
+        agent = agent if isinstance(agent, str) and agent else agent_of_key(key)
+        params: dict[str, Any] = {"search": key, "limit": 50}
+        if key.startswith("agent:"):
+            params["agentId"] = agent
+        page = await self._list(params)
+        listed = page.get("sessions")
+        for record in listed if isinstance(listed, list) else []:
+            if isinstance(record, Mapping) and str(record.get("key", "")).strip().lower() == key:
+                self.mirror.apply([SessionRow.from_gateway(record, self.gateway, seen_at=time.time())])
+                return self.mirror.view.get(key, self.gateway)
+        if resolved is None:
+            # Search matches more than keys and may not list every session; resolve before saying unknown.
+            resolved = await self._resolve_raw({"key": key})
+            if resolved is None:
+                self.mirror.remove(key, self.gateway)
+                return None
+        # The gateway resolves it but does not list it (archived, say): it exists, and that is all we know.
+        row = SessionRow(key=key, gateway=self.gateway, agent=agent, seen_at=time.time())
+        self.mirror.apply([row])
+        return row
+
+
+async def sync(
+    mirror: Mirror,
+    client: GatewaySource,
+    *,
+    gateway: str = "home",
+    progress: Progress | None = None,
+    once: bool = False,
+    page_size: int = PAGE_SIZE,
+    task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
+) -> MirrorSync:
+    """Mirror `client`'s gateway into `mirror`: one snapshot (`once`), or snapshot then live events until
+    the client's event stream ends. Returns the MirrorSync (its `snapshots`, `resync_reasons`)."""
+    syncer = MirrorSync(mirror, client, gateway=gateway, progress=progress, page_size=page_size)
+    if once:
+        await syncer.snapshot()
+        task_status.started()
+    else:
+        await syncer.run(task_status=task_status)
+    return syncer
