@@ -101,6 +101,7 @@ class MirrorSync:
         self._stale_keys: set[str] = set()
         self._wake = anyio.Event()
         self._tombstones: dict[str, int] | None = None
+        self._shift = 0
         self._last_full = 0.0
         self._flushed = 0.0
         self._failure: Exception | None = None
@@ -232,6 +233,7 @@ class MirrorSync:
         if held is not None and isinstance(gone_id, str) and held.session_id not in (None, gone_id):
             return  # an older session under this key went away; the key lives on
         self.mirror.remove(key, self.gateway)
+        self._shift += 1
         if self._tombstones is not None:
             ts = payload.get("ts")
             self._tombstones[key] = ts if isinstance(ts, int) else int(time.time() * 1000)
@@ -310,6 +312,7 @@ class MirrorSync:
     async def _pages(self, gen: int, offset: int, *, first: bool) -> int:
         done, total = offset, 0
         while True:
+            self._shift = 0
             page = await self._list({"offset": offset})
             raw = page.get("sessions")
             rows_in = [r for r in raw if isinstance(r, Mapping)] if isinstance(raw, list) else []
@@ -332,7 +335,10 @@ class MirrorSync:
                 self.progress(done, max(total, done))
             if not more:
                 return total
-            offset = nxt
+            # Each session deleted since this page was asked for moved every later row up one place;
+            # step back as many, or the row that slid across the page boundary is never listed (and then
+            # swept). Re-reading a row is harmless.
+            offset = max(offset + 1, nxt - self._shift)
 
     async def _head(self, gen: int, since: int) -> None:
         """After a resume: re-read the newest rows until the ones not touched since the first attempt."""
