@@ -1,0 +1,220 @@
+"""`sidecar manifest`: print a ready-to-save MCP client config that launches an agent's sidecar."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from sidecar.manifests import (
+    CLIENTS,
+    DEFAULT_GATEWAY,
+    WHERE,
+    Client,
+    client_config,
+    codex_header,
+    default_command,
+    launch_for,
+    openclaw_fragment,
+    openclaw_header,
+    render,
+    safe_server_names,
+    server_name,
+    valid_server_name,
+)
+from sidecar.policy import Policy, PolicyError, is_agent_id
+from sidecar.policy_file import ENV_VAR, load_policy
+
+GATEWAY_ENV = "OPENCLAW_GATEWAY_URL"
+
+EPILOG = f"""\
+CLIENT is one of: {", ".join(CLIENTS)}.
+The snippet goes to stdout; where to save it, and any assumption made, go to stderr.
+
+examples:
+  # Claude Desktop, acting as agent lead
+  sidecar manifest claude-desktop --agent lead --policy team.json5
+
+  # a project's .mcp.json (Claude Code), .cursor/mcp.json, .vscode/mcp.json; Codex's config.toml
+  sidecar manifest claude-code --agent lead --policy team.json5 > .mcp.json
+  sidecar manifest cursor --agent lead --policy team.json5 > .cursor/mcp.json
+  sidecar manifest vscode --agent lead --policy team.json5 > .vscode/mcp.json
+  sidecar manifest codex --agent lead --policy team.json5 >> ~/.codex/config.toml
+
+  # OpenClaw itself, for every agent in the policy: one sidecar per agent under mcp.servers, and per
+  # agent a tools.deny of OpenClaw's built-in session tools and of every other agent's sidecar
+  sidecar manifest openclaw --policy team.json5 > sidecar-fragment.json5
+
+  # one agent of an OpenClaw fleet, on another gateway, with the sidecar installed elsewhere
+  sidecar manifest openclaw --agent dev-1 --policy team.json5 --gateway ws://127.0.0.1:19001 \\
+      --sidecar /opt/sidecar/bin/sidecar
+
+Paths in the output are absolute: the sidecar is this installation's (the `sidecar` beside the running
+Python, else the one on PATH, else `python -m sidecar`) unless --sidecar names another, and the policy is
+resolved from the current directory. Servers are named sessions-<ID> unless --name says otherwise.
+The gateway comes from --gateway, else gateway.url in the policy (then no flag is written), else
+${GATEWAY_ENV}, else gateway.port of the openclaw.json the policy inherits, else OpenClaw's default
+{DEFAULT_GATEWAY}. No token is ever written: pair each agent once with
+`sidecar pair --gateway URL --agent ID` (the device token stays in the OS keyring).
+The policy may also come from ${ENV_VAR}. Exit 0 on success, 2 on bad input.
+"""
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser(
+        "manifest",
+        help="print an MCP client config (OpenClaw, Claude, Cursor, VS Code, Codex) for an agent's sidecar",
+        description="Print a ready-to-save MCP client config that launches one agent's sidecar, or for\n"
+        "OpenClaw the whole fleet's fragment, with absolute paths.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("client", metavar="CLIENT", choices=CLIENTS, help="one of " + ", ".join(CLIENTS))
+    parser.add_argument(
+        "--agent",
+        metavar="ID",
+        help="the agent this sidecar serves (required, except for openclaw: omit it for the whole fleet)",
+    )
+    parser.add_argument("--policy", metavar="FILE", help=f"policy file (JSON5); default ${ENV_VAR}")
+    parser.add_argument(
+        "--name", metavar="NAME", help="server name in the client config (default sessions-<ID>)"
+    )
+    parser.add_argument("--gateway", metavar="URL", help="gateway URL written as serve --gateway")
+    parser.add_argument(
+        "--sidecar", metavar="PATH", help="the sidecar executable to launch (default: this installation's)"
+    )
+    parser.set_defaults(handler=_handle)
+
+
+def _bad(message: str) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return 2
+
+
+def _note(message: str) -> None:
+    print(f"note: {message}", file=sys.stderr)
+
+
+def _handle(args: argparse.Namespace) -> int:
+    client: Client = args.client
+    try:
+        policy = load_policy(args.policy)
+    except PolicyError as exc:
+        return _bad(str(exc))
+    policy_path = str(Path(policy.path).expanduser().resolve())
+    known = ", ".join(policy.agent_ids) or "none"
+    if not policy.agent_ids:
+        return _bad(f"{policy.path} names no agents: add agents.entries.<id>: {{}} for each agent it governs")
+    if args.agent is None and client != "openclaw":
+        return _bad(
+            f"--agent ID is required for {client}: one sidecar serves one agent (agents in {policy.path}: "
+            f"{known}). Example: sidecar manifest {client} --agent {(policy.agent_ids or ('lead',))[0]} "
+            f"--policy {policy.path}"
+        )
+    if args.agent is not None:
+        if not is_agent_id(args.agent):
+            return _bad(
+                f"--agent {args.agent!r} is not a valid agent id (lowercase letters, digits, _ and -)"
+            )
+        if args.agent not in policy.agent_ids:
+            return _bad(
+                f"agent {args.agent!r} is not in {policy.path} (agents: {known}). Add it as "
+                f"agents.entries.{args.agent}: {{}} so its policy is explicit."
+            )
+    if args.name is not None:
+        if client == "openclaw":
+            return _bad(
+                "--name does not apply to openclaw: its servers are named sessions-<ID> so that every "
+                "agent's tools.deny can name the other agents' sidecars"
+            )
+        if not valid_server_name(args.name):
+            return _bad(
+                f"--name {args.name!r}: use letters, digits, _ and - (at most 64, starting alphanumeric)"
+            )
+    if args.gateway is not None and not _is_ws_url(args.gateway):
+        return _bad(
+            f"--gateway {args.gateway!r} is not a ws:// or wss:// URL, e.g. --gateway {DEFAULT_GATEWAY}"
+        )
+    command = _command(args.sidecar)
+    gateway = _gateway(args.gateway, policy)
+
+    if client == "openclaw":
+        launches = {a: launch_for(a, policy_path, command, gateway) for a in policy.agent_ids}
+        agents = [args.agent] if args.agent else None
+        config = openclaw_fragment(policy, launches, agents)
+        _warn_truncated(policy)
+        if args.agent:
+            _note(
+                f"every other agent must also deny sessions-{args.agent}__* or it can act as {args.agent}; "
+                f"print the whole fleet with: sidecar manifest openclaw --policy {policy.path}"
+            )
+        print(render(client, config, openclaw_header(policy_path)), end="")
+        return 0
+
+    launch = launch_for(args.agent, policy_path, command, gateway)
+    config = client_config(client, launch, args.name or server_name(args.agent))
+    if client == "codex":
+        print(render(client, config, codex_header(args.agent)), end="")
+    else:
+        print(render(client, config), end="")
+        _note(f"{WHERE[client]}.")
+    _note(f"pair once first: sidecar pair --gateway {gateway or _policy_url(policy)} --agent {args.agent}")
+    return 0
+
+
+def _is_ws_url(url: str) -> bool:
+    parts = urlsplit(url.strip())
+    return parts.scheme in ("ws", "wss") and bool(parts.hostname)
+
+
+def _command(explicit: str | None) -> tuple[str, ...]:
+    if explicit is None:
+        command = default_command()
+        if len(command) > 1:
+            _note(
+                f"no sidecar executable found beside {sys.executable} or on PATH; launching {' '.join(command)}"
+            )
+        return command
+    path = Path(explicit).expanduser().absolute()
+    if not (path.is_file() and os.access(path, os.X_OK)):
+        _note(
+            f"--sidecar {path} is not an executable file on this machine; make sure it is where the client runs"
+        )
+    return (str(path),)
+
+
+def _gateway(explicit: str | None, policy: Policy) -> str | None:
+    """The URL to write as `--gateway`, or None when the policy's own gateway.url will be used."""
+    if explicit:
+        return explicit.strip()
+    if _policy_url(policy):
+        return None
+    from_env = os.environ.get(GATEWAY_ENV, "").strip()
+    if from_env:
+        _note(f"gateway {from_env} taken from ${GATEWAY_ENV}")
+        return from_env
+    inherited = policy.openclaw.data.get("gateway") if policy.openclaw is not None else None
+    port = inherited.get("port") if isinstance(inherited, dict) else None
+    if isinstance(port, int) and not isinstance(port, bool):
+        url = f"ws://127.0.0.1:{port}"
+        _note(f"gateway {url} from gateway.port in {policy.openclaw.path if policy.openclaw else ''}")
+        return url
+    _note(
+        f"no gateway.url in {policy.path}: assuming OpenClaw's default {DEFAULT_GATEWAY} (--gateway to change)"
+    )
+    return DEFAULT_GATEWAY
+
+
+def _policy_url(policy: Policy) -> str:
+    own = policy.doc.data.get("gateway")
+    url = own.get("url") if isinstance(own, dict) else None
+    return url if isinstance(url, str) else ""
+
+
+def _warn_truncated(policy: Policy) -> None:
+    names = [server_name(a) for a in policy.agent_ids]
+    for name, safe in safe_server_names(names).items():
+        if safe != name:
+            _note(f"OpenClaw shortens server {name} to {safe} in tool names; the denies use {safe}__*")
