@@ -3,11 +3,8 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
 import secrets
-import shutil
 import stat
-import sys
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,8 +28,7 @@ from sidecar.secrets import (
 )
 from tests.gateway.fake_gateway import FakeGateway
 from tests.gateway.memory_keyring import MemoryKeyring
-
-ROOT = Path(__file__).resolve().parents[1]
+from tests.gateway.secret_service import ROOT, SESSION_PREAMBLE, secret_service_or_skip, session_env
 
 
 @pytest.fixture(autouse=True)
@@ -183,13 +179,7 @@ def test_store_reprs_name_the_store_and_nothing_stored(tmp_path: Path) -> None:
     assert "openclaw-sessions-sidecar" in repr(store)
 
 
-SESSION = textwrap.dedent("""\
-    echo pw | gnome-keyring-daemon --unlock --components=secrets >/dev/null 2>&1
-    for _ in $(seq 50); do
-      dbus-send --session --print-reply --dest=org.freedesktop.DBus /org/freedesktop/DBus \\
-        org.freedesktop.DBus.NameHasOwner string:org.freedesktop.secrets 2>/dev/null | grep -q "boolean true" && break
-      sleep 0.1
-    done
+SESSION = SESSION_PREAMBLE + textwrap.dedent("""\
     "$PYTHON" -m sidecar pair --gateway "$GW_URL" --agent dev-1 || exit 10
     "$PYTHON" - <<'PY' || exit 11
     import hashlib, json, os, keyring
@@ -217,20 +207,12 @@ SESSION = textwrap.dedent("""\
 async def test_a_token_round_trips_through_a_real_secret_service_and_no_file_under_home_shows_it(
     tmp_path: Path,
 ) -> None:
-    tools = [shutil.which(t) for t in ("dbus-run-session", "gnome-keyring-daemon", "dbus-send")]
-    if not all(tools):
-        if os.environ.get("CI"):
-            pytest.fail("no Secret Service here: run scripts/ensure-secret-service", pytrace=False)
-        pytest.skip("no Secret Service here: run scripts/ensure-secret-service")
+    secret_service_or_skip()
     home = tmp_path / "home"
     home.mkdir()
     token = secrets.token_urlsafe(32)
     async with FakeGateway(issue_token=token) as gw:
-        env = {
-            "PATH": os.environ["PATH"], "HOME": str(home), "XDG_DATA_HOME": str(home / ".local" / "share"),
-            "XDG_CONFIG_HOME": str(home / ".config"), "XDG_RUNTIME_DIR": str(home), "PYTHON": sys.executable,
-            "GW_URL": gw.url, "PYTHONPATH": str(ROOT),
-        }
+        env = session_env(home, GW_URL=gw.url)
         with anyio.fail_after(60):
             result = await anyio.run_process(["dbus-run-session", "--", "sh", "-c", SESSION], env=env,
                                              cwd=ROOT, check=False)

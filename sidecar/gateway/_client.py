@@ -471,6 +471,7 @@ class GatewayClient:
             except anyio.WouldBlock:
                 log.debug("event subscriber is full; dropped %s seq=%s", event.event, event.seq)
             except (anyio.BrokenResourceError, anyio.ClosedResourceError):
+                send.close()
                 self._subscribers.remove(send)
 
     def _end_subscribers(self) -> None:

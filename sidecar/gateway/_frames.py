@@ -1,8 +1,9 @@
 """The three wire frames of gateway protocol v4 and their JSON encoding.
 
 Every frame is one JSON object in one text message, discriminated by `type`. The gateway's schema
-declares all three closed (`additionalProperties: false`), so a frame with a key we do not know is
-not a newer gateway being generous: it is a different protocol, and we refuse it rather than guess.
+declares all three closed (`closedObject` in openclaw 2026.9.6's gateway-protocol), so a frame with a
+key we do not know is not a newer gateway being generous: it is a different protocol, and we refuse it
+rather than guess. The key sets below are that schema's, including its optional profile ids.
 """
 
 from __future__ import annotations
@@ -13,9 +14,9 @@ from typing import Any
 
 from sidecar.gateway._errors import ProtocolViolation
 
-_REQUEST_KEYS = frozenset({"type", "id", "method", "params", "traceparent"})
+_REQUEST_KEYS = frozenset({"type", "id", "method", "params", "traceparent", "expectedProfileId"})
 _RESPONSE_KEYS = frozenset({"type", "id", "ok", "payload", "error"})
-_EVENT_KEYS = frozenset({"type", "event", "payload", "seq", "stateVersion"})
+_EVENT_KEYS = frozenset({"type", "event", "payload", "seq", "stateVersion", "recipientProfileId"})
 _ERROR_KEYS = frozenset({"code", "message", "details", "retryable", "retryAfterMs"})
 
 
@@ -69,6 +70,7 @@ class EventFrame:
     payload: Any = None
     seq: int | None = None
     state_version: Any = None
+    recipient_profile_id: str | None = None
 
 
 Frame = RequestFrame | ResponseFrame | EventFrame
@@ -100,13 +102,15 @@ def parse_frame(data: str | bytes) -> Frame:
     if kind == "event":
         _closed(obj, _EVENT_KEYS, "event")
         seq = obj.get("seq")
-        if seq is not None and (isinstance(seq, bool) or not isinstance(seq, int)):
-            raise ProtocolViolation(f"event frame with a non-integer seq {seq!r}")
+        if seq is not None and (isinstance(seq, bool) or not isinstance(seq, int) or seq < 0):
+            raise ProtocolViolation(f"event frame with a seq that is not a non-negative integer: {seq!r}")
+        recipient = obj.get("recipientProfileId")
         return EventFrame(
             event=_nonempty(obj, "event", "event"),
             payload=obj.get("payload"),
             seq=seq,
             state_version=obj.get("stateVersion"),
+            recipient_profile_id=recipient if isinstance(recipient, str) else None,
         )
     if kind == "req":
         _closed(obj, _REQUEST_KEYS, "req")

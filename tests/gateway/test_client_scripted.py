@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import datetime
+import gc
 import socket
 import ssl
 import tempfile
@@ -442,3 +443,14 @@ async def test_an_untrusted_certificate_is_a_tls_failure() -> None:
         port = server.sockets[0].getsockname()[1]
         with anyio.fail_after(10), pytest.raises(TLSFailure, match="CERTIFICATE_VERIFY_FAILED"):
             await connect_to(f"wss://localhost:{port}")
+
+
+async def test_a_subscriber_that_closes_its_stream_is_released_cleanly() -> None:
+    async with FakeGateway() as gw, await new_client(gw) as client:
+        stream = client.events()
+        await stream.aclose()
+        await gw.current.event("tick", {"ts": 1}, seq=1)
+        with anyio.fail_after(5):
+            await client.request("health")
+        del stream
+        gc.collect()

@@ -37,6 +37,14 @@ def test_event_frames_keep_name_payload_and_seq() -> None:
     assert frame == EventFrame("tick", {"ts": 5}, 7)
 
 
+def test_the_optional_profile_ids_of_the_pinned_schema_are_part_of_the_closed_shapes() -> None:
+    event = parse_frame('{"type":"event","event":"chat","payload":{},"seq":0,"recipientProfileId":"p-1"}')
+    assert isinstance(event, EventFrame)
+    assert event.recipient_profile_id == "p-1"
+    request = parse_frame('{"type":"req","id":"1","method":"health","expectedProfileId":"p-1"}')
+    assert isinstance(request, RequestFrame)
+
+
 def test_a_targeted_event_has_no_seq() -> None:
     frame = parse_frame('{"type":"event","event":"session.message","payload":{}}')
     assert isinstance(frame, EventFrame)
@@ -59,7 +67,8 @@ def test_a_frame_with_a_key_outside_the_closed_shape_is_a_protocol_violation(tex
 @pytest.mark.parametrize(
     "text",
     ["not json", "[1,2]", '{"type":"nope"}', '{"type":"res","ok":true}', '{"type":"res","id":"1","ok":"yes"}',
-     '{"type":"event","event":""}', '{"type":"event","event":"x","seq":"3"}', b"\xff\xfe"],
+     '{"type":"event","event":""}', '{"type":"event","event":"x","seq":"3"}', '{"type":"event","event":"x","seq":-1}',
+     b"\xff\xfe"],
 )
 def test_malformed_messages_are_protocol_violations(text: str | bytes) -> None:
     with pytest.raises(ProtocolViolation):
