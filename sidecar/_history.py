@@ -96,8 +96,13 @@ def _clean_message(message: dict[str, Any], state: Sanitised) -> dict[str, Any]:
         if key in _DROP_KEYS:
             continue
         if key == "content":
+            # Hidden reasoning never travels to another agent (OpenClaw only truncates it).
             out[key] = (
-                [_clean_block(b, state) for b in value]
+                [
+                    _clean_block(b, state)
+                    for b in value
+                    if not (isinstance(b, dict) and b.get("type") == "thinking")
+                ]
                 if isinstance(value, list)
                 else _clean_block(value, state)
             )

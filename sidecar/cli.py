@@ -24,7 +24,13 @@ def _registrars() -> list[Registrar]:
     from sidecar import _cli_policy
 
     found: list[Registrar] = [_cli_policy.register]
-    for name in ("sidecar._cli_gateway", "sidecar._cli_mirror", "sidecar._cli_serve", "sidecar._cli_doctor"):
+    for name in (
+        "sidecar._cli_gateway",
+        "sidecar._cli_mirror",
+        "sidecar._cli_serve",
+        "sidecar._cli_manifest",
+        "sidecar._cli_doctor",
+    ):
         try:
             module = __import__(name, fromlist=["register"])
         except ModuleNotFoundError as exc:
