@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import Any
 
 ENDED_STATUSES = frozenset({"done", "failed", "killed", "timeout", "interrupted"})
@@ -35,23 +36,7 @@ COLUMNS = (
     "seen_at",
 )
 
-# gateway field -> column, for the plain copies
-_TEXT = {
-    "kind": "kind",
-    "channel": "channel",
-    "label": "label",
-    "displayName": "display_name",
-    "status": "status",
-    "sessionId": "session_id",
-    "model": "model",
-}
-_INT = {
-    "startedAt": "started_at",
-    "endedAt": "ended_at",
-    "updatedAt": "updated_at",
-    "snapshotAt": "snapshot_at",
-    "spawnDepth": "depth",
-}
+_VALUES = attrgetter(*COLUMNS)
 _TOOL_FIELDS = (
     ("key", "key"),
     ("kind", "kind"),
@@ -81,17 +66,21 @@ def agent_of_key(key: str, default: str = "main") -> str:
 def _key(value: Any) -> str | None:
     # OpenClaw stores keys lowercased and the policy engine decides on lowercased keys; a key that
     # arrives in another case must still index to the same session.
-    if isinstance(value, str) and value.strip():
-        return value.strip().lower()
+    if type(value) is str:
+        value = value.strip().lower()
+        return value or None
     return None
 
 
+def _text(value: Any) -> str | None:
+    return value if type(value) is str else None
+
+
 def _int(value: Any) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
+    kind = type(value)
+    if kind is int:
+        return value  # type: ignore[no-any-return]
+    if kind is float and value.is_integer():
         return int(value)
     return None
 
@@ -149,34 +138,40 @@ class SessionRow:
         Raises:
             ValueError: the row has no usable session key.
         """
-        found = _key(row.get("key")) or _key(key)
+        # A snapshot parses every row of every page: plain lookups and `type() is` checks, no loops.
+        get = row.get
+        found = _key(get("key")) or _key(key)
         if found is None:
             raise ValueError("a gateway session row without a key")
-        values: dict[str, Any] = {}
-        for field, column in _TEXT.items():
-            value = row.get(field)
-            values[column] = value if isinstance(value, str) else None
-        for field, column in _INT.items():
-            values[column] = _int(row.get(field))
-        agent = row.get("agentId")
+        agent = get("agentId")
         return cls(
-            key=found,
-            gateway=gateway,
-            agent=agent.lower() if isinstance(agent, str) and agent else agent_of_key(found),
-            spawned_by=_key(row.get("spawnedBy")),
-            parent=_key(row.get("parentSessionKey")),
-            seen_at=seen_at,
-            **values,
+            found,
+            gateway,
+            agent.lower() if type(agent) is str and agent else agent_of_key(found),
+            _text(get("kind")),
+            _text(get("channel")),
+            _text(get("label")),
+            _text(get("displayName")),
+            _key(get("spawnedBy")),
+            _key(get("parentSessionKey")),
+            _int(get("spawnDepth")),
+            _text(get("status")),
+            _int(get("startedAt")),
+            _int(get("endedAt")),
+            _int(get("updatedAt")),
+            _text(get("sessionId")),
+            _text(get("model")),
+            _int(get("snapshotAt")),
+            seen_at,
         )
 
     @classmethod
     def from_db(cls, record: Mapping[str, Any]) -> SessionRow:
         return cls(**{name: record[name] for name in COLUMNS})
 
-    def as_db(self, gen: int) -> dict[str, Any]:
-        values = {name: getattr(self, name) for name in COLUMNS}
-        values["sync_gen"] = gen
-        return values
+    def as_db(self, gen: int) -> tuple[Any, ...]:
+        """The values for COLUMNS, then `gen` (sync_gen)."""
+        return (*_VALUES(self), gen)
 
     def as_tool_row(self) -> dict[str, Any]:
         """The sessions_list row (camelCase, absent fields left out), as the gateway would show it."""

@@ -33,7 +33,7 @@ from sidecar.policy._keys import looks_like_session_id
 log = logging.getLogger("sidecar.mirror")
 
 Progress = Callable[[int, int], None]
-PAGE_SIZE = 500
+PAGE_SIZE = 1000
 SESSION_EVENTS = frozenset({"sessions.changed", "session.message"})
 _GONE = frozenset({"delete", "archive"})
 _FLUSH_EVERY_S = 5.0
@@ -274,15 +274,8 @@ class MirrorSync:
         )
         self._tombstones = {}
         try:
-            agents = await self._request("agents.list", {})
-            listed = agents.get("agents") if isinstance(agents, Mapping) else None
-            ids = [a["id"] for a in listed or [] if isinstance(a, Mapping) and isinstance(a.get("id"), str)]
-            self.mirror.set_agents(self.gateway, ids)
-            total = await self._pages(gen, offset, first=not resume)
-            if resume and since is not None:
-                await self._head(gen, since)
-            self.mirror.sweep(self.gateway, gen)
-            rows = self.mirror.count(self.gateway)
+            with self.mirror.bulk():
+                rows, total = await self._snapshot(gen, offset, resume, since)
         finally:
             self._tombstones = None
         if resume and rows != total:
@@ -308,6 +301,17 @@ class MirrorSync:
         )
         self.snapshots += 1
         return rows
+
+    async def _snapshot(self, gen: int, offset: int, resume: bool, since: int | None) -> tuple[int, int]:
+        agents = await self._request("agents.list", {})
+        listed = agents.get("agents") if isinstance(agents, Mapping) else None
+        ids = [a["id"] for a in listed or [] if isinstance(a, Mapping) and isinstance(a.get("id"), str)]
+        self.mirror.set_agents(self.gateway, ids)
+        total = await self._pages(gen, offset, first=not resume)
+        if resume and since is not None:
+            await self._head(gen, since)
+        self.mirror.sweep(self.gateway, gen)
+        return self.mirror.count(self.gateway), total
 
     async def _pages(self, gen: int, offset: int, *, first: bool) -> int:
         done, total = offset, 0

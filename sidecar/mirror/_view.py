@@ -58,6 +58,10 @@ class SessionIndex:
         if node.parent is not None and node.active:
             self.active[node.parent] = self.active.get(node.parent, 0) + 1
 
+    def put_all(self, rows: Iterable[SessionRow]) -> None:
+        for row in rows:
+            self.put(row)
+
     def drop(self, key: str, gateway: str) -> None:
         old = self.nodes.get(key)
         if old is not None and old.gateway == gateway:
@@ -71,10 +75,6 @@ class SessionIndex:
                 self.active[node.parent] = left
             else:
                 self.active.pop(node.parent, None)
-
-    def order_of(self, key: str) -> int | None:
-        node = self.nodes.get(key)
-        return None if node is None else node.order
 
 
 class MirrorView:
@@ -148,7 +148,7 @@ class MirrorView:
         tail = " LIMIT ?" if limit is not None else ""
         if limit is not None:
             params.append(max(0, limit))
-        return self._rows(f"{_SELECT} {where} ORDER BY updated_at DESC, key{tail}", params)
+        return self._rows(f"{_SELECT} {where} ORDER BY updated_at DESC, rowid{tail}", params)
 
     def children_of(self, key: str) -> list[SessionRow]:
         """Direct children (spawnedBy or parentSessionKey is `key`), newest first."""

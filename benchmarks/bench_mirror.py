@@ -1,0 +1,130 @@
+"""The session mirror: bulk ingest rate, the policy view's lookups at 100k sessions, sessions_list rows.
+
+Ingest goes the way a snapshot does: gateway-shaped rows (camelCase, with the noise real rows carry)
+parsed into SessionRow and written one sessions.list page (PAGE_SIZE rows) per transaction into a file-backed mirror (WAL, NORMAL).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from sidecar.mirror import PAGE_SIZE, Mirror, SessionRow
+from sidecar.policy import Requester, decide, parse_policy
+
+REPO = Path(__file__).resolve().parents[1]
+SESSIONS = 100_000
+LISTED = 10_000
+
+
+def _percentiles(samples: list[int]) -> tuple[float, float]:
+    samples.sort()
+    return samples[len(samples) // 2] / 1000, samples[int(len(samples) * 0.99)] / 1000
+
+
+def _time(fn: Callable[[Any], object], inputs: list[Any]) -> tuple[float, float]:
+    clock = time.perf_counter_ns
+    samples = []
+    for item in inputs:
+        start = clock()
+        fn(item)
+        samples.append(clock() - start)
+    return _percentiles(samples)
+
+
+def gateway_rows(n: int, agents: list[str], rng: random.Random) -> list[dict[str, Any]]:
+    """Rows shaped like OpenClaw 2026.9.6's sessions.list: mains, then subagents under random parents."""
+    rows: list[dict[str, Any]] = []
+    mains = [f"agent:{a}:main" for a in agents]
+    for i in range(n):
+        agent = agents[i % len(agents)]
+        key = mains[i] if i < len(mains) else f"agent:{agent}:subagent:{i:08x}-0000-4000-8000-000000000000"
+        row: dict[str, Any] = {
+            "key": key,
+            "kind": "direct",
+            "agentId": agent,
+            "updatedAt": 1_795_000_000_000 + i,
+            "snapshotAt": 1_795_000_100_000,
+            "sessionId": f"{i:08x}-1111-4000-8000-000000000000",
+            "displayName": "main" if i < len(mains) else f"task {i}",
+            "status": "running" if i % 10 == 0 else "done",
+            "model": "stub-echo",
+            "modelProvider": "stub",
+            "visibility": "shared",
+            "thinkingLevels": [{"id": "off", "label": "off"}],
+            "lastMessagePreview": "never stored",
+        }
+        if i >= len(mains):
+            parent = (
+                mains[rng.randrange(len(mains))] if i < n // 2 else rows[rng.randrange(len(mains), i)]["key"]
+            )
+            row.update(spawnedBy=parent, parentSessionKey=parent, spawnDepth=1 if parent in mains else 2)
+        rows.append(row)
+    return rows
+
+
+def ingest(mirror: Mirror, rows: list[dict[str, Any]]) -> float:
+    """Seconds to parse and write `rows` in snapshot-sized transactions."""
+    start = time.perf_counter()
+    with mirror.bulk():
+        for offset in range(0, len(rows), PAGE_SIZE):
+            now = time.time()
+            page = rows[offset : offset + PAGE_SIZE]
+            mirror.apply([SessionRow.from_gateway(r, "home", seen_at=now) for r in page])
+    return time.perf_counter() - start
+
+
+def run(calls: int = 100_000, seed: int = 7) -> list[dict[str, Any]]:
+    rng = random.Random(seed)
+    scenario = json.loads((REPO / "scenarios" / "hierarchy.json").read_text(encoding="utf-8"))
+    policy = parse_policy(json.dumps(scenario["policy"]), "hierarchy.json5")
+    agents = sorted(policy.agent_ids)
+    rows = gateway_rows(SESSIONS, agents, rng)
+    with tempfile.TemporaryDirectory() as tmp:
+        mirror = Mirror.open(Path(tmp) / "mirror.db")
+        seconds = ingest(mirror, rows)
+        mirror.set_agents("home", agents)
+        view = mirror.view
+        targets = [rows[rng.randrange(SESSIONS)]["key"] for _ in range(calls)]
+        parent = _time(view.parent_of, targets)
+        has = _time(view.has_agent, [agents[i % len(agents)] for i in range(calls)])
+        depth = _time(view.depth_of, targets)
+        active = _time(view.active_children, [view.parent_of(t) or t for t in targets])
+        manager = Requester.of("manager")
+        decided = _time(lambda t: decide(policy, manager, "sessions_history", t, view), targets)
+        get = _time(view.get, targets[: calls // 10])
+        mirror.close()
+
+        small = Mirror.open(Path(tmp) / "listed.db")
+        ingest(small, rows[:LISTED])
+        listed = _time(lambda _: small.view.session_keys(), list(range(max(10, calls // 2000))))
+        assert len(small.view.session_keys()) == LISTED
+        small.close()
+    return [
+        {
+            "name": f"mirror: bulk ingest, {SESSIONS} gateway rows",
+            "value": round(SESSIONS / seconds),
+            "unit": "sessions/s",
+        },
+        {"name": f"MirrorView.parent_of ({SESSIONS} sessions)", "p50_us": parent[0], "p99_us": parent[1]},
+        {"name": f"MirrorView.has_agent ({SESSIONS} sessions)", "p50_us": has[0], "p99_us": has[1]},
+        {"name": f"MirrorView.depth_of ({SESSIONS} sessions)", "p50_us": depth[0], "p99_us": depth[1]},
+        {
+            "name": f"MirrorView.active_children ({SESSIONS} sessions)",
+            "p50_us": active[0],
+            "p99_us": active[1],
+        },
+        {"name": f"decide over MirrorView ({SESSIONS} sessions)", "p50_us": decided[0], "p99_us": decided[1]},
+        {"name": f"MirrorView.get, SQLite by key ({SESSIONS} sessions)", "p50_us": get[0], "p99_us": get[1]},
+        {"name": f"MirrorView.session_keys, all {LISTED} rows", "p50_us": listed[0], "p99_us": listed[1]},
+    ]
+
+
+if __name__ == "__main__":
+    for result in run():
+        print(result)
