@@ -15,9 +15,11 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import TextIO
 
 import anyio
+import anyio.to_thread
 
 from sidecar.gateway import (
     ALL_SCOPES,
@@ -124,7 +126,9 @@ async def pair(options: PairOptions, out: TextIO, err: TextIO,
               "it with the gateway's gateway.auth.token, or drop --token-env", file=err)
         return 2
     try:
-        tokens = TokenStore(open_secret_store(options.token_store, warn=err))
+        # Choosing a keyring backend probes D-Bus; like every keyring call it blocks, so not on the loop.
+        secrets = await anyio.to_thread.run_sync(partial(open_secret_store, options.token_store, warn=err))
+        tokens = TokenStore(secrets)
         identity = await tokens.identity(url, options.agent)
     except SecretStoreUnavailable as exc:
         print(f"sidecar pair: {exc}", file=err)

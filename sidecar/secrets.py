@@ -195,7 +195,7 @@ def open_secret_store(
     environ: Mapping[str, str] = os.environ,
     warn: TextIO | None = None,
 ) -> SecretStore:
-    """The store named by `kind`, else by $SIDECAR_TOKEN_STORE, else the OS keyring.
+    """The store named by `kind`, else by $SIDECAR_TOKEN_STORE, else the OS keyring. Blocking.
 
     Raises `SecretStoreUnavailable` (with the fix) for an unknown kind or an unusable keyring. Choosing
     the file store prints a warning to `warn` (stderr by default): it is weaker, and that is never silent.

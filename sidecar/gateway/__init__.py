@@ -1,12 +1,13 @@
 """Talking to an OpenClaw gateway over its WebSocket protocol v4.
 
-`GatewayProtocol` is the sans-IO state machine; `GatewayClient` runs it over a real socket with
-timeouts, tick-based liveness and reconnects; `TokenStore` keeps each agent's device key and device
-token in the OS keyring. Every failure is a `GatewayError` subclass whose text says what to do next.
+`GatewayClient` is the connection the sidecar uses: timeouts, tick-based liveness, reconnects, and the
+`agent` method's two responses. `GatewayProtocol` is the sans-IO state machine underneath it.
+`TokenStore` keeps each agent's device key and device token in the OS keyring. Every failure is a
+`GatewayError` subclass whose text says what to do next.
 """
 
 from sidecar.gateway._client import AgentAccepted, Backoff, EventStream, GatewayClient, GatewayEvent
-from sidecar.gateway._credentials import DeviceRecord, TokenStore, entry_name
+from sidecar.gateway._credentials import TokenStore, canonical_url, check_url, entry_name
 from sidecar.gateway._errors import (
     AuthError,
     AuthRateLimited,
@@ -15,7 +16,6 @@ from sidecar.gateway._errors import (
     ConnectionRefused,
     DeviceAuthRejected,
     DeviceTokenMismatch,
-    ErrorContext,
     GatewayAuthChanged,
     GatewayError,
     GatewayUnreachable,
@@ -43,20 +43,17 @@ from sidecar.gateway._errors import (
     Unavailable,
     UpgradeRejected,
 )
-from sidecar.gateway._frames import ErrorShape, EventFrame, RequestFrame, ResponseFrame, parse_frame
+from sidecar.gateway._frames import ErrorShape
 from sidecar.gateway._handshake import (
     ALL_SCOPES,
     PROTOCOL_VERSION,
-    Challenge,
     ClientInfo,
-    ConnectAuth,
     HelloAuth,
     HelloOk,
     Policy,
     SessionDefaults,
-    build_connect_params,
 )
-from sidecar.gateway._identity import DeviceIdentity, device_id_for, signature_payload_v3
+from sidecar.gateway._identity import DeviceIdentity
 from sidecar.gateway._protocol import (
     Accepted,
     ChallengeReceived,
@@ -70,7 +67,6 @@ from sidecar.gateway._protocol import (
     ResponseReceived,
     ShutdownAnnounced,
 )
-from sidecar.gateway._urls import canonical_url, check_url, is_loopback_host
 
 __all__ = [
     "ALL_SCOPES",
@@ -80,21 +76,16 @@ __all__ = [
     "AuthError",
     "AuthRateLimited",
     "Backoff",
-    "Challenge",
     "ChallengeReceived",
     "ClientClosed",
     "ClientInfo",
     "Closed",
-    "ConnectAuth",
     "ConnectionLost",
     "ConnectionRefused",
     "DeviceAuthRejected",
     "DeviceIdentity",
-    "DeviceRecord",
     "DeviceTokenMismatch",
-    "ErrorContext",
     "ErrorShape",
-    "EventFrame",
     "EventReceived",
     "EventStream",
     "GatewayAuthChanged",
@@ -123,10 +114,8 @@ __all__ = [
     "ProtocolViolation",
     "RequestError",
     "RequestFailed",
-    "RequestFrame",
     "RequestInterrupted",
     "RequestTimeout",
-    "ResponseFrame",
     "ResponseReceived",
     "ScopeMismatch",
     "ServiceRestart",
@@ -139,12 +128,7 @@ __all__ = [
     "TokenStore",
     "Unavailable",
     "UpgradeRejected",
-    "build_connect_params",
     "canonical_url",
     "check_url",
-    "device_id_for",
     "entry_name",
-    "is_loopback_host",
-    "parse_frame",
-    "signature_payload_v3",
 ]

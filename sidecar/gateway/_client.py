@@ -25,7 +25,7 @@ import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 from websockets.exceptions import ConnectionClosed
 
-from sidecar.gateway._credentials import TokenStore
+from sidecar.gateway._credentials import TokenStore, check_url
 from sidecar.gateway._errors import (
     RETRYABLE_CONNECT_ERRORS,
     ClientClosed,
@@ -48,7 +48,6 @@ from sidecar.gateway._protocol import (
     ShutdownAnnounced,
 )
 from sidecar.gateway._transport import Connection, Credentials, close_info, open_connection
-from sidecar.gateway._urls import check_url
 
 log = logging.getLogger("sidecar.gateway")
 

@@ -21,7 +21,7 @@ import anyio
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
 
-from sidecar.gateway._credentials import TokenStore
+from sidecar.gateway._credentials import TokenStore, is_loopback_host
 from sidecar.gateway._errors import (
     ConnectionRefused,
     DeviceTokenMismatch,
@@ -42,7 +42,6 @@ from sidecar.gateway._protocol import (
     HandshakeFailed,
     HelloReceived,
 )
-from sidecar.gateway._urls import is_loopback_host
 
 OPEN_MAX_SIZE = 32 * 1024 * 1024
 

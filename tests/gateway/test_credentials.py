@@ -4,15 +4,14 @@ import pytest
 
 from sidecar.gateway import (
     DeviceIdentity,
-    DeviceRecord,
     InsecureGatewayURL,
     InvalidGatewayURL,
     TokenStore,
     canonical_url,
     check_url,
     entry_name,
-    is_loopback_host,
 )
+from sidecar.gateway._credentials import DeviceRecord, is_loopback_host
 from sidecar.secrets import KeyringSecretStore, SecretStoreUnavailable
 
 from .memory_keyring import MemoryKeyring

@@ -6,15 +6,13 @@ import pytest
 
 from sidecar.gateway import (
     ALL_SCOPES,
-    Challenge,
     ClientInfo,
-    ConnectAuth,
     DeviceIdentity,
     HelloOk,
     ProtocolViolation,
-    build_connect_params,
-    signature_payload_v3,
 )
+from sidecar.gateway._handshake import Challenge, ConnectAuth, build_connect_params
+from sidecar.gateway._identity import signature_payload_v3
 
 from .conftest import FRAMES, captured
 

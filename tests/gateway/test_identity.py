@@ -6,8 +6,8 @@ import re
 
 import pytest
 
-from sidecar.gateway import DeviceIdentity, device_id_for, signature_payload_v3
-from sidecar.gateway._identity import b64url_decode, normalize_metadata
+from sidecar.gateway import DeviceIdentity
+from sidecar.gateway._identity import b64url_decode, device_id_for, normalize_metadata, signature_payload_v3
 
 from .conftest import captured
 

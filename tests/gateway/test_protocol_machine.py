@@ -13,7 +13,6 @@ from sidecar.gateway import (
     ConnectionLost,
     DeviceAuthRejected,
     DeviceTokenMismatch,
-    ErrorContext,
     EventReceived,
     GatewayAuthChanged,
     GatewayError,
@@ -39,6 +38,7 @@ from sidecar.gateway import (
     ShutdownAnnounced,
     Unavailable,
 )
+from sidecar.gateway._errors import ErrorContext
 
 from .conftest import FRAMES, captured
 
