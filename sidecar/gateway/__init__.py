@@ -6,7 +6,7 @@
 `GatewayError` subclass whose text says what to do next.
 """
 
-from sidecar.gateway._client import AgentAccepted, Backoff, EventStream, GatewayClient, GatewayEvent
+from sidecar.gateway._client import AgentAccepted, Backoff, GatewayClient
 from sidecar.gateway._credentials import TokenStore, canonical_url, check_url, entry_name
 from sidecar.gateway._errors import (
     AuthError,
@@ -43,6 +43,7 @@ from sidecar.gateway._errors import (
     Unavailable,
     UpgradeRejected,
 )
+from sidecar.gateway._events import EventStream, GatewayEvent
 from sidecar.gateway._frames import ErrorShape
 from sidecar.gateway._handshake import (
     ALL_SCOPES,

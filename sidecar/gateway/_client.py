@@ -22,20 +22,22 @@ from types import TracebackType
 from typing import Any, Final
 
 import anyio
-from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 from websockets.exceptions import ConnectionClosed
 
 from sidecar.gateway._credentials import TokenStore, check_url
 from sidecar.gateway._errors import (
     RETRYABLE_CONNECT_ERRORS,
     ClientClosed,
+    ConnectionLost,
     ErrorContext,
     GatewayError,
     PayloadTooLarge,
     ProtocolViolation,
     RequestInterrupted,
     RequestTimeout,
+    Unavailable,
 )
+from sidecar.gateway._events import EventHub, EventStream, GatewayEvent
 from sidecar.gateway._handshake import ALL_SCOPES, ClientInfo, HelloOk
 from sidecar.gateway._identity import DeviceIdentity
 from sidecar.gateway._protocol import (
@@ -71,16 +73,6 @@ class Backoff:
             delay = min(self.cap, delay * self.factor)
 
 
-@dataclass(frozen=True, slots=True)
-class GatewayEvent:
-    """A gateway event. `epoch` counts connections: a new epoch means events may have been missed."""
-
-    event: str
-    payload: Any
-    seq: int | None
-    epoch: int
-
-
 @dataclass(eq=False, slots=True)
 class _Call:
     method: str
@@ -110,35 +102,6 @@ class AgentAccepted:
     idempotency_key: str
     payload: Any
     _call: _Call = field(repr=False, compare=False)
-
-
-class EventStream:
-    """Async iterator over gateway events; ends when the client closes, raises if the client failed."""
-
-    def __init__(self, client: GatewayClient, receive: MemoryObjectReceiveStream[GatewayEvent]) -> None:
-        self._client = client
-        self._receive = receive
-
-    def __aiter__(self) -> EventStream:
-        return self
-
-    async def __anext__(self) -> GatewayEvent:
-        try:
-            return await self._receive.receive()
-        except (anyio.EndOfStream, anyio.ClosedResourceError):
-            self._receive.close()
-            if self._client.failure is not None:
-                raise self._client.failure from None
-            raise StopAsyncIteration from None
-
-    async def aclose(self) -> None:
-        await self._receive.aclose()
-
-    async def __aenter__(self) -> EventStream:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
 
 
 class GatewayClient:
@@ -172,13 +135,14 @@ class GatewayClient:
         self._creds = Credentials(identity, token_store, agent_id, shared_token)
         self._client_info = client_info or ClientInfo()
         self._ctx = ErrorContext(self.url, agent_id)
-        self._on_event = on_event
         self._conn: Connection | None = None
         self._calls: dict[str, _Call] = {}
-        self._subscribers: list[MemoryObjectSendStream[GatewayEvent]] = []
+        self._events = EventHub(on_event)
         self._state_changed = anyio.Event()
         self._closed = False
         self._restart_hint_s: float | None = None
+        self._last_connect_error: GatewayError | None = None
+        self._down_since: float | None = None
         self._supervisor: asyncio.Task[None] | None = None
 
     def __repr__(self) -> str:
@@ -202,7 +166,18 @@ class GatewayClient:
         """Open the first connection. Its failure is raised as is (no retry); later drops reconnect."""
         if self._supervisor is not None or self._closed:
             raise RuntimeError("GatewayClient.connect() is called once per client")
-        conn = await self._open()
+        deadline = anyio.current_time() + self.handshake_timeout
+        while True:
+            try:
+                conn = await self._open()
+                break
+            except Unavailable as exc:
+                # A gateway still starting its sidecars answers connect with a retryable UNAVAILABLE and
+                # retryAfterMs; that is not a refusal, so wait it out within the handshake budget.
+                wait = (exc.retry_after_ms or 500) / 1000
+                if anyio.current_time() + wait > deadline:
+                    raise
+                await anyio.sleep(wait)
         self._install(conn)
         # A plain asyncio task rather than an anyio task group: a task group entered here would have to
         # be exited by close() in the same task and cancel-scope nesting, which `connect()` then a later
@@ -225,7 +200,7 @@ class GatewayClient:
         if self._supervisor is not None:
             self._supervisor.cancel()
             await asyncio.wait({self._supervisor})
-        self._end_subscribers()
+        self._events.end()
 
     async def request(
         self, method: str, params: Any = None, *, timeout: float | None = None, idempotent: bool = False
@@ -238,7 +213,7 @@ class GatewayClient:
                 await self._drive(call, until_accepted=False)
         except TimeoutError:
             self._abandon(call)
-            raise RequestTimeout(method, limit) from None
+            raise self._timeout_error(call, limit) from None
         return call.result
 
     async def agent(self, params: Mapping[str, Any], *, timeout: float | None = None) -> AgentAccepted:
@@ -256,7 +231,7 @@ class GatewayClient:
                 await self._drive(call, until_accepted=True)
         except TimeoutError:
             self._abandon(call)
-            raise RequestTimeout("agent", limit) from None
+            raise self._timeout_error(call, limit) from None
         payload = call.accepted if call.accepted is not _UNSET else call.result
         run_id = payload.get("runId") if isinstance(payload, dict) else None
         return AgentAccepted(str(run_id or key), key, payload, call)
@@ -273,12 +248,7 @@ class GatewayClient:
 
     def events(self, max_buffer: int = 1024) -> EventStream:
         """Subscribe to events. A subscriber that falls `max_buffer` behind loses events (see `seq`)."""
-        send, receive = anyio.create_memory_object_stream[GatewayEvent](max_buffer)
-        if self._closed or self.failure is not None:
-            send.close()
-        else:
-            self._subscribers.append(send)
-        return EventStream(self, receive)
+        return self._events.subscribe(max_buffer, lambda: self.failure)
 
     async def _drive(self, call: _Call, *, until_accepted: bool) -> None:
         while True:
@@ -323,6 +293,17 @@ class GatewayClient:
         with contextlib.suppress(ConnectionClosed):
             await conn.ws.send(text)
 
+    def _timeout_error(self, call: _Call, limit: float) -> GatewayError:
+        """A call that was never on a live connection timed out because the gateway is down: say so."""
+        if call.request_id is None and self._conn is None and self._last_connect_error is not None:
+            down = anyio.current_time() - (self._down_since or anyio.current_time())
+            return ConnectionLost(
+                f"{call.method} was not sent: the gateway connection has been down for {down:.0f} s "
+                f"({self._last_connect_error.message})",
+                "The client keeps reconnecting with backoff; check the gateway, then retry the call",
+            )
+        return RequestTimeout(call.method, limit)
+
     def _abandon(self, call: _Call) -> None:
         if call.request_id is not None:
             self._calls.pop(call.request_id, None)
@@ -343,6 +324,8 @@ class GatewayClient:
         self.hello = conn.hello
         self.epoch += 1
         self._restart_hint_s = None
+        self._last_connect_error = None
+        self._down_since = None
         self._wake()
 
     def _wake(self) -> None:
@@ -371,6 +354,8 @@ class GatewayClient:
                 return
             closed = await self._read(conn)
             self._conn = None
+            self._down_since = anyio.current_time()
+            self._last_connect_error = closed.error
             self._lose_in_flight(closed)
             log.info("gateway connection lost: %s", closed.error.message)
             if self._closed:
@@ -385,15 +370,18 @@ class GatewayClient:
 
     async def _reconnect(self) -> Connection | None:
         delays = self.backoff.delays()
-        first = self._restart_hint_s
+        hint = self._restart_hint_s
         while not self._closed:
             delay = next(delays)
-            await anyio.sleep(min(first, self.backoff.cap) if first is not None else delay)
-            first = None
+            await anyio.sleep(min(hint, self.backoff.cap) if hint is not None else delay)
+            hint = None
             try:
                 return await self._open()
             except RETRYABLE_CONNECT_ERRORS as exc:
+                self._last_connect_error = exc
                 log.info("gateway reconnect failed, retrying: %s", exc.message)
+                if isinstance(exc, Unavailable) and exc.retry_after_ms is not None:
+                    hint = exc.retry_after_ms / 1000
             except GatewayError as exc:
                 self._fail(exc)
                 return None
@@ -423,7 +411,7 @@ class GatewayClient:
 
     def _dispatch(self, out: Output) -> None:
         if isinstance(out, EventReceived):
-            self._publish(GatewayEvent(out.event, out.payload, out.seq, self.epoch))
+            self._events.publish(GatewayEvent(out.event, out.payload, out.seq, self.epoch))
         elif isinstance(out, Accepted):
             call = self._calls.get(out.request_id)
             if call is not None:
@@ -459,21 +447,4 @@ class GatewayClient:
             call.notify()
         self._calls.clear()
         self._wake()
-        self._end_subscribers()
-
-    def _publish(self, event: GatewayEvent) -> None:
-        if self._on_event is not None:
-            self._on_event(event)
-        for send in list(self._subscribers):
-            try:
-                send.send_nowait(event)
-            except anyio.WouldBlock:
-                log.debug("event subscriber is full; dropped %s seq=%s", event.event, event.seq)
-            except (anyio.BrokenResourceError, anyio.ClosedResourceError):
-                send.close()
-                self._subscribers.remove(send)
-
-    def _end_subscribers(self) -> None:
-        for send in self._subscribers:
-            send.close()
-        self._subscribers.clear()
+        self._events.end()

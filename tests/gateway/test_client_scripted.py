@@ -22,6 +22,7 @@ from sidecar.gateway import (
     ALL_SCOPES,
     Backoff,
     ClientClosed,
+    ConnectionLost,
     ConnectionRefused,
     DeviceIdentity,
     DeviceTokenMismatch,
@@ -454,3 +455,26 @@ async def test_a_subscriber_that_closes_its_stream_is_released_cleanly() -> None
             await client.request("health")
         del stream
         gc.collect()
+
+
+async def test_a_gateway_still_starting_is_waited_for_within_the_handshake_budget() -> None:
+    starting = Rejection({"code": "UNAVAILABLE", "message": "connect unavailable during gateway startup",
+                          "retryable": True, "retryAfterMs": 20, "details": {"reason": "startup-sidecars"}},
+                         1013, "gateway starting")
+    answers = iter([starting, starting, None])
+    async with FakeGateway(on_connect=lambda p: next(answers)) as gw:
+        with anyio.fail_after(5):
+            async with await new_client(gw) as client:
+                assert client.hello is not None
+        assert len(gw.connects) == 3
+
+
+async def test_a_call_made_while_the_gateway_is_down_names_the_outage_not_a_slow_reply() -> None:
+    async with FakeGateway() as gw:
+        client = await new_client(gw, backoff=Backoff(initial=0.01, cap=0.02))
+        await client.connect()
+        gw.on_connect = lambda p: Rejection(None, 1012, "service restart")
+        await gw.current.ws.close(1012, "service restart")
+        with anyio.fail_after(5), pytest.raises(ConnectionLost, match="was not sent: the gateway connection"):
+            await client.request("health", timeout=0.3)
+        await client.close()
