@@ -1,7 +1,8 @@
 """The mirror's tables, versioned with `PRAGMA user_version` and created idempotently.
 
-`sessions` is unique on (key, gateway), and a lookup by key alone uses that index's prefix. It keeps a
-rowid: with text keys in random order, a rowid table ingests about half again as fast as WITHOUT ROWID. The
+`sessions` has the primary key (key, gateway), so a lookup by key alone uses that index's prefix. It is
+a rowid table on purpose: with text keys in random order it ingests about half again as fast as
+WITHOUT ROWID. The
 `decisions` table has no column that could hold a message body, and the `outbox` refuses (CHECK) to keep a
 body on any entry that is no longer pending.
 """
@@ -35,7 +36,7 @@ TABLES = (
         snapshot_at INTEGER,
         seen_at REAL NOT NULL,
         sync_gen INTEGER NOT NULL DEFAULT 0,
-        UNIQUE (key, gateway)
+        PRIMARY KEY (key, gateway)
     )
     """,
     "CREATE INDEX IF NOT EXISTS sessions_spawned_by ON sessions (spawned_by) WHERE spawned_by IS NOT NULL",
