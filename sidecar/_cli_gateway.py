@@ -28,6 +28,7 @@ from sidecar.gateway import (
     InsecureGatewayURL,
     InvalidGatewayURL,
     PairingRequired,
+    SharedTokenMissing,
     TokenStore,
     check_url,
 )
@@ -147,6 +148,11 @@ async def pair(options: PairOptions, out: TextIO, err: TextIO,
                 return 1
             await anyio.sleep(min(options.retry_every, waiting.remaining()))
             continue
+        except SharedTokenMissing:
+            waiting.finish()
+            print(f"sidecar pair: {url} needs its shared token to pair a new device: export {env_name} with "
+                  "the gateway's gateway.auth.token (or name another variable with --token-env)", file=err)
+            return 1
         except GatewayError as exc:
             waiting.finish()
             print(f"sidecar pair: {exc}", file=err)

@@ -333,8 +333,8 @@ class GatewayClient:
         self._state_changed = anyio.Event()
 
     async def _supervise(self) -> None:
-        # An exception escaping this task would cancel the task that called connect(); turn it into
-        # the client's failure instead, which every later call reports.
+        # An exception escaping this background task would surface nowhere while callers wait for a
+        # connection that never comes back; make it the client's failure, which every later call raises.
         try:
             await self._supervise_loop()
         except Exception as exc:

@@ -158,3 +158,16 @@ async def test_the_sidecar_command_pairs_with_the_file_store_and_warns(tmp_path:
     assert "file-token-1" not in out + err
     assert subprocess.run([sys.executable, "-m", "sidecar", "pair", "--help"], capture_output=True,
                           check=False, cwd=ROOT).returncode == 0
+
+
+async def test_a_first_pairing_without_the_shared_token_says_which_variable_to_set(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    message = "unauthorized: gateway token missing (provide gateway auth token)"
+    reject = Rejection({"code": "INVALID_REQUEST", "message": message,
+                        "details": {"code": "AUTH_TOKEN_MISSING"}}, 1008, message)
+    monkeypatch.delenv("OPENCLAW_GATEWAY_TOKEN", raising=False)
+    async with FakeGateway(on_connect=lambda p: reject) as gw:
+        code, _, err = await run_pair(gw.url)
+    assert code == 1
+    assert "export OPENCLAW_GATEWAY_TOKEN" in err
