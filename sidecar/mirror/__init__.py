@@ -24,6 +24,7 @@ from sidecar.mirror._paths import MIRROR_FILE, STATE_ENV, mirror_path, state_dir
 from sidecar.mirror._rows import ENDED_STATUSES, SessionRow, agent_of_key
 from sidecar.mirror._schema import SCHEMA_VERSION
 from sidecar.mirror._state import STALE_AFTER_S, CursorStore, State, SyncCursor
+from sidecar.mirror._store import ServiceStore
 from sidecar.mirror._sync import (
     PAGE_SIZE,
     EventLike,
@@ -59,6 +60,7 @@ __all__ = [
     "OutboxStatus",
     "Outcome",
     "Progress",
+    "ServiceStore",
     "SessionIndex",
     "SessionRow",
     "State",

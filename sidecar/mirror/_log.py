@@ -174,6 +174,7 @@ class Outbox:
         body: str,
         hop: int = 0,
         trace_id: str | None = None,
+        created_at: float | None = None,
     ) -> OutboxEntry:
         """Queue one send. Adding the same idempotency key again returns the existing entry unchanged."""
         values: dict[str, Any] = {
@@ -182,7 +183,7 @@ class Outbox:
             "requester": requester,
             "target": target,
             "gateway": gateway,
-            "created_at": time.time(),
+            "created_at": time.time() if created_at is None else created_at,
             "hop": hop,
             "trace_id": trace_id,
             "body": body,

@@ -1,0 +1,82 @@
+"""`ServiceStore`: the mirror seen through the dict-shaped `Store` protocol of `sidecar.service`.
+
+The service speaks in gateway-shaped dicts (camelCase rows, outbox entries as dicts); the mirror in
+SessionRow and OutboxEntry. This adapter is the whole translation, so neither side bends to the other.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import TYPE_CHECKING, Any
+
+from sidecar.mirror._db import Mirror
+from sidecar.mirror._log import OutboxError
+from sidecar.mirror._rows import SessionRow
+from sidecar.mirror._view import MirrorView
+
+
+class ServiceStore:
+    """Implements `sidecar.service.Store` over a Mirror."""
+
+    def __init__(self, mirror: Mirror) -> None:
+        self.mirror = mirror
+
+    @property
+    def view(self) -> MirrorView:
+        return self.mirror.view
+
+    def rows(self, gateway: str | None = None) -> list[dict[str, Any]]:
+        """sessions_list rows, newest first, each also naming its `agent` and `gateway`."""
+        return [_shape(row) for row in self.mirror.view.session_keys(gateway)]
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        row = self.mirror.view.get(key)
+        return None if row is None else _shape(row)
+
+    def upsert(self, row: dict[str, Any], gateway: str) -> None:
+        """Take one gateway row (as sessions.list returns it) into the mirror."""
+        self.mirror.apply([SessionRow.from_gateway(row, gateway, seen_at=time.time())])
+
+    def record_spawned_child(self, child_key: str, parent_key: str, agent: str, gateway: str) -> None:
+        self.mirror.record_spawned_child(child_key, parent_key, agent, gateway)
+
+    def log_decision(self, **fields: Any) -> None:
+        self.mirror.decisions.record(**fields)
+
+    def outbox_begin(self, key: str, **fields: Any) -> dict[str, Any]:
+        """Queue a send under idempotency key `key` (or find it queued already) and count the attempt.
+
+        `fields` are the Outbox.add arguments; `send_id` defaults to `key` (one logical send per key).
+        """
+        fields.setdefault("send_id", key)
+        entry = self.mirror.outbox.add(idempotency_key=key, **fields)
+        if entry.status == "pending":
+            entry = self.mirror.outbox.attempt(key)
+        return dataclasses.asdict(entry)
+
+    def outbox_finish(
+        self, key: str, status: str, run_id: str | None = None, error: str | None = None
+    ) -> None:
+        """Mark the send delivered or failed. Finishing an already finished send changes nothing."""
+        try:
+            if status == "delivered":
+                self.mirror.outbox.delivered(key, run_id=run_id)
+            elif status == "failed":
+                self.mirror.outbox.failed(key, error or "failed")
+            else:
+                raise ValueError(f"an outbox entry finishes delivered or failed, not {status!r}")
+        except OutboxError:
+            if self.mirror.outbox.get(key) is None:
+                raise
+
+
+def _shape(row: SessionRow) -> dict[str, Any]:
+    return {**row.as_tool_row(), "agent": row.agent, "gateway": row.gateway}
+
+
+if TYPE_CHECKING:
+    from sidecar.service import Store
+
+    def _conforms(mirror: Mirror) -> Store:
+        return ServiceStore(mirror)
