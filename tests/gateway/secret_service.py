@@ -12,14 +12,17 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 SESSION_PREAMBLE = """\
-echo pw | gnome-keyring-daemon --unlock --components=secrets >/dev/null 2>&1
+echo pw | gnome-keyring-daemon --foreground --unlock --components=secrets >/dev/null 2>&1 &
+GKD=$!
+trap 'kill $GKD 2>/dev/null' EXIT
 for _ in $(seq 50); do
   dbus-send --session --print-reply --dest=org.freedesktop.DBus /org/freedesktop/DBus \\
     org.freedesktop.DBus.NameHasOwner string:org.freedesktop.secrets 2>/dev/null | grep -q "boolean true" && break
   sleep 0.1
 done
 """
-"""Shell lines that unlock a fresh login keyring (password `pw`) and wait until it is on the bus."""
+"""Shell lines that start and unlock a fresh login keyring (password `pw`), wait until it is on the bus,
+and stop it when the shell exits (a daemonised one can outlive its session)."""
 
 
 def secret_service_or_skip() -> None:
