@@ -100,6 +100,7 @@ class MirrorSync:
         self._refresh_due = False
         self._stale_keys: set[str] = set()
         self._wake = anyio.Event()
+        self._one_snapshot = anyio.Lock()
         self._tombstones: dict[str, int] | None = None
         self._shift = 0
         self._last_full = 0.0
@@ -138,9 +139,19 @@ class MirrorSync:
                 with contextlib.suppress(Exception):
                     await aclose()
             with contextlib.suppress(MirrorError, sqlite3.Error):
-                self.mirror.cursors.update(self.gateway, state="stale")
+                self._stopped()
         if self._failure is not None:
             raise self._failure
+
+    def _stopped(self) -> None:
+        # An unfinished snapshot stays `syncing`, so the next run resumes it rather than starting over.
+        held = self.mirror.cursors.get(self.gateway)
+        values: dict[str, Any] = {}
+        if held is None or held.state != "syncing":
+            values["state"] = "stale"
+        if self._failure is not None:
+            values["last_error"] = f"{type(self._failure).__name__}: {self._failure}"
+        self.mirror.cursors.update(self.gateway, **values)
 
     async def _catch_up(self) -> None:
         reason, self._wanted, self._refresh_due = self._wanted, None, False
@@ -193,18 +204,24 @@ class MirrorSync:
         self.mirror.cursors.note_event(self.gateway, self._seq, self._epoch)
         now = time.time()
         if event.event in SESSION_EVENTS and isinstance(event.payload, Mapping):
-            self._apply(event.event, event.payload)
-        elif now - self._flushed < _FLUSH_EVERY_S:
-            return
+            # The row and the cursor position it brings the mirror to commit together.
+            with self.mirror.write():
+                self._apply(event.event, event.payload)
+                self._flush(now)
+        elif now - self._flushed >= _FLUSH_EVERY_S:
+            self._flush(now)
+
+    def _flush(self, now: float) -> None:
         self._flushed = now
         self.mirror.cursors.update(self.gateway, seq=self._seq, epoch=self._epoch, last_event=now)
 
     def _apply(self, name: str, payload: Mapping[str, Any]) -> None:
         key = payload.get("sessionKey")
         if not isinstance(key, str) or not key.strip():
-            # A change the gateway could not attribute to one session (coalesced, or its snapshot
-            # failed): only a fresh list is certain, at most once per refresh_after.
-            if name == "sessions.changed":
+            # sessions.delete follows its keyed event with a bare {reason: "delete"} for list views,
+            # which says nothing new. Any other bare change (coalesced, or its snapshot failed) can
+            # only be settled by a fresh list, taken at most once per refresh_after.
+            if name == "sessions.changed" and payload.get("reason") != "delete":
                 self._refresh_due = True
                 self._wake.set()
             return
@@ -253,6 +270,10 @@ class MirrorSync:
     async def snapshot(self) -> int:
         """List every session (paged) and agent, sweep what the gateway no longer has; returns the row
         count. An interrupted snapshot (state `syncing` in the cursor) is resumed, not restarted."""
+        async with self._one_snapshot:
+            return await self._take_snapshot()
+
+    async def _take_snapshot(self) -> int:
         held = self.mirror.cursors.get(self.gateway)
         resume = held is not None and held.state == "syncing" and held.snapshot_offset > 0
         if held is not None and resume:
@@ -287,7 +308,7 @@ class MirrorSync:
                 total,
             )
             self.mirror.cursors.update(self.gateway, state="stale", snapshot_offset=0)
-            return await self.snapshot()
+            return await self._take_snapshot()
         self._last_full = time.monotonic()
         now = time.time()
         self.mirror.cursors.update(

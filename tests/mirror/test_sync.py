@@ -181,6 +181,16 @@ async def test_a_change_the_gateway_cannot_attribute_triggers_a_fresh_list(fresh
         assert "agent:lead:subagent:later" in fresh_db.view
 
 
+async def test_the_bare_delete_notice_after_a_keyed_delete_needs_no_resync(fresh_db: Mirror) -> None:
+    fake = gateway_with(2)
+    async with running(fresh_db, fake, refresh_after=0) as syncer:
+        fake.deleted("agent:lead:subagent:s00")
+        fake.emit("sessions.changed", {"reason": "delete", "ts": fake.clock})  # as sessions.delete sends it
+        await settle()
+        assert syncer.snapshots == 1
+        assert "agent:lead:subagent:s00" not in fresh_db.view
+
+
 async def test_other_events_only_advance_the_cursor(fresh_db: Mirror) -> None:
     fake = gateway_with(1)
     async with running(fresh_db, fake) as syncer:
@@ -291,7 +301,26 @@ async def test_a_failed_client_stops_the_sync_with_the_clients_own_error(fresh_d
         fake.close(ConnectionLost("gone"))
     assert [type(e) for e in caught] == [ConnectionLost]  # the client's error itself, not a group
     cursor = fresh_db.cursors.get("home")
-    assert cursor is not None and cursor.state == "stale"
+    assert cursor is not None and cursor.state == "stale" and cursor.last_error == "ConnectionLost: gone"
+
+
+async def test_a_sync_that_fails_mid_snapshot_leaves_it_to_be_resumed(fresh_db: Mirror) -> None:
+    fake = gateway_with(5)
+
+    def drop(method: str, params: dict[str, Any]) -> None:
+        if method == "sessions.list" and params.get("offset") == 4:
+            raise ConnectionLost("dropped mid-snapshot")
+
+    fake.before_request = drop
+    with anyio.fail_after(5), pytest.raises(ConnectionLost):
+        await sync(fresh_db, fake, page_size=2)
+    cursor = fresh_db.cursors.get("home")
+    assert cursor is not None and (cursor.state, cursor.snapshot_offset) == ("syncing", 4)
+    assert cursor.last_error == "ConnectionLost: dropped mid-snapshot"
+    fake.before_request = None
+    fake.calls.clear()
+    await sync(fresh_db, fake, once=True, page_size=2)
+    assert fake.list_offsets()[0] == 2
 
 
 async def test_a_failing_first_snapshot_is_raised_to_the_starter(fresh_db: Mirror) -> None:
