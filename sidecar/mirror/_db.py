@@ -23,7 +23,7 @@ from sqlite_utils import Database
 
 from sidecar.mirror._log import DecisionLog, Outbox
 from sidecar.mirror._rows import COLUMNS, SessionRow
-from sidecar.mirror._schema import SchemaTooNew, ensure_schema
+from sidecar.mirror._schema import SCHEMA_VERSION, SchemaTooNew, ensure_schema
 from sidecar.mirror._state import CursorStore
 from sidecar.mirror._view import MirrorView, SessionIndex
 
@@ -156,7 +156,7 @@ class Mirror:
                 version = conn.execute("PRAGMA user_version").fetchone()[0]
                 if version == 0:
                     raise MirrorError(f"{self.path} is not a sidecar mirror database (schema version 0)")
-                if version > 1:
+                if version > SCHEMA_VERSION:
                     raise MirrorError(
                         f"{self.path} was written by a newer sidecar (schema version {version})"
                     )
