@@ -216,15 +216,20 @@ class GatewayClient:
             raise self._timeout_error(call, limit) from None
         return call.result
 
-    async def agent(self, params: Mapping[str, Any], *, timeout: float | None = None) -> AgentAccepted:
+    async def agent(
+        self, params: Mapping[str, Any], *, timeout: float | None = None, resend: bool = True
+    ) -> AgentAccepted:
         """Start an `agent` run and return once the gateway accepted it.
 
         The request carries an `idempotencyKey` (added if missing), so it is retried across reconnects
-        with that same key and the gateway replays rather than starting the run twice.
+        with that same key and the gateway replays rather than starting the run twice. The gateway's
+        replay cache lives in memory, though: after a gateway restart it no longer knows the key. A caller
+        that must not run a message twice passes `resend=False`, gets `RequestInterrupted` when the
+        connection drops, and checks the target's transcript before sending again.
         """
         body = dict(params)
         key = str(body.setdefault("idempotencyKey", str(uuid.uuid4())))
-        call = _Call("agent", body, idempotent=True, expect_final=True)
+        call = _Call("agent", body, idempotent=resend, expect_final=True)
         limit = self.request_timeout if timeout is None else timeout
         try:
             with anyio.fail_after(limit):
