@@ -20,7 +20,7 @@ class GatewayLike(Protocol):
         self, method: str, params: Any = None, *, timeout: float | None = None, idempotent: bool = False
     ) -> Any: ...
 
-    async def agent(self, params: Any, *, timeout: float | None = None) -> Any: ...
+    async def agent(self, params: Any, *, timeout: float | None = None, resend: bool = True) -> Any: ...
 
 
 class RoutingError(ValueError):
@@ -106,6 +106,10 @@ class GatewayPool:
                 allow_insecure = next((p.allow_insecure for p in self.peers if p.name == name), False)
                 existing = self._clients[name] = await self.connect(name, url, allow_insecure)
         return existing
+
+    def forget(self, name: str) -> None:
+        """Drop a dead connection so the next use reconnects (and reports why, if it still cannot)."""
+        self._clients.pop(name, None)
 
     async def aclose(self) -> None:
         for client in self._clients.values():

@@ -9,14 +9,26 @@ names the remedy.
 from __future__ import annotations
 
 import hashlib
+import logging
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+import anyio
+
 from sidecar import _guard, _history
 from sidecar._gateways import HOME, GatewayLike, GatewayPool, RoutingError
+from sidecar.gateway import (
+    GatewayError,
+    GatewayUnreachable,
+    RequestInterrupted,
+    RequestTimeout,
+    ServiceRestart,
+    TickTimeout,
+    Unavailable,
+)
 from sidecar.policy import Decision, Policy, Requester, SessionView, Tool, decide, filter_sessions
 from sidecar.policy._keys import MalformedKey, canonical_key, is_agent_id
 
@@ -26,6 +38,10 @@ SUBAGENT_NOTE = (
 )
 REJECTED_SPAWN_KEYS = ("target", "transport", "channel", "to", "threadId", "thread_id", "replyTo", "reply_to")
 DEDUPE_WINDOW_S = 600.0
+RETRY_BUCKET_S = 120.0
+SEND_ATTEMPTS = 6
+RETRYABLE = (RequestInterrupted, ServiceRestart, TickTimeout, GatewayUnreachable, RequestTimeout, Unavailable)
+log = logging.getLogger("sidecar")
 
 
 class Denied(Exception):
@@ -151,7 +167,18 @@ class SessionsService:
         gateway: str | None = None,
     ) -> dict[str, Any]:
         self._decide("sessions_list", None)
-        rows = self.store.rows(gateway)
+        freshness: dict[str, Any] = {"fresh": True}
+        try:
+            await self._client(self._route(self.requester.agent_id, gateway) if gateway else HOME)
+        except (GatewayFault, GatewayError) as exc:
+            # The mirror still answers; say plainly that it may be behind.
+            freshness = {
+                "fresh": False,
+                "note": f"served from the local mirror; the gateway is unreachable: {exc}",
+            }
+        rows = [
+            {**r, "kind": _kind_of(str(r["key"]), self.policy.main_key)} for r in self.store.rows(gateway)
+        ]
         now_ms = self.clock() * 1000
         if active_minutes is not None:
             rows = [r for r in rows if (r.get("updatedAt") or 0) >= now_ms - active_minutes * 60_000]
@@ -166,6 +193,7 @@ class SessionsService:
         return {
             "count": len(shown),
             "sessions": shown,
+            "mirror": freshness,
             "visibility": {
                 "mode": scope.mode,
                 "restricted": scope.hidden > 0,
@@ -324,12 +352,8 @@ class SessionsService:
                 "sourceTool": "sessions_send",
             },
         }
-        try:
-            accepted = await client.agent(params)
-        except Exception as exc:
-            self.store.outbox_finish(idem, "failed", error=type(exc).__name__)
-            raise
-        run_id = str(getattr(accepted, "run_id", idem))
+        run_id = await self._dispatch(name, target, idem, params)
+        client = await self._client(name)
         if wait == 0:
             self.store.outbox_finish(idem, "delivered", run_id=run_id)
             return {
@@ -374,6 +398,31 @@ class SessionsService:
             result["reply"] = reply
         return result
 
+    async def _dispatch(self, name: str, target: str, idem: str, params: dict[str, Any]) -> str:
+        """Start the run once. After a dropped connection or a gateway restart the gateway may or may not
+        have the message (its replay cache does not survive a restart), so look in the target's transcript
+        for our idempotency key before sending again."""
+        last: Exception | None = None
+        for attempt in range(1, SEND_ATTEMPTS + 1):
+            try:
+                client = await self._client(name)
+                if attempt > 1 and await _already_delivered(client, target, idem):
+                    return idem
+                accepted = await client.agent(params, resend=False)
+                return str(getattr(accepted, "run_id", idem))
+            except RETRYABLE as exc:
+                last = exc
+                log.info("send %s attempt %d failed (%s); retrying with the same key", idem, attempt, exc)
+                await anyio.sleep(min(0.5 * 2**attempt, 8.0))
+            except Exception as exc:
+                self.store.outbox_finish(idem, "failed", error=type(exc).__name__)
+                raise
+        self.store.outbox_finish(idem, "failed", error=type(last).__name__)
+        raise GatewayFault(
+            f"The send to {target} could not be delivered after {SEND_ATTEMPTS} attempts ({last}). It is recorded "
+            "as failed in the outbox (`sidecar outbox`); check the gateway (`sidecar doctor`) and send again."
+        )
+
     async def _next_trace(self) -> _guard.Trace:
         """Continue the trace of the message this agent is answering, or start one; refuse a runaway chain."""
         own = self.requester.session_key
@@ -381,9 +430,14 @@ class SessionsService:
         payload = await client.request("chat.history", {"sessionKey": own, "limit": 20}, idempotent=True)
         messages = payload.get("messages", []) if isinstance(payload, dict) else []
         inbound = _guard.inbound_trace(messages)
-        # Without a turn to anchor to (a client outside OpenClaw), a 10-minute bucket still folds retries.
-        seed = _guard.turn_seed(messages) or f"{own}@{int(self.clock() // DEDUPE_WINDOW_S)}"
-        trace = inbound.next() if inbound else _guard.Trace.start(seed)
+        anchor = _guard.turn_seed(messages)
+        if inbound:
+            trace = inbound.next()
+        elif anchor:
+            trace = _guard.Trace.start(anchor)
+        else:
+            # No turn to anchor to (a client outside OpenClaw): a short time bucket still folds retries.
+            trace = _guard.Trace.start(f"{own}@{int(self.clock() // RETRY_BUCKET_S)}")
         limit = self.policy.limits.get("maxHops", _guard.DEFAULT_MAX_HOPS)
         if trace.hop > limit:
             raise BadCall(
@@ -441,7 +495,23 @@ class SessionsService:
         # Visible to our own policy at once, before the gateway's event reaches the mirror.
         self.store.record_spawned_child(child, self.requester.session_key, target_agent, name)
         client = await self._client(name)
-        created = await client.request("sessions.create", params, timeout=30)
+        try:
+            created = await client.request("sessions.create", params, timeout=30)
+        except GatewayError as exc:
+            if "unknown parent session" not in str(exc):
+                raise
+            if name == HOME:
+                # The requester's own session may not exist yet (an agent driven only through MCP).
+                await client.request(
+                    "sessions.create",
+                    {"key": self.requester.session_key, "agentId": self.requester.agent_id},
+                    timeout=30,
+                )
+            else:
+                # A peer gateway cannot know a parent that lives on another gateway: the lineage is ours.
+                params.pop("parentSessionKey")
+                params.pop("spawnDepth")
+            created = await client.request("sessions.create", params, timeout=30)
         created = created if isinstance(created, dict) else {}
         key = str(created.get("key") or child)
         if key != child:
@@ -482,6 +552,32 @@ def _idempotency_key(requester: str, gateway: str, target: str, message: str, tr
         "\x1f".join((requester, gateway, target, message, trace.trace_id, str(trace.hop))).encode("utf-8")
     ).hexdigest()
     return str(uuid.UUID(digest[:32]))
+
+
+async def _already_delivered(client: GatewayLike, target: str, idem: str) -> bool:
+    """Whether the target's transcript already holds the message sent under `idem`."""
+    payload = await client.request("chat.history", {"sessionKey": target, "limit": 100}, idempotent=True)
+    for message in (payload or {}).get("messages", []) if isinstance(payload, dict) else []:
+        if not isinstance(message, dict):
+            continue
+        meta = message.get("__openclaw")
+        meta = meta if isinstance(meta, dict) else {}
+        if str(message.get("idempotencyKey", "")).startswith(idem) or meta.get("runId") == idem:
+            return True
+    return False
+
+
+def _kind_of(key: str, main_key: str) -> str:
+    """The tool-facing kind: main, group, cron, hook, node or other."""
+    rest = key.split(":", 2)[2] if key.startswith("agent:") and key.count(":") >= 2 else key
+    if rest == main_key:
+        return "main"
+    if ":group:" in f":{rest}" or ":channel:" in f":{rest}":
+        return "group"
+    for prefix in ("cron", "hook", "node"):
+        if rest.startswith((f"{prefix}:", f"{prefix}-")):
+            return prefix
+    return "other"
 
 
 def _reply_of(waited: Any) -> str | None:

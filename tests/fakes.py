@@ -61,8 +61,10 @@ class FakeGateway:
             return {"agents": [{"id": a} for a in self.agents]}
         raise AssertionError(f"unexpected method {method}")
 
-    async def agent(self, params: Any, *, timeout: float | None = None) -> Accepted:
+    async def agent(self, params: Any, *, timeout: float | None = None, resend: bool = True) -> Accepted:
         self.calls.append(("agent", params))
+        if self.fail_next:
+            raise self.fail_next.pop(0)
         key = params["idempotencyKey"]
         if self.runs.get(key):
             return Accepted(key)  # the gateway replays an idempotency key it has seen

@@ -1,0 +1,167 @@
+"""`sidecar serve`: run the MCP server for one agent (stdio by default, or HTTP on 127.0.0.1)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import anyio
+
+from sidecar._runtime import Runtime
+from sidecar.policy import MalformedKey, PolicyError, Requester, is_agent_id
+from sidecar.policy_file import ENV_VAR, load_policy
+
+log = logging.getLogger("sidecar")
+GATEWAY_ENV = "OPENCLAW_GATEWAY_URL"
+TOKEN_ENV = "OPENCLAW_GATEWAY_TOKEN"
+
+SERVE_EPILOG = f"""\
+examples:
+  # what an MCP client launches (see `sidecar manifest --help` for ready-made client configs)
+  sidecar serve --policy /etc/sidecar/team.json5 --agent lead
+
+  # the home gateway from the environment, another agent session than agent:<id>:main
+  OPENCLAW_GATEWAY_URL=ws://127.0.0.1:18789 sidecar serve --policy team.json5 --agent lead \\
+      --session agent:lead:planning
+
+  # streamable HTTP on 127.0.0.1:8765; clients must send Authorization: Bearer <token>, where the token
+  # is read from $SIDECAR_HTTP_TOKEN or created in <state dir>/http-token (0600; the path is printed)
+  sidecar serve --policy team.json5 --agent lead --transport http --port 8765
+
+The agent this sidecar serves comes from --agent and never from tool arguments. Pair once first with
+`sidecar pair --gateway URL --agent ID` (loopback gateways approve silently). The gateway URL comes from
+--gateway, else gateway.url in the policy, else ${GATEWAY_ENV}. The policy may also come from ${ENV_VAR}.
+Logs go to stderr (stdout is the MCP wire in stdio mode). Exit 2 on bad input.
+"""
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser(
+        "serve",
+        help="run the MCP server for one agent",
+        description="Run the per-agent MCP server: sessions_list, sessions_history, sessions_send, sessions_spawn.",
+        epilog=SERVE_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--policy", metavar="FILE", help=f"policy file (JSON5); default ${ENV_VAR}")
+    parser.add_argument("--agent", metavar="ID", required=True, help="the agent this sidecar serves")
+    parser.add_argument("--session", metavar="KEY", help="the agent's session key (default agent:<ID>:main)")
+    parser.add_argument(
+        "--gateway", metavar="URL", help=f"home gateway URL (default: policy gateway.url, ${GATEWAY_ENV})"
+    )
+    parser.add_argument(
+        "--token-env",
+        metavar="NAME",
+        default=TOKEN_ENV,
+        help=f"variable holding the gateway's shared token, used only until paired (default {TOKEN_ENV})",
+    )
+    parser.add_argument(
+        "--token-store", choices=("keyring", "file"), help="where the device token lives (default keyring)"
+    )
+    parser.add_argument(
+        "--db", metavar="PATH", help="session mirror database (default: <state dir>/<agent>/mirror.db)"
+    )
+    parser.add_argument("--transport", choices=("stdio", "http"), default="stdio")
+    parser.add_argument(
+        "--host", default="127.0.0.1", help="HTTP bind address: loopback only (default 127.0.0.1)"
+    )
+    parser.add_argument("--port", type=int, default=8765, help="HTTP port (default 8765)")
+    parser.add_argument(
+        "--log-level",
+        default=os.environ.get("SIDECAR_LOG_LEVEL", "warning"),
+        choices=("debug", "info", "warning", "error"),
+    )
+    parser.set_defaults(handler=_handle)
+
+
+def _bad(message: str) -> int:
+    print(f"sidecar serve: {message}", file=sys.stderr)
+    return 2
+
+
+def _handle(args: argparse.Namespace) -> int:
+    logging.basicConfig(
+        stream=sys.stderr,
+        level=args.log_level.upper(),
+        format="%(asctime)s sidecar[%(process)d] %(levelname)s %(message)s",
+    )
+    try:
+        policy = load_policy(args.policy)
+    except PolicyError as exc:
+        return _bad(str(exc))
+    if not is_agent_id(args.agent):
+        return _bad(f"--agent {args.agent!r} is not a valid agent id (lowercase letters, digits, _ and -)")
+    if args.agent not in policy.known_agents:
+        return _bad(
+            f"agent {args.agent!r} is not in {policy.path}; add agents.entries.{args.agent}: {{}} so its "
+            "policy is explicit"
+        )
+    try:
+        requester = Requester.of(args.agent, args.session, main_key=policy.main_key)
+    except MalformedKey as exc:
+        return _bad(f"--session: {exc}")
+    home = args.gateway or _policy_url(policy) or os.environ.get(GATEWAY_ENV)
+    if not home:
+        return _bad(
+            f"no gateway: pass --gateway URL, set gateway.url in {policy.path}, or export {GATEWAY_ENV}"
+        )
+    if args.transport == "http" and args.host not in ("127.0.0.1", "::1", "localhost"):
+        return _bad(f"--host {args.host}: the HTTP transport binds loopback only")
+    runtime = Runtime(
+        policy=policy,
+        requester=requester,
+        home_url=home,
+        token_env=args.token_env,
+        token_store=args.token_store,
+        db=Path(args.db) if args.db else None,
+    )
+    try:
+        anyio.run(_serve, runtime, args)
+    except KeyboardInterrupt:
+        return 0
+    except (PolicyError, ValueError) as exc:
+        return _bad(str(exc))
+    return 0
+
+
+def _policy_url(policy: object) -> str | None:
+    doc = getattr(policy, "doc", None)
+    gateway = doc.data.get("gateway") if doc is not None else None
+    url = gateway.get("url") if isinstance(gateway, dict) else None
+    return url if isinstance(url, str) else None
+
+
+async def _serve(runtime: Runtime, args: argparse.Namespace) -> None:
+    from sidecar.server import build_server
+
+    service = await runtime.open()
+
+    @asynccontextmanager
+    async def background() -> AsyncIterator[object]:
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(runtime.keep_mirror_fresh)
+            try:
+                yield None
+            finally:
+                tasks.cancel_scope.cancel()
+                runtime.close()
+
+    server = build_server(service, background=background)
+    if args.transport == "stdio":
+        await server.run_stdio_async()
+        return
+    from sidecar._http import load_or_create_token, serve_http
+
+    token_path = runtime.state_dir / "http-token"
+    token = load_or_create_token(token_path)
+    print(
+        f"sidecar: serving {runtime.requester.agent_id} on http://{args.host}:{args.port}/mcp "
+        f"(bearer token in {token_path} or $SIDECAR_HTTP_TOKEN)",
+        file=sys.stderr,
+    )
+    await serve_http(server.streamable_http_app(host=args.host), args.host, args.port, token)

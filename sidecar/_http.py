@@ -1,0 +1,80 @@
+"""Streamable HTTP on 127.0.0.1 behind a bearer token: the sidecar's only network-facing surface.
+
+stdio is the default and the safer choice; HTTP exists for clients that cannot spawn a process. The
+token is compared in constant time and never logged; it is read from a 0600 file or the environment.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+TOKEN_ENV = "SIDECAR_HTTP_TOKEN"
+LOOPBACK = ("127.0.0.1", "::1", "localhost")
+
+
+class BearerAuth:
+    """ASGI middleware: every HTTP request must carry `Authorization: Bearer <token>`."""
+
+    def __init__(self, app: ASGIApp, token: str) -> None:
+        if len(token) < 16:
+            raise ValueError("the HTTP bearer token must be at least 16 characters")
+        self.app = app
+        self._expected = f"Bearer {token}".encode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        given = dict(scope.get("headers") or []).get(b"authorization", b"")
+        if hmac.compare_digest(given, self._expected):
+            await self.app(scope, receive, send)
+            return
+        body = json.dumps(
+            {
+                "error": "unauthorized",
+                "message": "Send Authorization: Bearer <token> (see `sidecar serve --help`).",
+            }
+        ).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 401,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"www-authenticate", b"Bearer"),
+                    (b"content-length", str(len(body)).encode()),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+
+def load_or_create_token(path: Path) -> str:
+    """The token from $SIDECAR_HTTP_TOKEN, else from `path` (created 0600 with a fresh token if missing)."""
+    from_env = os.environ.get(TOKEN_ENV)
+    if from_env:
+        return from_env.strip()
+    if path.exists():
+        return path.read_text(encoding="utf-8").strip()
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    token = secrets.token_urlsafe(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(token + "\n")
+    return token
+
+
+async def serve_http(app: Any, host: str, port: int, token: str) -> None:
+    import uvicorn
+
+    if host not in LOOPBACK:
+        raise ValueError(f"refusing to listen on {host}: the sidecar's HTTP transport binds loopback only")
+    config = uvicorn.Config(BearerAuth(app, token), host=host, port=port, log_level="warning", lifespan="on")
+    await uvicorn.Server(config).serve()

@@ -1,0 +1,102 @@
+"""Everything `sidecar serve` owns for one agent: the secret store, the mirror, gateway connections, syncs.
+
+Connections open on first use. Opening one also learns that gateway's agents and starts its mirror
+sync; the first call waits until the first snapshot is in, so the first decision sees real sessions.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import anyio
+from anyio.abc import TaskGroup
+
+from sidecar._gateways import HOME, GatewayPool
+from sidecar.gateway import GatewayClient, GatewayError, TokenStore
+from sidecar.mirror import Mirror, MirrorSync, ServiceStore, mirror_path, state_dir
+from sidecar.policy import Policy, Requester
+from sidecar.secrets import open_secret_store
+from sidecar.service import SessionsService
+
+log = logging.getLogger("sidecar")
+
+
+@dataclass
+class Runtime:
+    policy: Policy
+    requester: Requester
+    home_url: str
+    token_env: str = "OPENCLAW_GATEWAY_TOKEN"
+    token_store: str | None = None
+    db: Path | None = None
+    mirror: Mirror | None = field(default=None, init=False)
+    pool: GatewayPool | None = field(default=None, init=False)
+    _tokens: TokenStore | None = field(default=None, init=False)
+    _tasks: TaskGroup | None = field(default=None, init=False)
+    _ready: anyio.Event = field(default_factory=anyio.Event, init=False)
+
+    @property
+    def state_dir(self) -> Path:
+        return self.db.parent if self.db is not None else state_dir(self.requester.agent_id)
+
+    async def open(self) -> SessionsService:
+        """Open the secret store and mirror; gateways connect later, on first use."""
+        secrets = await anyio.to_thread.run_sync(lambda: open_secret_store(self.token_store))
+        self._tokens = TokenStore(secrets)
+        path = self.db or mirror_path(self.requester.agent_id)
+        self.mirror = Mirror.open(path)
+        self.pool = GatewayPool(self.home_url, self.policy.peers, self._connect)
+        for peer in self.policy.peers:
+            self.mirror.set_agents(peer.name, peer.agents, source="config")
+        return SessionsService(self.policy, self.requester, ServiceStore(self.mirror), self.pool)
+
+    async def _connect(self, name: str, url: str, allow_insecure: bool) -> GatewayClient:
+        assert self._tokens is not None and self.mirror is not None and self.pool is not None
+        await self._ready.wait()
+        agent = self.requester.agent_id
+        identity = await self._tokens.identity(url, agent)
+        shared = (os.environ.get(self.token_env) or None) if name == HOME else None
+        client = GatewayClient(
+            url, identity, self._tokens, agent, shared_token=shared, allow_insecure=allow_insecure
+        )
+        await client.connect()
+        listed: Any = await client.request("agents.list", {}, idempotent=True)
+        ids = [a["id"] for a in (listed or {}).get("agents", []) if isinstance(a, dict) and "id" in a]
+        self.pool.learn_agents(name, ids)
+        self.mirror.set_agents(name, ids)
+        assert self._tasks is not None
+        await self._tasks.start(self._sync, name, client)
+        log.info("connected to %s (%s): %d agents", name, url, len(ids))
+        return client
+
+    async def _sync(
+        self, name: str, client: GatewayClient, *, task_status: Any = anyio.TASK_STATUS_IGNORED
+    ) -> None:
+        assert self.mirror is not None and self.pool is not None
+        syncer = MirrorSync(self.mirror, client, gateway=name)
+        try:
+            await syncer.run(task_status=task_status)
+        except GatewayError as exc:
+            # The next tool call reconnects and surfaces the same error with its remedy.
+            log.warning("mirror sync for %s stopped: %s", name, exc)
+            self.pool.forget(name)
+
+    async def keep_mirror_fresh(self) -> None:
+        """Host the sync tasks for as long as the server runs; connect home eagerly, but never fail startup."""
+        assert self.pool is not None
+        async with anyio.create_task_group() as tasks:
+            self._tasks = tasks
+            self._ready.set()
+            try:
+                await self.pool.client(HOME)
+            except (GatewayError, OSError) as exc:
+                log.warning("home gateway not reachable at startup (%s); tools will retry on use", exc)
+            await anyio.sleep_forever()
+
+    def close(self) -> None:
+        if self.mirror is not None:
+            self.mirror.close()
