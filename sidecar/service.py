@@ -12,9 +12,9 @@ import hashlib
 import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import anyio
 
@@ -42,6 +42,7 @@ RETRY_BUCKET_S = 120.0
 SEND_ATTEMPTS = 6
 RETRYABLE = (RequestInterrupted, ServiceRestart, TickTimeout, GatewayUnreachable, RequestTimeout, Unavailable)
 log = logging.getLogger("sidecar")
+_T = TypeVar("_T")
 
 
 class Denied(Exception):
@@ -398,36 +399,53 @@ class SessionsService:
             result["reply"] = reply
         return result
 
+    async def _retrying(self, what: str, op: Callable[[GatewayLike], Awaitable[_T]], name: str) -> _T:
+        """Run `op` against gateway `name`, riding out a dropped connection or a gateway restart."""
+        last: Exception | None = None
+        for attempt in range(1, SEND_ATTEMPTS + 1):
+            try:
+                return await op(await self._client(name))
+            except RETRYABLE as exc:
+                last = exc
+                log.info("%s: attempt %d failed (%s); retrying", what, attempt, exc)
+                await anyio.sleep(min(0.5 * 2**attempt, 8.0))
+        raise GatewayFault(
+            f"{what} failed after {SEND_ATTEMPTS} attempts ({last}). Check the gateway with `sidecar doctor`."
+        )
+
     async def _dispatch(self, name: str, target: str, idem: str, params: dict[str, Any]) -> str:
         """Start the run once. After a dropped connection or a gateway restart the gateway may or may not
         have the message (its replay cache does not survive a restart), so look in the target's transcript
         for our idempotency key before sending again."""
-        last: Exception | None = None
-        for attempt in range(1, SEND_ATTEMPTS + 1):
-            try:
-                client = await self._client(name)
-                if attempt > 1 and await _already_delivered(client, target, idem):
-                    return idem
-                accepted = await client.agent(params, resend=False)
-                return str(getattr(accepted, "run_id", idem))
-            except RETRYABLE as exc:
-                last = exc
-                log.info("send %s attempt %d failed (%s); retrying with the same key", idem, attempt, exc)
-                await anyio.sleep(min(0.5 * 2**attempt, 8.0))
-            except Exception as exc:
-                self.store.outbox_finish(idem, "failed", error=type(exc).__name__)
-                raise
-        self.store.outbox_finish(idem, "failed", error=type(last).__name__)
-        raise GatewayFault(
-            f"The send to {target} could not be delivered after {SEND_ATTEMPTS} attempts ({last}). It is recorded "
-            "as failed in the outbox (`sidecar outbox`); check the gateway (`sidecar doctor`) and send again."
-        )
+        tried = False
+
+        async def once(client: GatewayLike) -> str:
+            nonlocal tried
+            if tried and await _already_delivered(client, target, idem):
+                return idem
+            tried = True
+            accepted = await client.agent(params, resend=False)
+            return str(getattr(accepted, "run_id", idem))
+
+        try:
+            return await self._retrying(f"sending to {target}", once, name)
+        except Exception as exc:
+            self.store.outbox_finish(idem, "failed", error=type(exc).__name__)
+            if isinstance(exc, GatewayFault):
+                raise GatewayFault(
+                    f"{exc} The send is recorded as failed in the outbox (`sidecar outbox`); send it again once "
+                    "the gateway is back."
+                ) from None
+            raise
 
     async def _next_trace(self) -> _guard.Trace:
         """Continue the trace of the message this agent is answering, or start one; refuse a runaway chain."""
         own = self.requester.session_key
-        client = await self._client(HOME)
-        payload = await client.request("chat.history", {"sessionKey": own, "limit": 20}, idempotent=True)
+
+        async def read(client: GatewayLike) -> Any:
+            return await client.request("chat.history", {"sessionKey": own, "limit": 20}, idempotent=True)
+
+        payload = await self._retrying("reading this agent's own session", read, HOME)
         messages = payload.get("messages", []) if isinstance(payload, dict) else []
         inbound = _guard.inbound_trace(messages)
         anchor = _guard.turn_seed(messages)

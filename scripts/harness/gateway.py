@@ -137,10 +137,9 @@ def build_config(
     system_agent = "main" if "main" in agents else agents[0]
     entries: Json = {}
     for agent in agents:
-        entry: Json = {"name": agent, "workspace": str(root / "ws" / agent)}
-        if agent == system_agent and agent != "main":
-            entry["default"] = True
-        entries[agent] = entry
+        # No `default: true` marker: 2026.9.6 refuses it beside ownership "explicit";
+        # agents.defaults.systemAgent names the default agent instead.
+        entries[agent] = {"name": agent, "workspace": str(root / "ws" / agent)}
     config: Json = {
         "gateway": {
             "mode": "local",

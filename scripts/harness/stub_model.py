@@ -13,7 +13,7 @@ rule                   condition -> reply
 ``call``               operator text has ``CALL <tool> <json>`` and the tool is offered -> one tool call
 ``call-unavailable``   ... but the tool is not offered -> ``call-error: tool <tool> is not offered ...``
 ``call-bad-json``      ... but the JSON does not parse -> ``call-error: ...``
-``echo``               otherwise -> ``echo: <operator text>``
+``echo``               otherwise -> ``echo: <operator text>`` (``SLOW <s>: ...`` first waits <s> seconds)
 =====================  ==========================================================================
 
 Deferred OpenClaw tools (``sessions_send``, ``sessions_list``, ...) are reached through the offered
@@ -193,6 +193,9 @@ def decide(body: Mapping[str, Any]) -> Decision:
         arguments = json.dumps(args, separators=(",", ":"))
         return make("call", None, ToolCall(id=_call_id(messages, tool), name=tool, arguments=arguments))
     return make("echo", f"echo: {operator}")
+
+
+_SLOW = re.compile(r"^SLOW (\d+(?:\.\d+)?):")
 
 
 def _tokens(text: str) -> int:
@@ -383,6 +386,10 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_json(400, {"error": {"message": f"bad JSON: {exc}", "type": "invalid_request_error"}})
             return
         decision = decide(body)
+        slow = _SLOW.match(decision.operator_text)
+        if slow and decision.rule == "echo":
+            # `SLOW <s>: text` holds the reply back, so a test can act while a run is in flight.
+            time.sleep(min(float(slow.group(1)), 60.0))
         seq, completion_id = self.server.next_id()
         if self.server.dump_dir is not None:
             self.server.dump_dir.mkdir(parents=True, exist_ok=True)

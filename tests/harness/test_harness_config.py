@@ -72,10 +72,11 @@ def test_deep_merge_replaces_lists_and_does_not_touch_its_inputs() -> None:
     assert base == {"a": {"b": [1, 2], "c": 1}}
 
 
-def test_a_system_agent_other_than_main_becomes_the_default_agent() -> None:
+def test_a_system_agent_other_than_main_becomes_the_default_agent_without_a_legacy_marker() -> None:
     config = build_config(root=Path("/r"), agents=["pa", "dev-1"], port=1, stub_port=2, token="t")
     assert config["agents"]["defaults"]["systemAgent"] == {"agentId": "pa"}
-    assert config["agents"]["entries"]["pa"]["default"] is True
+    # 2026.9.6 refuses `default: true` beside ownership "explicit" (found starting a peer without "main").
+    assert all("default" not in entry for entry in config["agents"]["entries"].values())
 
 
 def test_inherited_openclaw_api_key_and_proxy_variables_are_dropped() -> None:
