@@ -76,6 +76,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         default=os.environ.get("SIDECAR_LOG_LEVEL", "warning"),
         choices=("debug", "info", "warning", "error"),
     )
+    parser.add_argument(
+        "--log-file",
+        metavar="PATH",
+        default=os.environ.get("SIDECAR_LOG_FILE"),
+        help="also append logs to PATH (created 0600; default $SIDECAR_LOG_FILE); many MCP clients discard stderr",
+    )
     parser.set_defaults(handler=_handle)
 
 
@@ -85,9 +91,15 @@ def _bad(message: str) -> int:
 
 
 def _handle(args: argparse.Namespace) -> int:
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    if args.log_file:
+        path = Path(args.log_file)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))
+        handlers.append(logging.FileHandler(path, encoding="utf-8"))
     logging.basicConfig(
-        stream=sys.stderr,
         level=args.log_level.upper(),
+        handlers=handlers,
         format="%(asctime)s sidecar[%(process)d] %(levelname)s %(message)s",
     )
     try:

@@ -21,12 +21,13 @@ import anyio
 from sidecar import _guard, _history
 from sidecar._gateways import HOME, GatewayLike, GatewayPool, RoutingError
 from sidecar.gateway import (
+    ConnectionLost,
+    GatewayAuthChanged,
     GatewayError,
     GatewayUnreachable,
-    RequestInterrupted,
+    PayloadTooLarge,
+    PolicyViolation,
     RequestTimeout,
-    ServiceRestart,
-    TickTimeout,
     Unavailable,
 )
 from sidecar.policy import Decision, Policy, Requester, SessionView, Tool, decide, filter_sessions
@@ -40,7 +41,10 @@ REJECTED_SPAWN_KEYS = ("target", "transport", "channel", "to", "threadId", "thre
 DEDUPE_WINDOW_S = 600.0
 RETRY_BUCKET_S = 120.0
 SEND_ATTEMPTS = 6
-RETRYABLE = (RequestInterrupted, ServiceRestart, TickTimeout, GatewayUnreachable, RequestTimeout, Unavailable)
+# A dropped or refused connection and a restarting gateway are ridden out; a 1008 policy close, a changed
+# gateway secret or an oversized frame are not (retrying cannot fix them).
+RETRYABLE = (ConnectionLost, GatewayUnreachable, RequestTimeout, Unavailable)
+FINAL = (PolicyViolation, GatewayAuthChanged, PayloadTooLarge)
 log = logging.getLogger("sidecar")
 _T = TypeVar("_T")
 
@@ -363,9 +367,18 @@ class SessionsService:
                 "status": "accepted",
                 "delivery": {"status": "accepted", "mode": "direct"},
             }
-        waited = await client.request(
-            "agent.wait", {"runId": run_id, "timeoutMs": int(wait * 1000)}, timeout=wait + 2, idempotent=True
-        )
+        try:
+            waited = await client.request(
+                "agent.wait", {"runId": run_id, "timeoutMs": int(wait * 1000)}, timeout=wait + 2
+            )
+        except RequestTimeout:
+            waited = {"status": "timeout"}
+        except FINAL:
+            raise
+        except RETRYABLE:
+            # The gateway went away while the target was answering. A restarted gateway no longer knows
+            # the run, so waiting again would hang: settle delivery from the transcript instead.
+            return await self._settle_after_restart(name, target, idem, params, base)
         status = (waited or {}).get("status") if isinstance(waited, dict) else None
         self.store.outbox_finish(idem, "delivered", run_id=run_id)
         if status == "timeout":
@@ -405,6 +418,8 @@ class SessionsService:
         for attempt in range(1, SEND_ATTEMPTS + 1):
             try:
                 return await op(await self._client(name))
+            except FINAL:
+                raise
             except RETRYABLE as exc:
                 last = exc
                 log.info("%s: attempt %d failed (%s); retrying", what, attempt, exc)
@@ -437,6 +452,24 @@ class SessionsService:
                     "the gateway is back."
                 ) from None
             raise
+
+    async def _settle_after_restart(
+        self, name: str, target: str, idem: str, params: dict[str, Any], base: dict[str, Any]
+    ) -> dict[str, Any]:
+        async def check(client: GatewayLike) -> bool:
+            return await _already_delivered(client, target, idem)
+
+        if not await self._retrying(f"checking delivery to {target}", check, name):
+            # Accepted but lost with the gateway: send it again under the same key (at least once).
+            await self._dispatch(name, target, idem, params)
+        self.store.outbox_finish(idem, "delivered", run_id=idem)
+        return {
+            **base,
+            "status": "interrupted",
+            "delivery": {"status": "delivered", "mode": "direct"},
+            "note": "The gateway restarted while the target was answering. The message was delivered once; "
+            "read its reply later with sessions_history.",
+        }
 
     async def _next_trace(self) -> _guard.Trace:
         """Continue the trace of the message this agent is answering, or start one; refuse a runaway chain."""
