@@ -27,6 +27,7 @@ def _registrars() -> list[Registrar]:
     for name in (
         "sidecar._cli_gateway",
         "sidecar._cli_mirror",
+        "sidecar._cli_outbox",
         "sidecar._cli_serve",
         "sidecar._cli_manifest",
         "sidecar._cli_doctor",
