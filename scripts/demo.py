@@ -2,16 +2,23 @@
 
 Part 1 needs no gateway: for each bundled scenario it explains an allowed and a denied call through the
 same `sidecar explain` a user would run, and shows the open-default warning of `sidecar policy show`.
+Part 2 starts a real OpenClaw gateway with a stub model on 127.0.0.1, pairs a sidecar for the orchestrator
+(manager) and one for a specialist (dev-2), and drives both through the MCP SDK client: an allowed send
+with its reply, a denied send with its fix, a scoped list, and a spawn. Everything stops on exit or Ctrl-C.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
+
+import anyio
 
 REPO = Path(__file__).resolve().parents[1]
 BOLD, DIM, RESET = ("\033[1m", "\033[2m", "\033[0m") if sys.stdout.isatty() else ("", "", "")
@@ -21,11 +28,11 @@ def banner(text: str) -> None:
     print(f"\n{BOLD}{'=' * 78}\n{text}\n{'=' * 78}{RESET}")
 
 
-def run(*argv: str) -> dict[str, object]:
+def run(*argv: str, env: dict[str, str] | None = None) -> dict[str, object]:
     cmd = [sys.executable, "-m", "sidecar", *argv]
     shown = " ".join(["sidecar", *argv])
     print(f"\n{DIM}$ {shown}{RESET}")
-    done = subprocess.run(cmd, capture_output=True, text=True, check=False, cwd=REPO)
+    done = subprocess.run(cmd, capture_output=True, text=True, check=False, cwd=REPO, env=env)
     if done.returncode != 0:
         print(done.stderr, file=sys.stderr)
         raise SystemExit(f"demo step failed: {shown}")
@@ -63,13 +70,127 @@ def part_one(workdir: Path) -> None:
         explain(path, step["requester"], step["tool"], step["target"])
 
 
+# -- part 2: a real gateway --------------------------------------------------------------------------
+
+
+def _say(role: str, line: str) -> None:
+    print(f"  {BOLD}{role:>10}{RESET} | {line}")
+
+
+def _show(result: Any) -> str:
+    if result.is_error:
+        return "".join(getattr(c, "text", "") for c in result.content).replace("Error executing tool ", "")
+    return json.dumps(result.structured_content, indent=2)
+
+
+async def _drive(policy: Path, env: dict[str, str]) -> None:
+    from mcp import Client, StdioServerParameters
+
+    def sidecar(agent: str) -> Client:
+        return Client(
+            StdioServerParameters(
+                command=sys.executable,
+                args=["-m", "sidecar", "serve", "--policy", str(policy), "--agent", agent],
+                env=env,
+            )
+        )
+
+    async with sidecar("manager") as manager, sidecar("dev-2") as specialist:
+        tools = [t.name for t in (await specialist.list_tools()).tools]
+        _say("dev-2", f"tools offered to the specialist: {', '.join(tools)}")
+        banner("1. The orchestrator sends to a developer: allowed, and the reply comes back")
+        result = await manager.call_tool(
+            "sessions_send", {"sessionKey": "agent:dev-2:main", "message": "Please summarise the open bugs."}
+        )
+        out = result.structured_content or {}
+        _say("manager", "sessions_send agent:dev-2:main 'Please summarise the open bugs.'")
+        _say("dev-2", f"status={out.get('status')} reply={str(out.get('reply', '')).splitlines()[0]!r}")
+        _say(
+            "sidecar",
+            f"delivered directly (no announce fan-out), hop {out.get('trace', {}).get('hop')}, "
+            f"runId {out.get('runId')}",
+        )
+        banner("2. A specialist tries to message another developer: denied locally, explained, nothing sent")
+        denied = await specialist.call_tool(
+            "sessions_send", {"sessionKey": "agent:dev-3:main", "message": "psst"}
+        )
+        _say("dev-2", "sessions_send agent:dev-3:main 'psst'")
+        for line in _show(denied).splitlines():
+            _say("sidecar", line)
+        banner("3. The orchestrator spawns a subagent on dev-1")
+        spawned = (
+            await manager.call_tool(
+                "sessions_spawn", {"task": "Write a test for the login bug.", "agentId": "dev-1"}
+            )
+        ).structured_content or {}
+        _say("manager", "sessions_spawn agentId=dev-1 'Write a test for the login bug.'")
+        _say("gateway", f"status={spawned.get('status')} child={spawned.get('childSessionKey')}")
+
+        banner("4. The specialist lists sessions: scoped, and it says how many were hidden")
+        listed: dict[str, Any] = {}
+        with anyio.move_on_after(10):
+            # The specialist's mirror hears of the new sessions through gateway events; give them a moment.
+            while not listed.get("visibility", {}).get("hidden"):
+                listed = (await specialist.call_tool("sessions_list", {})).structured_content or {}
+                await anyio.sleep(0.5)
+        _say("dev-2", f"sees {[s['key'] for s in listed.get('sessions', [])]}")
+        _say("sidecar", str(listed.get("visibility", {}).get("warning")))
+
+
+def part_two(workdir: Path) -> None:
+    sys.path.insert(0, str(REPO / "scripts"))
+    from harness import ensure_openclaw, start_gateway
+
+    banner("Live: a real OpenClaw gateway (stub model) and two sidecars driven by a real MCP client")
+    print("Installing Node 24 and the pinned openclaw if needed (first run: about a minute)...", flush=True)
+    tools = ensure_openclaw()
+    agents = ["manager", "lead", "dev-1", "dev-2", "dev-3", "hr", "research"]
+    gw = start_gateway(workdir / "gateway", agents, name="home", tools=tools)
+    try:
+        hierarchy = json.loads((REPO / "scenarios" / "hierarchy.json").read_text(encoding="utf-8"))
+        policy_doc = hierarchy["policy"]
+        policy_doc["gateway"] = {"url": gw.url}
+        policy_doc["agents"]["entries"]["manager"]["subagents"] = {"allowAgents": ["dev-*"]}
+        # The specialist reports to its lead only: it may message lead, and read nobody else.
+        policy_doc["agents"]["entries"]["dev-2"]["tools"] = {
+            "sessions": {"visibility": "self", "sendVisibility": "scoped", "visibleAgents": ["lead"]},
+            "agentToAgent": {"enabled": True, "allow": ["lead"]},
+        }
+        policy = workdir / "team.json5"
+        policy.write_text(json.dumps(policy_doc, indent=2), encoding="utf-8")
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENCLAW_", "SIDECAR_"))}
+        env.update(
+            SIDECAR_STATE_DIR=str(workdir / "state"),
+            SIDECAR_TOKEN_STORE="file",
+            SIDECAR_TOKEN_FILE=str(workdir / "secrets.json"),
+            SIDECAR_LOG_FILE=str(workdir / "sidecar.log"),
+            DEMO_GATEWAY_TOKEN=gw.token,
+        )
+        print(
+            f"\nThe demo keeps device tokens in a 0600 file under {workdir} (a real deployment uses the OS keyring)."
+        )
+        for agent in ("manager", "dev-2"):
+            run("pair", "--gateway", gw.url, "--agent", agent, "--token-env", "DEMO_GATEWAY_TOKEN", env=env)
+        anyio.run(_drive, policy, env)
+    finally:
+        print("\nStopping the gateway...", flush=True)
+        gw.stop()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.parse_args()
+    parser.add_argument("--offline", action="store_true", help="only part 1 (no gateway, no Node)")
+    args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="sidecar-demo-") as tmp:
         part_one(Path(tmp))
+        if not args.offline:
+            try:
+                part_two(Path(tmp))
+            except KeyboardInterrupt:
+                print("\ninterrupted: everything the demo started has been stopped", file=sys.stderr)
+                return 130
     banner("Done")
     print(
         "Next: `sidecar explain --help`, `sidecar policy show --help`, and the policy reference in README.md."
