@@ -18,7 +18,7 @@ from mcp.types import ToolAnnotations
 from pydantic import Field
 
 from sidecar import __version__
-from sidecar.gateway import GatewayError
+from sidecar.gateway import GatewayError, InvalidRequest
 from sidecar.policy import Policy, Requester, SessionView, decide
 from sidecar.policy._keys import main_key_of
 from sidecar.service import BadCall, Denied, GatewayFault, SessionsService
@@ -82,6 +82,9 @@ async def _translate(call: Awaitable[T]) -> T:
         raise ToolError(str(exc)) from None
     except GatewayFault as exc:
         raise MCPError(GATEWAY_FAULT, str(exc)) from None
+    except InvalidRequest as exc:
+        # The gateway refused the request itself (e.g. "No session found: <key>"): the model can fix that.
+        raise ToolError(str(exc)) from None
     except GatewayError as exc:
         raise MCPError(GATEWAY_FAULT, str(exc)) from None
 

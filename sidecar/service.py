@@ -125,6 +125,25 @@ class SessionsService:
             raise Denied(decision)
         return decision
 
+    async def _decide_key(self, tool: Tool, raw: str, gateway: str | None) -> tuple[Decision, str]:
+        """Decide on a session key. Only when ownership could change a denial (the mirror has never seen
+        the target, and visibility refused it) is the gateway asked about the target first."""
+        key = self._canonical(raw)
+        target_agent = key.split(":")[1] if key.startswith("agent:") else self.policy.default_agent
+        name = self._route(target_agent, gateway)
+        first = decide(self.policy, self.requester, tool, raw, self._view())
+        if (
+            first.gate == "visibility"
+            and first.target is not None
+            and is_agent_id(target_agent)
+            and self.store.get(first.target) is None
+        ):
+            try:
+                await self._ensure_known(first.target, name)
+            except (GatewayFault, GatewayError) as exc:
+                log.info("could not look up %s (%s); the denial stands", first.target, exc)
+        return self._decide(tool, raw, name), name
+
     def _view(self) -> SessionView:
         return _KnownAgents(self.store.view, self.gateways.all_agents())
 
@@ -218,12 +237,7 @@ class SessionsService:
         include_tools: bool = False,
         gateway: str | None = None,
     ) -> dict[str, Any]:
-        key = self._canonical(session_key)
-        target_agent = key.split(":")[1] if key.startswith("agent:") else self.policy.default_agent
-        name = self._route(target_agent, gateway)
-        if key.startswith("agent:") and is_agent_id(target_agent):
-            await self._ensure_known(key, name)
-        decision = self._decide("sessions_history", session_key, name)
+        decision, name = await self._decide_key("sessions_history", session_key, gateway)
         client = await self._client(name)
         params: dict[str, Any] = {"sessionKey": decision.target, "limit": min(limit or 200, 1000)}
         payload = await client.request("chat.history", params, idempotent=True)
@@ -285,12 +299,7 @@ class SessionsService:
         if label is not None:
             session_key = await self._resolve_label(label, agent_id, gateway)
         assert session_key is not None
-        key = self._canonical(session_key)
-        target_agent = key.split(":")[1] if key.startswith("agent:") else self.policy.default_agent
-        name = self._route(target_agent, gateway)
-        if key.startswith("agent:") and is_agent_id(target_agent):
-            await self._ensure_known(key, name)
-        decision = self._decide("sessions_send", session_key, name)
+        decision, name = await self._decide_key("sessions_send", session_key, gateway)
         target = str(decision.target)
         wait = 30.0 if timeout_seconds is None else max(0.0, float(timeout_seconds))
         if target == self.requester.session_key and wait > 0:

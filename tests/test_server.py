@@ -194,3 +194,80 @@ async def test_a_gateway_fault_is_a_protocol_error_that_names_the_remedy() -> No
         with anyio.fail_after(5), pytest.raises(MCPError) as info:
             await client.call_tool("sessions_history", {"sessionKey": "agent:hr:main"})
     assert "127.0.0.1:1" in str(info.value)
+
+
+async def test_a_chain_over_the_hop_limit_is_refused_with_the_limit_named() -> None:
+    policy = json.loads(json.dumps(HIERARCHY["policy"]))
+    policy["limits"] = {"maxHops": 2}
+    gw = FakeGateway(agents=AGENTS)
+    gw.histories["agent:manager:main"] = [
+        {"role": "user", "content": "do this\n\n[sidecar-trace id=0123456789abcdef hop=2 from=lead]"}
+    ]
+    server, gw, _ = make("manager", policy=policy, gateway=gw)
+    async with Client(server) as client:
+        with anyio.fail_after(5):
+            result = await client.call_tool("sessions_send", {"sessionKey": "agent:dev-1:main", "message": "fwd"})
+    assert result.is_error
+    assert "hop 3 of chain 0123456789abcdef, over the limit of 2 (limits.maxHops" in text(result)
+    assert not [m for m, _ in gw.calls if m == "agent"]
+
+
+async def test_a_message_carries_the_next_hop_of_the_chain_it_answers() -> None:
+    gw = FakeGateway(agents=AGENTS)
+    gw.histories["agent:manager:main"] = [
+        {"role": "user", "content": "hi\n\n[sidecar-trace id=00000000000000aa hop=1 from=lead]"}
+    ]
+    server, gw, _ = make("manager", gateway=gw)
+    async with Client(server) as client:
+        with anyio.fail_after(5):
+            result = await client.call_tool("sessions_send", {"sessionKey": "agent:dev-1:main", "message": "on"})
+    assert result.structured_content["trace"] == {"id": "00000000000000aa", "hop": 2}
+    sent = next(p for m, p in gw.calls if m == "agent")
+    assert sent["message"].endswith("[sidecar-trace id=00000000000000aa hop=2 from=manager]")
+
+
+async def test_the_per_agent_send_rate_limit_is_a_clear_tool_error() -> None:
+    policy = json.loads(json.dumps(HIERARCHY["policy"]))
+    policy["limits"] = {"sendsPerMinute": 1}
+    server, _, _ = make("manager", policy=policy)
+    async with Client(server) as client:
+        with anyio.fail_after(5):
+            first = await client.call_tool("sessions_send", {"sessionKey": "agent:dev-1:main", "message": "a"})
+            second = await client.call_tool("sessions_send", {"sessionKey": "agent:dev-2:main", "message": "b"})
+    assert not first.is_error
+    assert second.is_error and "1 sends per minute" in text(second) and "limits.sendsPerMinute" in text(second)
+
+
+async def test_a_send_by_label_or_agent_id_reaches_the_session_it_names() -> None:
+    gw = FakeGateway(agents=AGENTS)
+    gw.labels["nightly"] = "agent:dev-4:main"
+    server, gw, _ = make("manager", gateway=gw)
+    async with Client(server) as client:
+        with anyio.fail_after(5):
+            by_label = await client.call_tool("sessions_send", {"label": "nightly", "message": "x"})
+            by_agent = await client.call_tool("sessions_send", {"agentId": "dev-5", "message": "y"})
+    assert by_label.structured_content["sessionKey"] == "agent:dev-4:main"
+    assert by_agent.structured_content["sessionKey"] == "agent:dev-5:main"
+
+
+async def test_a_dropped_connection_is_retried_with_the_same_key_and_never_runs_twice() -> None:
+    from sidecar.gateway import ConnectionLost, RequestInterrupted
+
+    gw = FakeGateway(agents=AGENTS)
+    original = gw.agent
+
+    async def flaky(params: Any, *, timeout: float | None = None, resend: bool = True) -> Any:
+        accepted = await original(params, timeout=timeout, resend=resend)
+        if len([m for m, _ in gw.calls if m == "agent"]) == 1:
+            raise RequestInterrupted("agent", ConnectionLost("dropped after the gateway stored it", "reconnecting"))
+        return accepted
+
+    gw.agent = flaky  # type: ignore[method-assign]
+    server, gw, store = make("manager", gateway=gw)
+    async with Client(server) as client:
+        with anyio.fail_after(20):
+            result = await client.call_tool("sessions_send", {"sessionKey": "agent:dev-1:main", "message": "once"})
+    assert not result.is_error, text(result)
+    assert sum(gw.runs.values()) == 1
+    assert len([m for m, _ in gw.calls if m == "agent"]) == 1  # the transcript showed it arrived: no resend
+    assert next(iter(store.outbox.values()))["status"] == "delivered"
