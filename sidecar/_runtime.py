@@ -37,6 +37,7 @@ class Runtime:
     pool: GatewayPool | None = field(default=None, init=False)
     _tokens: TokenStore | None = field(default=None, init=False)
     _tasks: TaskGroup | None = field(default=None, init=False)
+    service: SessionsService | None = field(default=None, init=False)
     _ready: anyio.Event = field(default_factory=anyio.Event, init=False)
 
     @property
@@ -52,7 +53,8 @@ class Runtime:
         self.pool = GatewayPool(self.home_url, self.policy.peers, self._connect)
         for peer in self.policy.peers:
             self.mirror.set_agents(peer.name, peer.agents, source="config")
-        return SessionsService(self.policy, self.requester, ServiceStore(self.mirror), self.pool)
+        self.service = SessionsService(self.policy, self.requester, ServiceStore(self.mirror), self.pool)
+        return self.service
 
     async def _connect(self, name: str, url: str, allow_insecure: bool) -> GatewayClient:
         assert self._tokens is not None and self.mirror is not None and self.pool is not None
@@ -95,6 +97,10 @@ class Runtime:
                 await self.pool.client(HOME)
             except (GatewayError, OSError) as exc:
                 log.warning("home gateway not reachable at startup (%s); tools will retry on use", exc)
+            if self.service is not None:
+                resumed = await self.service.resume_pending()
+                if resumed:
+                    log.info("resumed %d send(s) left pending by a previous run", resumed)
             await anyio.sleep_forever()
 
     def close(self) -> None:

@@ -91,6 +91,8 @@ class Store(Protocol):
         self, key: str, status: str, run_id: str | None = None, error: str | None = None
     ) -> None: ...
 
+    def outbox_pending(self) -> list[dict[str, Any]]: ...
+
 
 @dataclass
 class SessionsService:
@@ -347,25 +349,7 @@ class SessionsService:
                 "chat.history", {"sessionKey": target, "limit": 50}, idempotent=True
             )
             baseline = _history.latest_assistant_text((before or {}).get("messages", []))
-        params = {
-            "message": _guard.stamp(message, trace, self.requester.agent_id),
-            "sessionKey": target,
-            "idempotencyKey": idem,
-            "deliver": False,
-            "channel": "webchat",
-            "lane": "nested",
-            "extraSystemPrompt": (
-                "Agent-to-agent message context:\n"
-                f"Agent 1 (requester) session: {self.requester.session_key}.\n"
-                f"Agent 2 (target) session: {target}."
-            ),
-            "inputProvenance": {
-                "kind": "inter_session",
-                "sourceSessionKey": self.requester.session_key,
-                "sourceChannel": "webchat",
-                "sourceTool": "sessions_send",
-            },
-        }
+        params = self._send_params(message, target, idem, trace)
         run_id = await self._dispatch(name, target, idem, params)
         client = await self._client(name)
         if wait == 0:
@@ -437,11 +421,13 @@ class SessionsService:
             f"{what} failed after {SEND_ATTEMPTS} attempts ({last}). Check the gateway with `sidecar doctor`."
         )
 
-    async def _dispatch(self, name: str, target: str, idem: str, params: dict[str, Any]) -> str:
+    async def _dispatch(
+        self, name: str, target: str, idem: str, params: dict[str, Any], *, check_first: bool = False
+    ) -> str:
         """Start the run once. After a dropped connection or a gateway restart the gateway may or may not
         have the message (its replay cache does not survive a restart), so look in the target's transcript
         for our idempotency key before sending again."""
-        tried = False
+        tried = check_first
 
         async def once(client: GatewayLike) -> str:
             nonlocal tried
@@ -479,6 +465,55 @@ class SessionsService:
             "note": "The gateway restarted while the target was answering. The message was delivered once; "
             "read its reply later with sessions_history.",
         }
+
+    def _send_params(self, message: str, target: str, idem: str, trace: _guard.Trace) -> dict[str, Any]:
+        """The gateway `agent` request for one inter-agent message: direct, labelled as inter-session data."""
+        return {
+            "message": _guard.stamp(message, trace, self.requester.agent_id),
+            "sessionKey": target,
+            "idempotencyKey": idem,
+            "deliver": False,
+            "channel": "webchat",
+            "lane": "nested",
+            "extraSystemPrompt": (
+                "Agent-to-agent message context:\n"
+                f"Agent 1 (requester) session: {self.requester.session_key}.\n"
+                f"Agent 2 (target) session: {target}."
+            ),
+            "inputProvenance": {
+                "kind": "inter_session",
+                "sourceSessionKey": self.requester.session_key,
+                "sourceChannel": "webchat",
+                "sourceTool": "sessions_send",
+            },
+        }
+
+    async def resume_pending(self) -> int:
+        """Deliver sends a previous run of this sidecar wrote to the outbox but did not finish.
+
+        Each goes out under its original idempotency key, after the target's transcript shows it did not
+        arrive; sends older than the dedupe window are marked failed rather than delivered late.
+        """
+        resumed = 0
+        for entry in self.store.outbox_pending():
+            key, body = str(entry["idempotency_key"]), entry.get("body")
+            if body is None or self.clock() - float(entry.get("created_at") or 0) > DEDUPE_WINDOW_S:
+                self.store.outbox_finish(
+                    key, "failed", error="expired: the sidecar was down too long to resend"
+                )
+                continue
+            trace = _guard.Trace(str(entry.get("trace_id") or ""), int(entry.get("hop") or 1))
+            params = self._send_params(str(body), str(entry["target"]), key, trace)
+            try:
+                await self._dispatch(
+                    str(entry["gateway"]), str(entry["target"]), key, params, check_first=True
+                )
+            except (GatewayFault, GatewayError) as exc:
+                log.warning("could not resume send %s: %s", key, exc)
+                continue
+            self.store.outbox_finish(key, "delivered", run_id=key)
+            resumed += 1
+        return resumed
 
     async def _next_trace(self) -> _guard.Trace:
         """Continue the trace of the message this agent is answering, or start one; refuse a runaway chain."""

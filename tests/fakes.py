@@ -134,7 +134,10 @@ class MemoryStore:
         self.decisions.append(fields)
 
     def outbox_begin(self, key: str, **fields: Any) -> dict[str, Any]:
-        return self.outbox.setdefault(key, {"key": key, "status": "pending", **fields})
+        return self.outbox.setdefault(key, {"idempotency_key": key, "status": "pending", **fields})
+
+    def outbox_pending(self) -> list[dict[str, Any]]:
+        return [e for e in self.outbox.values() if e["status"] == "pending"]
 
     def outbox_finish(
         self, key: str, status: str, run_id: str | None = None, error: str | None = None

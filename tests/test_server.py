@@ -206,7 +206,9 @@ async def test_a_chain_over_the_hop_limit_is_refused_with_the_limit_named() -> N
     server, gw, _ = make("manager", policy=policy, gateway=gw)
     async with Client(server) as client:
         with anyio.fail_after(5):
-            result = await client.call_tool("sessions_send", {"sessionKey": "agent:dev-1:main", "message": "fwd"})
+            result = await client.call_tool(
+                "sessions_send", {"sessionKey": "agent:dev-1:main", "message": "fwd"}
+            )
     assert result.is_error
     assert "hop 3 of chain 0123456789abcdef, over the limit of 2 (limits.maxHops" in text(result)
     assert not [m for m, _ in gw.calls if m == "agent"]
@@ -220,7 +222,9 @@ async def test_a_message_carries_the_next_hop_of_the_chain_it_answers() -> None:
     server, gw, _ = make("manager", gateway=gw)
     async with Client(server) as client:
         with anyio.fail_after(5):
-            result = await client.call_tool("sessions_send", {"sessionKey": "agent:dev-1:main", "message": "on"})
+            result = await client.call_tool(
+                "sessions_send", {"sessionKey": "agent:dev-1:main", "message": "on"}
+            )
     assert result.structured_content["trace"] == {"id": "00000000000000aa", "hop": 2}
     sent = next(p for m, p in gw.calls if m == "agent")
     assert sent["message"].endswith("[sidecar-trace id=00000000000000aa hop=2 from=manager]")
@@ -232,10 +236,16 @@ async def test_the_per_agent_send_rate_limit_is_a_clear_tool_error() -> None:
     server, _, _ = make("manager", policy=policy)
     async with Client(server) as client:
         with anyio.fail_after(5):
-            first = await client.call_tool("sessions_send", {"sessionKey": "agent:dev-1:main", "message": "a"})
-            second = await client.call_tool("sessions_send", {"sessionKey": "agent:dev-2:main", "message": "b"})
+            first = await client.call_tool(
+                "sessions_send", {"sessionKey": "agent:dev-1:main", "message": "a"}
+            )
+            second = await client.call_tool(
+                "sessions_send", {"sessionKey": "agent:dev-2:main", "message": "b"}
+            )
     assert not first.is_error
-    assert second.is_error and "1 sends per minute" in text(second) and "limits.sendsPerMinute" in text(second)
+    assert (
+        second.is_error and "1 sends per minute" in text(second) and "limits.sendsPerMinute" in text(second)
+    )
 
 
 async def test_a_send_by_label_or_agent_id_reaches_the_session_it_names() -> None:
@@ -259,15 +269,56 @@ async def test_a_dropped_connection_is_retried_with_the_same_key_and_never_runs_
     async def flaky(params: Any, *, timeout: float | None = None, resend: bool = True) -> Any:
         accepted = await original(params, timeout=timeout, resend=resend)
         if len([m for m, _ in gw.calls if m == "agent"]) == 1:
-            raise RequestInterrupted("agent", ConnectionLost("dropped after the gateway stored it", "reconnecting"))
+            raise RequestInterrupted(
+                "agent", ConnectionLost("dropped after the gateway stored it", "reconnecting")
+            )
         return accepted
 
     gw.agent = flaky  # type: ignore[method-assign]
     server, gw, store = make("manager", gateway=gw)
     async with Client(server) as client:
         with anyio.fail_after(20):
-            result = await client.call_tool("sessions_send", {"sessionKey": "agent:dev-1:main", "message": "once"})
+            result = await client.call_tool(
+                "sessions_send", {"sessionKey": "agent:dev-1:main", "message": "once"}
+            )
     assert not result.is_error, text(result)
     assert sum(gw.runs.values()) == 1
     assert len([m for m, _ in gw.calls if m == "agent"]) == 1  # the transcript showed it arrived: no resend
     assert next(iter(store.outbox.values()))["status"] == "delivered"
+
+
+async def test_a_send_left_pending_by_a_crashed_sidecar_is_resumed_once() -> None:
+    from sidecar._guard import Trace
+    from sidecar.service import SessionsService
+
+    gw = FakeGateway(agents=AGENTS)
+    store = MemoryStore(agents=frozenset(AGENTS))
+
+    async def connect(name: str, url: str, insecure: bool) -> FakeGateway:
+        return gw
+
+    policy = parse_policy(json.dumps(HIERARCHY["policy"]), "h.json5")
+    svc = SessionsService(
+        policy, Requester.of("manager"), store, GatewayPool("ws://127.0.0.1:1", (), connect)
+    )
+    trace = Trace("00000000000000ab", 1)
+    for key, body in (("k-arrived", "already there"), ("k-lost", "never sent")):
+        store.outbox_begin(
+            key,
+            requester="agent:manager:main",
+            target="agent:dev-1:main",
+            gateway="home",
+            body=body,
+            hop=1,
+            trace_id=trace.trace_id,
+            created_at=svc.clock(),
+        )
+    # The first one reached the gateway before the crash; the second never left.
+    await gw.agent(svc._send_params("already there", "agent:dev-1:main", "k-arrived", trace))
+    with anyio.fail_after(10):
+        assert await svc.resume_pending() == 2
+    assert gw.runs == {"k-arrived": 1, "k-lost": 1}
+    assert {k: e["status"] for k, e in store.outbox.items()} == {
+        "k-arrived": "delivered",
+        "k-lost": "delivered",
+    }

@@ -71,6 +71,11 @@ class ServiceStore:
                 raise
 
 
+    def outbox_pending(self) -> list[dict[str, Any]]:
+        """Sends written before their first attempt finished, oldest first (a restarted sidecar resumes them)."""
+        return [dataclasses.asdict(entry) for entry in self.mirror.outbox.pending()]
+
+
 def _shape(row: SessionRow) -> dict[str, Any]:
     return {**row.as_tool_row(), "agent": row.agent, "gateway": row.gateway}
 
