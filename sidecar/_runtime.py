@@ -65,7 +65,10 @@ class Runtime:
         client = GatewayClient(
             url, identity, self._tokens, agent, shared_token=shared, allow_insecure=allow_insecure
         )
-        await client.connect()
+        hello = await client.connect()
+        defaults = hello.session_defaults
+        if name == HOME and defaults is not None and defaults.default_agent_id:
+            self.policy.adopt_gateway_defaults(defaults.default_agent_id, defaults.main_key or "main")
         listed: Any = await client.request("agents.list", {}, idempotent=True)
         ids = [a["id"] for a in (listed or {}).get("agents", []) if isinstance(a, dict) and "id" in a]
         self.pool.learn_agents(name, ids)

@@ -124,6 +124,7 @@ async def test_the_hierarchy_is_enforced_exactly_on_a_real_gateway(openclaw_gate
             read_dev = await lead.call_tool("sessions_history", {"sessionKey": "agent:dev-1:main"})
             read_fin = await lead.call_tool("sessions_history", {"sessionKey": "agent:finance:main"})
             listed = await lead.call_tool("sessions_list", {})
+            alias = await lead.call_tool("sessions_history", {"sessionKey": "main"})
     assert names == {"sessions_list", "sessions_history", "sessions_send", "sessions_spawn"}
     assert not allowed.is_error, text(allowed)
     assert allowed.structured_content["status"] == "ok"
@@ -131,6 +132,8 @@ async def test_the_hierarchy_is_enforced_exactly_on_a_real_gateway(openclaw_gate
     assert denied.is_error and "[gate: visibility]" in text(denied) and "Fix:" in text(denied)
     assert nobody.is_error and "[gate: unknown-target]" in text(nobody)
     assert not read_dev.is_error and read_fin.is_error and "[gate: visibility]" in text(read_fin)
+    # `main` is the gateway's default agent's main session (agent:main:main here), not lead's own.
+    assert alias.is_error and "Add 'main' to agents.entries.lead.tools.sessions.visibleAgents" in text(alias)
     rows = listed.structured_content["sessions"]
     assert rows and all(r["agent"] in ("lead", "dev-1", "dev-2", "dev-3", "dev-4", "dev-5") for r in rows)
     # Exactly one model call was caused by the one allowed send: denials never reached the gateway.

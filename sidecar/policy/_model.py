@@ -188,6 +188,12 @@ class Policy:
     def known_agents(self) -> frozenset[str]:
         return frozenset(self.agent_ids) | {a for peer in self.peers for a in peer.agents}
 
+    def adopt_gateway_defaults(self, default_agent: str, main_key: str) -> None:
+        """Use the home gateway's own defaults (hello-ok sessionDefaults): `main` must name the session the
+        gateway will act on, whatever the policy file guessed."""
+        self.__dict__["default_agent"] = default_agent
+        self.__dict__["main_key"] = main_key
+
     @cached_property
     def default_agent(self) -> str:
         for agent_id, (_, _, entry) in self._entries.items():
