@@ -286,6 +286,8 @@ async def test_agents_on_peer_gateways_are_reached_by_name(
     with studio.rpc() as rpc:
         assert [r["key"] for r in rpc.request("sessions.list", {"search": child})["sessions"]] == [child]
     assert not listed.is_error
+    imac.stop()  # free the memory now rather than at the end of the run
+    studio.stop()
 
 
 def count_user(gw: Any, key: str, marker: str) -> int:
@@ -336,6 +338,7 @@ async def test_a_gateway_killed_mid_send_loses_and_duplicates_nothing(gateway_fa
         result = results[name]
         assert not result.is_error, f"{name}: {text(result)}"
         assert count_user(gw, "agent:dev-1:main", marker) == 1, name  # 0 lost, 0 duplicated
+    gw.stop()
 
 
 def test_no_token_or_private_key_appears_in_any_output_log_or_file_the_run_produced() -> None:
