@@ -178,12 +178,18 @@ def _namespace_deny(other_safe: str, own_safe: str) -> list[str]:
 # -- client configs -------------------------------------------------------------------------------
 
 
+OPENCLAW_SERVER_ENV = {"DBUS_SESSION_BUS_ADDRESS": "${DBUS_SESSION_BUS_ADDRESS}"}
+
+
 def openclaw_server(agent_id: str, launch: Launch) -> dict[str, Any]:
     """One `mcp.servers` entry: the sidecar for `agent_id`, exposing only `sessions_*` tools."""
     entry: dict[str, Any] = {
         "command": launch.command,
         "args": list(launch.args),
         "toolFilter": {"include": list(TOOL_FILTER_INCLUDE)},
+        # OpenClaw starts stdio servers with a minimal environment; without the session bus address the
+        # sidecar cannot reach the Secret Service that holds its device token (Linux; harmless elsewhere).
+        "env": dict(OPENCLAW_SERVER_ENV),
     }
     if _CODEX_AGENT_RE.match(agent_id):
         # Codex app-server threads get this server only for its own agent.
@@ -253,6 +259,8 @@ def openclaw_header(policy_path: str) -> list[str]:
         "(tools are named <server>__<tool>), so each agent reaches other sessions only through its own sidecar.",
         "If an agent already has a tools.deny list, add these entries to it instead of replacing it.",
         "Pair each agent once first: sidecar pair --gateway URL --agent <id>",
+        "env passes the Secret Service's session bus (OpenClaw starts stdio servers with a minimal",
+        "environment); run the gateway inside the same D-Bus session the keyring unlocks in.",
     ]
 
 

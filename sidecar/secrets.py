@@ -12,6 +12,7 @@ Keyring calls block (D-Bus round trips); async callers go through `anyio.to_thre
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import sys
@@ -132,14 +133,27 @@ class FileSecretStore:
         return self._read().get(name)
 
     def set(self, name: str, value: str) -> None:
-        data = self._read()
-        data[name] = value
-        self._write(data)
+        with self._locked():
+            data = self._read()
+            data[name] = value
+            self._write(data)
 
     def delete(self, name: str) -> None:
-        data = self._read()
-        if data.pop(name, None) is not None:
-            self._write(data)
+        with self._locked():
+            data = self._read()
+            if data.pop(name, None) is not None:
+                self._write(data)
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        # Several sidecars (one per agent or session) may share one file: serialise read-modify-write.
+        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd = os.open(self.path.with_name(self.path.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
 
     def _read(self) -> dict[str, str]:
         try:

@@ -214,7 +214,7 @@ def deployment(gateway_factory, tmp_path_factory) -> Iterator[Deployment]:  # ty
     assert sorted(fragment["agents"]["entries"]) == sorted(GOVERNED)
     deployed = copy.deepcopy(fragment)
     for name, server in deployed["mcp"]["servers"].items():
-        server["env"] = server_env(root, name.removeprefix("sessions-"))
+        server["env"] = {**server.get("env", {}), **server_env(root, name.removeprefix("sessions-"))}
     # patch_config raises if the gateway rejects the merged config (`config reload skipped (invalid config)`)
     gw.patch_config(lambda config: config.update(merge(config, deployed)))
     dep = Deployment(gw, root, policy, fragment)
@@ -238,7 +238,10 @@ def test_the_generated_fragment_is_what_the_gateway_runs(deployment) -> None:  #
     for agent in GOVERNED:
         server = config["mcp"]["servers"][f"sessions-{agent}"]
         want = deployment.fragment["mcp"]["servers"][f"sessions-{agent}"]
-        assert {k: v for k, v in server.items() if k != "env"} == want
+        assert {k: v for k, v in server.items() if k != "env"} == {
+            k: v for k, v in want.items() if k != "env"
+        }
+        assert want["env"].items() <= server["env"].items()  # the generated bus address is kept
         assert server["command"] == str(sidecar_executable())
         deny = deployment.fragment["agents"]["entries"][agent]["tools"]["deny"]
         assert config["agents"]["entries"][agent]["tools"]["deny"] == deny
@@ -250,7 +253,10 @@ def test_the_generated_fragment_is_what_the_gateway_runs(deployment) -> None:  #
     lead = running["lead"]
     assert lead["OPENCLAW_GATEWAY_TOKEN"] == deployment.gw.token
     assert lead["SIDECAR_TOKEN_FILE"] == str(deployment.root / "secrets" / "lead.json")
-    assert set(lead) - set(server_env(deployment.root, "lead")) <= DEFAULT_CHILD_ENV
+    assert (
+        set(lead) - set(server_env(deployment.root, "lead")) - {"DBUS_SESSION_BUS_ADDRESS"}
+        <= DEFAULT_CHILD_ENV
+    )
     for inherited in ("XDG_DATA_HOME", "OPENCLAW_STATE_DIR", "TMPDIR"):
         assert inherited in deployment.gw.process_env and inherited not in lead, inherited
 

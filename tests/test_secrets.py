@@ -112,8 +112,9 @@ def test_other_keyring_failures_name_the_fix_without_the_backend_message() -> No
 
 def test_the_file_store_is_opt_in_private_and_warns(tmp_path: Path) -> None:
     warn = io.StringIO()
-    store = open_secret_store("file", environ={"SIDECAR_TOKEN_FILE": str(tmp_path / "s" / "secrets.json")},
-                              warn=warn)
+    store = open_secret_store(
+        "file", environ={"SIDECAR_TOKEN_FILE": str(tmp_path / "s" / "secrets.json")}, warn=warn
+    )
     assert isinstance(store, FileSecretStore)
     assert "not in an OS keyring" in warn.getvalue()
     store.set("a", "1")
@@ -123,7 +124,8 @@ def test_the_file_store_is_opt_in_private_and_warns(tmp_path: Path) -> None:
     assert stat.S_IMODE(store.path.stat().st_mode) == 0o600
     assert stat.S_IMODE(store.path.parent.stat().st_mode) == 0o700
     assert json.loads(store.path.read_text()) == {"b": "2"}
-    assert [p.name for p in store.path.parent.iterdir()] == ["secrets.json"]
+    # the store and its lock (serialising sidecars that share the file), nothing else
+    assert sorted(p.name for p in store.path.parent.iterdir()) == ["secrets.json", "secrets.json.lock"]
 
 
 def test_the_environment_can_select_the_file_store(tmp_path: Path) -> None:
@@ -214,8 +216,9 @@ async def test_a_token_round_trips_through_a_real_secret_service_and_no_file_und
     async with FakeGateway(issue_token=token) as gw:
         env = session_env(home, GW_URL=gw.url)
         with anyio.fail_after(60):
-            result = await anyio.run_process(["dbus-run-session", "--", "sh", "-c", SESSION], env=env,
-                                             cwd=ROOT, check=False)
+            result = await anyio.run_process(
+                ["dbus-run-session", "--", "sh", "-c", SESSION], env=env, cwd=ROOT, check=False
+            )
     out, err = result.stdout.decode(), result.stderr.decode()
     assert result.returncode == 0, f"exit {result.returncode}\n{out}\n{err}"
     assert "backend keyring.backends.SecretService" in out
