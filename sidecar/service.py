@@ -41,6 +41,7 @@ REJECTED_SPAWN_KEYS = ("target", "transport", "channel", "to", "threadId", "thre
 DEDUPE_WINDOW_S = 600.0
 RETRY_BUCKET_S = 120.0
 SEND_ATTEMPTS = 6
+RUN_ATTEMPTS = 3
 # A dropped or refused connection and a restarting gateway are ridden out; a 1008 policy close, a changed
 # gateway secret or an oversized frame are not (retrying cannot fix them).
 RETRYABLE = (ConnectionLost, GatewayUnreachable, RequestTimeout, Unavailable)
@@ -350,29 +351,52 @@ class SessionsService:
             )
             baseline = _history.latest_assistant_text((before or {}).get("messages", []))
         params = self._send_params(message, target, idem, trace)
-        run_id = await self._dispatch(name, target, idem, params)
-        client = await self._client(name)
-        if wait == 0:
-            self.store.outbox_finish(idem, "delivered", run_id=run_id)
+        for attempt in range(RUN_ATTEMPTS):
+            # A derived key only after the transcript proved the previous run never reached the target.
+            key = idem if attempt == 0 else f"{idem}-r{attempt}"
+            run_id = await self._dispatch(name, target, idem, {**params, "idempotencyKey": key})
+            client = await self._client(name)
+            if wait == 0:
+                self.store.outbox_finish(idem, "delivered", run_id=run_id)
+                return {
+                    **base,
+                    "runId": run_id,
+                    "status": "accepted",
+                    "delivery": {"status": "accepted", "mode": "direct"},
+                }
+            try:
+                waited = await client.request(
+                    "agent.wait", {"runId": run_id, "timeoutMs": int(wait * 1000)}, timeout=wait + 2
+                )
+            except RequestTimeout:
+                waited = {"status": "timeout"}
+            except FINAL:
+                raise
+            except RETRYABLE:
+                # The gateway went away while the target was answering. A restarted gateway no longer knows
+                # the run, so waiting again would hang: settle delivery from the transcript instead.
+                return await self._settle_after_restart(name, target, idem, params, base)
+            status = (waited or {}).get("status") if isinstance(waited, dict) else None
+            if status != "error":
+                break
+
+            async def arrived(client: GatewayLike) -> bool:
+                return await _already_delivered(client, target, idem)
+
+            if await self._retrying(f"checking delivery to {target}", arrived, name):
+                break
+            # Accepted, then failed before the message entered the session (a gateway still recovering
+            # sessions after a restart answers so): nothing reached the target, so send it again.
+            log.info("run %s failed before delivery (%s); sending again", run_id, (waited or {}).get("error"))
+        else:
+            self.store.outbox_finish(idem, "failed", error=str((waited or {}).get("error") or "agent error"))
             return {
                 **base,
                 "runId": run_id,
-                "status": "accepted",
-                "delivery": {"status": "accepted", "mode": "direct"},
+                "status": "error",
+                "error": str((waited or {}).get("error") or "agent error"),
+                "delivery": {"status": "failed", "mode": "direct"},
             }
-        try:
-            waited = await client.request(
-                "agent.wait", {"runId": run_id, "timeoutMs": int(wait * 1000)}, timeout=wait + 2
-            )
-        except RequestTimeout:
-            waited = {"status": "timeout"}
-        except FINAL:
-            raise
-        except RETRYABLE:
-            # The gateway went away while the target was answering. A restarted gateway no longer knows
-            # the run, so waiting again would hang: settle delivery from the transcript instead.
-            return await self._settle_after_restart(name, target, idem, params, base)
-        status = (waited or {}).get("status") if isinstance(waited, dict) else None
         self.store.outbox_finish(idem, "delivered", run_id=run_id)
         if status == "timeout":
             return {

@@ -26,6 +26,8 @@ class FakeGateway:
     calls: list[tuple[str, Any]] = field(default_factory=list)
     labels: dict[str, str] = field(default_factory=dict)
     fail_next: list[Exception] = field(default_factory=list)
+    lose_next_runs: int = 0
+    lost: set[str] = field(default_factory=set)
 
     async def request(
         self, method: str, params: Any = None, *, timeout: float | None = None, idempotent: bool = False
@@ -38,6 +40,8 @@ class FakeGateway:
                 "sessionKey": params["sessionKey"],
                 "messages": list(self.histories.get(params["sessionKey"], []))[-params.get("limit", 200) :],
             }
+        if method == "agent.wait" and params["runId"] in self.lost:
+            return {"runId": params["runId"], "status": "error", "error": "SESSION_WORK_START_CHANGED"}
         if method == "agent.wait":
             return {
                 "runId": params["runId"],
@@ -69,6 +73,11 @@ class FakeGateway:
         if self.runs.get(key):
             return Accepted(key)  # the gateway replays an idempotency key it has seen
         self.runs[key] = 1
+        if self.lose_next_runs:
+            # Accepted, then failed before the message entered the session (seen after a restart).
+            self.lose_next_runs -= 1
+            self.lost.add(key)
+            return Accepted(key)
         history = self.histories.setdefault(params["sessionKey"], [])
         text = params["message"]
         history.append(

@@ -322,3 +322,17 @@ async def test_a_send_left_pending_by_a_crashed_sidecar_is_resumed_once() -> Non
         "k-arrived": "delivered",
         "k-lost": "delivered",
     }
+
+
+async def test_a_run_that_failed_before_reaching_the_target_is_sent_again_and_lands_once() -> None:
+    gw = FakeGateway(agents=AGENTS, lose_next_runs=1)
+    server, gw, store = make("manager", gateway=gw)
+    async with Client(server) as client:
+        with anyio.fail_after(20):
+            result = await client.call_tool(
+                "sessions_send", {"sessionKey": "agent:dev-1:main", "message": "land"}
+            )
+    assert result.structured_content["status"] == "ok", text(result)
+    users = [m for m in gw.histories["agent:dev-1:main"] if m["role"] == "user"]
+    assert len(users) == 1 and users[0]["idempotencyKey"].endswith("-r1:user")
+    assert next(iter(store.outbox.values()))["status"] == "delivered"
