@@ -13,8 +13,10 @@ from pathlib import Path
 import anyio
 
 from sidecar._runtime import Runtime
+from sidecar.mirror import MirrorError
 from sidecar.policy import MalformedKey, PolicyError, Requester, is_agent_id
 from sidecar.policy_file import ENV_VAR, load_policy
+from sidecar.secrets import SecretStoreUnavailable
 
 log = logging.getLogger("sidecar")
 GATEWAY_ENV = "OPENCLAW_GATEWAY_URL"
@@ -138,6 +140,9 @@ def _handle(args: argparse.Namespace) -> int:
         return 0
     except (PolicyError, ValueError) as exc:
         return _bad(str(exc))
+    except (SecretStoreUnavailable, MirrorError) as exc:
+        print(f"sidecar serve: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ from anyio.abc import TaskGroup
 
 from sidecar._gateways import HOME, GatewayPool
 from sidecar.gateway import GatewayClient, GatewayError, TokenStore
-from sidecar.mirror import Mirror, MirrorSync, ServiceStore, mirror_path, state_dir
+from sidecar.mirror import Mirror, MirrorError, MirrorSync, ServiceStore, mirror_path, state_dir
 from sidecar.policy import Policy, Requester
 from sidecar.secrets import open_secret_store
 from sidecar.service import SessionsService
@@ -74,7 +75,11 @@ class Runtime:
         self.pool.learn_agents(name, ids)
         self.mirror.set_agents(name, ids)
         assert self._tasks is not None
-        await self._tasks.start(self._sync, name, client)
+        try:
+            await self._tasks.start(self._sync, name, client)
+        except BaseException:
+            await client.close()
+            raise
         log.info("connected to %s (%s): %d agents", name, url, len(ids))
         return client
 
@@ -83,9 +88,12 @@ class Runtime:
     ) -> None:
         assert self.mirror is not None and self.pool is not None
         syncer = MirrorSync(self.mirror, client, gateway=name)
+        status = _Started(task_status)
         try:
-            await syncer.run(task_status=task_status)
-        except GatewayError as exc:
+            await syncer.run(task_status=status)
+        except (GatewayError, MirrorError, sqlite3.Error) as exc:
+            if not status.done:
+                raise  # the first snapshot failed: the caller that is connecting reports it
             # The next tool call reconnects and surfaces the same error with its remedy.
             log.warning("mirror sync for %s stopped: %s", name, exc)
             self.pool.forget(name)
@@ -98,8 +106,9 @@ class Runtime:
             self._ready.set()
             try:
                 await self.pool.client(HOME)
-            except (GatewayError, OSError) as exc:
-                log.warning("home gateway not reachable at startup (%s); tools will retry on use", exc)
+            except Exception as exc:
+                # Never let startup trouble take the server down: each tool call retries and reports it.
+                log.warning("home gateway not ready at startup (%s); tools will retry on use", exc)
             if self.service is not None:
                 resumed = await self.service.resume_pending()
                 if resumed:
@@ -109,3 +118,15 @@ class Runtime:
     def close(self) -> None:
         if self.mirror is not None:
             self.mirror.close()
+
+
+class _Started:
+    """Remembers whether a task reported itself started, so a failure before that is re-raised."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.done = False
+
+    def started(self, value: Any = None) -> None:
+        self.done = True
+        self.inner.started(value)

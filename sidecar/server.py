@@ -7,6 +7,7 @@ static: nothing fetched from a gateway ever reaches a description.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from typing import Annotated, Any, TypeVar
@@ -19,11 +20,13 @@ from pydantic import Field
 
 from sidecar import __version__
 from sidecar.gateway import GatewayError, InvalidRequest
+from sidecar.mirror import MirrorError
 from sidecar.policy import Policy, Requester, SessionView, decide
 from sidecar.policy._keys import main_key_of
 from sidecar.service import BadCall, Denied, GatewayFault, SessionsService
 
 GATEWAY_FAULT = -32001
+MIRROR_FAULT = -32002
 T = TypeVar("T")
 
 INSTRUCTIONS = (
@@ -87,6 +90,13 @@ async def _translate(call: Awaitable[T]) -> T:
         raise ToolError(str(exc)) from None
     except GatewayError as exc:
         raise MCPError(GATEWAY_FAULT, str(exc)) from None
+    except (MirrorError, sqlite3.Error) as exc:
+        raise MCPError(
+            MIRROR_FAULT,
+            f"The sidecar's local session mirror failed ({exc}). If the disk is full, free space; if another "
+            "process holds the database, stop it; `sidecar mirror status` and `sidecar doctor` show the state. "
+            "The mirror can be deleted safely: it is rebuilt from the gateway.",
+        ) from None
 
 
 def build_server(

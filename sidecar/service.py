@@ -270,7 +270,7 @@ class SessionsService:
             return str(matches[0])
         if len(matches) > 1:
             raise BadCall(f"Multiple sessions found with label: {label}. Pass sessionKey instead.")
-        name = self._route(agent_id, gateway) if agent_id else (gateway or HOME)
+        name = self._route(agent_id or self.requester.agent_id, gateway) if (agent_id or gateway) else HOME
         client = await self._client(name)
         params = {"label": label, **({"agentId": agent_id} if agent_id else {})}
         try:
