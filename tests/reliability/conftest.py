@@ -1,0 +1,65 @@
+"""The reliability suite's one dedicated real gateway (killed, restarted and reconfigured by its tests)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from functools import partial
+from typing import Any
+
+import anyio
+import pytest
+
+from tests.reliability.faults import Probe, full_disk_serve, keyring_unavailable, locked_mirror_startup
+
+# The oracle's agents (main, pa, dev-1, dev-2), the kill test's own agent (ops) and the hierarchy's
+# agents the HTTP test's `lead` reads and is refused.
+RELIABILITY_AGENTS = ("main", "pa", "dev-1", "dev-2", "ops", "lead", "hr", "finance", "manager")
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(scope="package")
+def reliability_gateway(openclaw_toolchain: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A gateway of our own: the tests here kill it, restart it and hot-reload its tools config. Stopped
+    when the package's tests are done (each gateway holds about 1 GB)."""
+    from harness import GatewayError, start_gateway
+
+    try:
+        gw = start_gateway(
+            tmp_path_factory.mktemp("gateway-reliability"),
+            RELIABILITY_AGENTS,
+            name="reliability",
+            tools=openclaw_toolchain,
+        )
+    except GatewayError as exc:
+        pytest.fail(f"the reliability gateway did not start:\n{exc}", pytrace=False)
+    try:
+        gw.turn("main", "warm-up", timeout=180)
+        yield gw
+    finally:
+        gw.stop()
+
+
+# The command-line fault probes, run once each and shared by test_faults.py (integrity, recovery) and
+# test_defects.py (clarity): each waits out a timeout (a busy mirror, a hung server).
+
+
+@pytest.fixture(scope="session")
+def full_disk_probe(tmp_path_factory: pytest.TempPathFactory) -> Probe:
+    """`sidecar serve` under RLIMIT_FSIZE, asked for a list by an MCP client."""
+    return anyio.run(partial(full_disk_serve, tmp_path_factory.mktemp("fsize"), answer_within=12))
+
+
+@pytest.fixture(scope="session")
+def keyring_probes(tmp_path_factory: pytest.TempPathFactory) -> list[Probe]:
+    """`sidecar serve` and `sidecar pair` with keyring's fail backend."""
+    return keyring_unavailable(tmp_path_factory.mktemp("keyring"))
+
+
+@pytest.fixture(scope="session")
+def locked_startup_probe(tmp_path_factory: pytest.TempPathFactory) -> Probe:
+    """`sidecar serve` started on a mirror held by BEGIN EXCLUSIVE."""
+    return locked_mirror_startup(tmp_path_factory.mktemp("locked"))
