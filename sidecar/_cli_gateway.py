@@ -67,20 +67,41 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         epilog=PAIR_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--gateway", required=True, metavar="URL",
-                        help="the gateway's WebSocket URL, e.g. ws://127.0.0.1:18789")
-    parser.add_argument("--agent", default="main", metavar="ID",
-                        help="the agent this sidecar serves (default: main)")
-    parser.add_argument("--token-env", metavar="NAME", default=None,
-                        help=f"environment variable holding the gateway's shared token (default: "
-                        f"{DEFAULT_TOKEN_ENV}, if set)")
-    parser.add_argument("--token-store", choices=STORE_KINDS, default=None,
-                        help=f"where secrets live (default: keyring, or ${STORE_ENV}); 'file' is a weaker "
-                        "0600 file and warns")
-    parser.add_argument("--allow-insecure", action="store_true",
-                        help="allow plain ws:// to a non-loopback host (trusted private networks only)")
-    parser.add_argument("--timeout", type=float, default=APPROVAL_WINDOW_S, metavar="SECONDS",
-                        help="how long to wait for an approval (default: 300, the gateway's request lifetime)")
+    parser.add_argument(
+        "--gateway",
+        required=True,
+        metavar="URL",
+        help="the gateway's WebSocket URL, e.g. ws://127.0.0.1:18789",
+    )
+    parser.add_argument(
+        "--agent", default="main", metavar="ID", help="the agent this sidecar serves (default: main)"
+    )
+    parser.add_argument(
+        "--token-env",
+        metavar="NAME",
+        default=None,
+        help=f"environment variable holding the gateway's shared token (default: "
+        f"{DEFAULT_TOKEN_ENV}, if set)",
+    )
+    parser.add_argument(
+        "--token-store",
+        choices=STORE_KINDS,
+        default=None,
+        help=f"where secrets live (default: keyring, or ${STORE_ENV}); 'file' is a weaker "
+        "0600 file and warns",
+    )
+    parser.add_argument(
+        "--allow-insecure",
+        action="store_true",
+        help="allow plain ws:// to a non-loopback host (trusted private networks only)",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=APPROVAL_WINDOW_S,
+        metavar="SECONDS",
+        help="how long to wait for an approval (default: 300, the gateway's request lifetime)",
+    )
     parser.set_defaults(handler=_handle_pair)
 
 
@@ -96,8 +117,9 @@ class PairOptions:
 
 
 def _handle_pair(args: argparse.Namespace) -> int:
-    options = PairOptions(args.gateway, args.agent, args.token_env, args.token_store, args.allow_insecure,
-                          args.timeout)
+    options = PairOptions(
+        args.gateway, args.agent, args.token_env, args.token_store, args.allow_insecure, args.timeout
+    )
     try:
         return anyio.run(pair, options, sys.stdout, sys.stderr)
     except KeyboardInterrupt:
@@ -105,8 +127,9 @@ def _handle_pair(args: argparse.Namespace) -> int:
         return 130
 
 
-async def pair(options: PairOptions, out: TextIO, err: TextIO,
-               clock: Callable[[], float] = time.monotonic) -> int:
+async def pair(
+    options: PairOptions, out: TextIO, err: TextIO, clock: Callable[[], float] = time.monotonic
+) -> int:
     """Pair and return the exit code. Prints what to approve on `out`, progress on `err`."""
     try:
         url = check_url(options.gateway, allow_insecure=options.allow_insecure)
@@ -114,8 +137,11 @@ async def pair(options: PairOptions, out: TextIO, err: TextIO,
         print(f"sidecar pair: {exc}", file=err)
         return 2
     if not AGENT_ID.match(options.agent):
-        print(f"sidecar pair: agent id {options.agent!r} must match [a-z0-9][a-z0-9_-]{{0,63}} "
-              "(lowercase, as the gateway stores it)", file=err)
+        print(
+            f"sidecar pair: agent id {options.agent!r} must match [a-z0-9][a-z0-9_-]{{0,63}} "
+            "(lowercase, as the gateway stores it)",
+            file=err,
+        )
         return 2
     if options.timeout <= 0:
         print("sidecar pair: --timeout must be positive", file=err)
@@ -123,8 +149,11 @@ async def pair(options: PairOptions, out: TextIO, err: TextIO,
     env_name = options.token_env or DEFAULT_TOKEN_ENV
     shared_token = os.environ.get(env_name) or None
     if options.token_env and shared_token is None:
-        print(f"sidecar pair: --token-env {env_name} names a variable that is not set (or empty); export "
-              "it with the gateway's gateway.auth.token, or drop --token-env", file=err)
+        print(
+            f"sidecar pair: --token-env {env_name} names a variable that is not set (or empty); export "
+            "it with the gateway's gateway.auth.token, or drop --token-env",
+            file=err,
+        )
         return 2
     try:
         # Choosing a keyring backend probes D-Bus; like every keyring call it blocks, so not on the loop.
@@ -137,21 +166,34 @@ async def pair(options: PairOptions, out: TextIO, err: TextIO,
 
     waiting = _Waiting(out, err, clock, options.timeout)
     while True:
-        client = GatewayClient(url, identity, tokens, options.agent, shared_token=shared_token,
-                               allow_insecure=options.allow_insecure, reconnect=False)
+        client = GatewayClient(
+            url,
+            identity,
+            tokens,
+            options.agent,
+            shared_token=shared_token,
+            allow_insecure=options.allow_insecure,
+            reconnect=False,
+        )
         try:
             hello = await client.connect()
         except PairingRequired as exc:
             if not waiting.pending(exc.request_id):
-                print(f"\nsidecar pair: no approval within {options.timeout:g} s; the gateway drops pending "
-                      f"requests after 5 minutes. Run this command again and approve the id it prints.", file=err)
+                print(
+                    f"\nsidecar pair: no approval within {options.timeout:g} s; the gateway drops pending "
+                    f"requests after 5 minutes. Run this command again and approve the id it prints.",
+                    file=err,
+                )
                 return 1
             await anyio.sleep(min(options.retry_every, waiting.remaining()))
             continue
         except SharedTokenMissing:
             waiting.finish()
-            print(f"sidecar pair: {url} needs its shared token to pair a new device: export {env_name} with "
-                  "the gateway's gateway.auth.token (or name another variable with --token-env)", file=err)
+            print(
+                f"sidecar pair: {url} needs its shared token to pair a new device: export {env_name} with "
+                "the gateway's gateway.auth.token (or name another variable with --token-env)",
+                file=err,
+            )
             return 1
         except GatewayError as exc:
             waiting.finish()
@@ -170,10 +212,15 @@ async def pair(options: PairOptions, out: TextIO, err: TextIO,
     print(f"paired: agent {options.agent} at {url} as device {identity.device_id}", file=out)
     print(f"  scopes: {granted}", file=out)
     if record is not None and record.device_token:
-        print(f"  device token stored in the {tokens.kind} store (service openclaw-sessions-sidecar)", file=out)
+        print(
+            f"  device token stored in the {tokens.kind} store (service openclaw-sessions-sidecar)", file=out
+        )
         return 0
-    print("  the gateway accepted this device but issued no device token; the sidecar will need the shared "
-          f"token (${env_name}) on every connect", file=out)
+    print(
+        "  the gateway accepted this device but issued no device token; the sidecar will need the shared "
+        f"token (${env_name}) on every connect",
+        file=out,
+    )
     return 0
 
 
@@ -198,8 +245,12 @@ class _Waiting:
         if request_id != self.request_id:
             what = "Pairing request" if self.request_id is None else "The request was superseded; new request"
             shown = request_id or "<requestId>"
-            print(f"{what} {shown} is waiting for approval. On the gateway host run:\n"
-                  f"  openclaw devices approve {shown}", file=self.out, flush=True)
+            print(
+                f"{what} {shown} is waiting for approval. On the gateway host run:\n"
+                f"  openclaw devices approve {shown}",
+                file=self.out,
+                flush=True,
+            )
             self.request_id = request_id
         elapsed = now - self.started
         left = max(0.0, self.window - elapsed)

@@ -182,7 +182,9 @@ class GatewayClient:
         # A plain asyncio task rather than an anyio task group: a task group entered here would have to
         # be exited by close() in the same task and cancel-scope nesting, which `connect()` then a later
         # `close()` from anywhere cannot promise. The transport is asyncio-only (websockets) anyway.
-        self._supervisor = asyncio.get_running_loop().create_task(self._supervise(), name="gateway-supervisor")
+        self._supervisor = asyncio.get_running_loop().create_task(
+            self._supervise(), name="gateway-supervisor"
+        )
         return conn.hello
 
     async def close(self) -> None:

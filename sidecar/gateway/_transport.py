@@ -168,8 +168,10 @@ async def _open_socket(url: str, max_size: int) -> ClientConnection:
                 "The gateway probably serves plain WebSocket on this port; use ws:// (loopback or SSH tunnel) "
                 "or enable gateway.tls",
             ) from None
-        raise GatewayUnreachable(f"{url} reset the connection before the WebSocket upgrade",
-                                 "Check that the URL points at an OpenClaw gateway") from None
+        raise GatewayUnreachable(
+            f"{url} reset the connection before the WebSocket upgrade",
+            "Check that the URL points at an OpenClaw gateway",
+        ) from None
     except OSError as exc:
         name = errno.errorcode.get(exc.errno or 0, type(exc).__name__)
         raise GatewayUnreachable(

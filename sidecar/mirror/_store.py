@@ -70,7 +70,6 @@ class ServiceStore:
             if self.mirror.outbox.get(key) is None:
                 raise
 
-
     def outbox_pending(self) -> list[dict[str, Any]]:
         """Sends written before their first attempt finished, oldest first (a restarted sidecar resumes them)."""
         return [dataclasses.asdict(entry) for entry in self.mirror.outbox.pending()]
