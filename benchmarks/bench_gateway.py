@@ -1,0 +1,598 @@
+"""End-to-end benchmarks against a real OpenClaw gateway (started with scripts/harness, stopped in `finally`).
+
+Phase A, a gateway holding a handful of sessions:
+  * cold start and RSS: `sidecar serve` spawned by the MCP SDK client over stdio, spawn → first tool call
+    served, VmRSS after it; the bare echo server (benchmarks/echo_server.py) the same way;
+  * a denied `sessions_send` over stdio against the echo tool over stdio (same SDK, same client);
+  * a forwarded read: `sessions_history` of an allowed session through the sidecar (over stdio, and
+    in-process on the sidecar's own connection) against `chat.history` sent directly over WebSocket on
+    that same connection. (`sessions_list` is served from the mirror, so it is not a forwarded call.)
+Phase B, after `sessions.create` has filled the gateway to `LIST_SESSIONS` sessions:
+  * `sessions_list` from the mirror (which the sidecar synced from that gateway) against the gateway's own
+    `sessions.list` over WebSocket, both for one 100-row page and for every row.
+
+Every latency is timed call by call, interleaved across the series it is compared with, best of 3 rounds.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import anyio
+from mcp import Client, StdioServerParameters
+
+from benchmarks import _stats
+from benchmarks._stats import Stat
+
+REPO = Path(__file__).resolve().parents[1]
+SCRIPTS = REPO / "scripts"
+HIERARCHY = json.loads((REPO / "scenarios" / "hierarchy.json").read_text(encoding="utf-8"))
+GATEWAY_AGENTS = ["main", *HIERARCHY["policy"]["agents"]["entries"]]
+READ_TARGET = "agent:dev-1:main"  # lead may read it (visibleAgents dev-*)
+DENIED_TARGET = "agent:hr:main"  # lead may not send to it (visibility: scoped, hr not listed)
+LIST_SESSIONS = 10_000
+FILL_BUDGET_S = 180.0  # sessions.create runs at ~30-100/s on a 2-core box: stop there, and say so
+
+
+def harness() -> Any:
+    if str(SCRIPTS) not in sys.path:
+        sys.path.insert(0, str(SCRIPTS))
+    import harness as h
+
+    return h
+
+
+def unavailable() -> str | None:
+    """Why the gateway benchmarks cannot run here, or None when node 24 + openclaw are installed."""
+    try:
+        tools = harness().find_openclaw()
+    except Exception as exc:
+        return f"could not look for the OpenClaw toolchain: {exc}"
+    if tools is None:
+        return "node 24 + openclaw are not installed (run scripts/gateway install)"
+    return None
+
+
+# -- processes ---------------------------------------------------------------------------------------
+
+
+def children() -> set[int]:
+    me = os.getpid()
+    out = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat[stat.rindex(")") + 2 :].split()[1]) == me:
+                out.add(int(entry.name))
+    return out
+
+
+def vm_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no VmRSS for {pid}")
+
+
+@dataclass
+class Served:
+    client: Client
+    pid: int
+
+
+@asynccontextmanager
+async def serve(params: StdioServerParameters) -> AsyncIterator[Served]:
+    before = children()
+    async with Client(params) as client:
+        new = children() - before
+        if len(new) != 1:
+            raise RuntimeError(f"expected one new child process, found {sorted(new)}")
+        yield Served(client, new.pop())
+
+
+def text_of(result: Any) -> str:
+    return "".join(getattr(c, "text", "") for c in result.content)
+
+
+@contextlib.contextmanager
+def environ(**values: str) -> Iterator[None]:
+    old = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+class Bench:
+    """One gateway, a policy file and the environments of the sidecars that talk to it."""
+
+    def __init__(self, root: Path, gw: Any) -> None:
+        self.root = root
+        self.gw = gw
+        policy = json.loads(json.dumps(HIERARCHY["policy"]))
+        policy["gateway"] = {"url": gw.url}
+        self.policy = root / "policy.json5"
+        self.policy.write_text(json.dumps(policy, indent=2), encoding="utf-8")
+        # The same policy pointing at a port nothing listens on: startup without any gateway work.
+        policy["gateway"] = {"url": f"ws://127.0.0.1:{harness().free_port()}"}
+        self.policy_unreachable = root / "policy-unreachable.json5"
+        self.policy_unreachable.write_text(json.dumps(policy, indent=2), encoding="utf-8")
+
+    def sidecar_env(self, name: str) -> dict[str, str]:
+        base = self.root / name
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENCLAW_", "SIDECAR_"))}
+        env.update(
+            SIDECAR_STATE_DIR=str(base / "state"),
+            SIDECAR_TOKEN_STORE="file",
+            SIDECAR_TOKEN_FILE=str(base / "secrets.json"),
+            XDG_DATA_HOME=str(base / "data"),
+            SIDECAR_LOG_LEVEL="warning",
+            OPENCLAW_GATEWAY_TOKEN=self.gw.token,
+        )
+        return env
+
+    def sidecar(
+        self, agent: str, state: str, module: str = "sidecar", *, reachable: bool = True
+    ) -> StdioServerParameters:
+        policy = self.policy if reachable else self.policy_unreachable
+        return StdioServerParameters(
+            command=sys.executable,
+            args=["-m", module, "serve", "--policy", str(policy), "--agent", agent],
+            env=self.sidecar_env(state),
+            cwd=str(REPO),
+        )
+
+    def echo(self) -> StdioServerParameters:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENCLAW_", "SIDECAR_"))}
+        return StdioServerParameters(
+            command=sys.executable, args=["-m", "benchmarks.echo_server"], env=env, cwd=str(REPO)
+        )
+
+    @asynccontextmanager
+    async def in_process(self, agent: str, state: str) -> AsyncIterator[tuple[Any, Any, Any]]:
+        """The sidecar's own Runtime in this process: (service, its gateway connection, its mirror)."""
+        from sidecar._gateways import HOME
+        from sidecar._runtime import Runtime
+        from sidecar.policy import Requester
+        from sidecar.policy_file import load_policy
+
+        base = self.root / state
+        with environ(SIDECAR_TOKEN_FILE=str(base / "secrets.json"), BENCH_GATEWAY_TOKEN=self.gw.token):
+            policy = load_policy(str(self.policy))
+            runtime = Runtime(
+                policy=policy,
+                requester=Requester.of(agent, main_key=policy.main_key),
+                home_url=self.gw.url,
+                token_env="BENCH_GATEWAY_TOKEN",
+                token_store="file",
+                db=base / "mirror.db",
+            )
+            service = await runtime.open()
+            try:
+                async with anyio.create_task_group() as tasks:
+                    tasks.start_soon(runtime.keep_mirror_fresh)
+                    with anyio.fail_after(300):
+                        client = await service.gateways.client(HOME)
+                    yield service, client, runtime.mirror
+                    tasks.cancel_scope.cancel()
+            finally:
+                await service.gateways.aclose()
+                runtime.close()
+
+
+# -- phase A -----------------------------------------------------------------------------------------
+
+
+async def cold_starts(bench: Bench, runs: int) -> dict[str, Any]:
+    """Spawn → initialize → first tool call, for the sidecar (lead, first call sessions_list) and the
+    echo server, alternating; the sidecar's first run starts from an empty state dir (pairs, empty mirror)."""
+    sidecar: list[tuple[float, float, float]] = []
+    echo: list[tuple[float, float, float]] = []
+    for _ in range(runs + 1):
+        t0 = time.perf_counter()
+        async with serve(bench.sidecar("lead", "cold")) as s:
+            t1 = time.perf_counter()
+            result = await s.client.call_tool("sessions_list", {})
+            t2 = time.perf_counter()
+            assert not result.is_error, text_of(result)
+            sidecar.append((t1 - t0, t2 - t0, vm_rss_mb(s.pid)))
+        t0 = time.perf_counter()
+        async with serve(bench.echo()) as e:
+            t1 = time.perf_counter()
+            result = await e.client.call_tool("echo", {"text": "cold"})
+            t2 = time.perf_counter()
+            assert text_of(result) == "cold"
+            echo.append((t1 - t0, t2 - t0, vm_rss_mb(e.pid)))
+    unreachable = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        async with serve(bench.sidecar("lead", "unreachable", reachable=False)):
+            unreachable.append(time.perf_counter() - t0)
+    first, warm = sidecar[0], sidecar[1:]
+    echo = echo[1:]  # the first echo start pays for cold .pyc/page cache like nothing else does
+    return {
+        "runs": runs,
+        "first_ever_s": first[1],
+        "first_ever_init_s": first[0],
+        "sidecar_s": _stats.median([w[1] for w in warm]),
+        "sidecar_init_s": _stats.median([w[0] for w in warm]),
+        "echo_s": _stats.median([e[1] for e in echo]),
+        "echo_init_s": _stats.median([e[0] for e in echo]),
+        "unreachable_init_s": _stats.median(unreachable),
+        "sidecar_rss_mb": _stats.median([w[2] for w in warm]),
+        "echo_rss_mb": _stats.median([e[2] for e in echo]),
+    }
+
+
+async def steady(bench: Bench, calls: int) -> dict[str, Any]:
+    """Items 2 and 3: one long-lived sidecar (lead) and one echo server over stdio, plus the in-process
+    sidecar on its own connection, all timed call by call in one interleaved loop."""
+    async with (
+        serve(bench.sidecar("lead", "stdio")) as lead,
+        serve(bench.echo()) as echo,
+        bench.in_process("lead", "inproc") as (service, gateway, _),
+    ):
+        first = await lead.client.call_tool("sessions_history", {"sessionKey": READ_TARGET})
+        assert not first.is_error, text_of(first)
+        n_messages = len(first.structured_content["messages"])
+        denied = await lead.client.call_tool("sessions_send", {"sessionKey": DENIED_TARGET, "message": "x"})
+        assert denied.is_error and "[gate: visibility]" in text_of(denied), text_of(denied)
+        params = {"sessionKey": READ_TARGET, "limit": 200}
+        direct = await gateway.request("chat.history", params, idempotent=True)
+        raw_bytes = len(json.dumps(direct))
+
+        async def call_echo() -> None:
+            await echo.client.call_tool("echo", {"text": "bench"})
+
+        async def call_denied() -> None:
+            r = await lead.client.call_tool(
+                "sessions_send", {"sessionKey": DENIED_TARGET, "message": "bench"}
+            )
+            assert r.is_error
+
+        async def call_history() -> None:
+            r = await lead.client.call_tool("sessions_history", {"sessionKey": READ_TARGET})
+            assert not r.is_error
+
+        async def call_direct() -> None:
+            await gateway.request("chat.history", params, idempotent=True)
+
+        async def call_inproc() -> None:
+            await service.sessions_history(session_key=READ_TARGET)
+
+        nolog = type(service)(
+            service.policy, service.requester, _NoDecisionLog(service.store), service.gateways
+        )
+
+        async def call_inproc_nolog() -> None:
+            await nolog.sessions_history(session_key=READ_TARGET)
+
+        stats = await _stats.interleaved(
+            {
+                "echo": call_echo,
+                "denied": call_denied,
+                "history_stdio": call_history,
+                "history_inproc": call_inproc,
+                "history_inproc_nolog": call_inproc_nolog,
+                "direct_ws": call_direct,
+            },
+            calls,
+        )
+        rss_after = vm_rss_mb(lead.pid)
+        parts = await breakdown(service, direct, calls)
+    return {
+        "stats": stats,
+        "parts": parts,
+        "messages": n_messages,
+        "history_bytes": raw_bytes,
+        "rss_after_mb": rss_after,
+    }
+
+
+class _NoDecisionLog:
+    """A Store whose decision-log writes go nowhere: the A/B experiment behind the item 3 analysis."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def log_decision(self, **fields: Any) -> None:
+        return None
+
+
+class _Instant:
+    """A connected gateway that answers every request at once with one recorded payload."""
+
+    def __init__(self, payload: Any) -> None:
+        self.payload = payload
+
+    async def request(self, *args: Any, **kwargs: Any) -> Any:
+        return self.payload
+
+    async def agent(self, *args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("not used")
+
+
+async def breakdown(service: Any, payload: dict[str, Any], calls: int) -> dict[str, Stat]:
+    """Where the sidecar's own time goes on items 2 and 3: the same service (policy, mirror, decision log)
+    over a gateway that answers at once with the chat.history payload recorded from the real gateway."""
+    from sidecar import _history
+    from sidecar._gateways import HOME, GatewayPool
+    from sidecar.policy import decide
+    from sidecar.service import Denied, SessionsService
+
+    instant = _Instant(payload)
+
+    async def connect(name: str, url: str, insecure: bool) -> _Instant:
+        return instant
+
+    pool = GatewayPool("ws://127.0.0.1:9", (), connect)
+    pool.learn_agents(HOME, service.gateways.known_on(HOME))
+    await pool.client(HOME)
+    fast = SessionsService(service.policy, service.requester, service.store, pool)
+    messages = payload["messages"]
+
+    async def history() -> None:
+        await fast.sessions_history(session_key=READ_TARGET)
+
+    async def denied() -> None:
+        try:
+            await fast.sessions_send(session_key=DENIED_TARGET, message="bench")
+        except Denied:
+            return
+        raise AssertionError("expected a denial")
+
+    async def pure() -> None:
+        decide(fast.policy, fast.requester, "sessions_history", READ_TARGET, fast._view())
+
+    async def logged() -> None:
+        fast._decide("sessions_history", READ_TARGET, HOME)
+
+    async def sanitise() -> None:
+        _history.sanitise(messages, include_tools=False, source_session=READ_TARGET)
+
+    return await _stats.interleaved(
+        {
+            "history_instant": history,
+            "denied_instant": denied,
+            "decide": pure,
+            "decide_logged": logged,
+            "sanitise": sanitise,
+        },
+        calls,
+    )
+
+
+# -- phase B -----------------------------------------------------------------------------------------
+
+
+def fill_gateway(gw: Any, total: int, budget_s: float, window: int = 64) -> tuple[int, float]:
+    """Create sessions over one WS connection, `window` requests in flight, until the gateway holds
+    `total` or `budget_s` is spent; a busy gateway (UNAVAILABLE) gets the request again.
+    Returns (sessions held, seconds)."""
+    start = time.perf_counter()
+    deadline = start + budget_s
+    with gw.rpc(timeout=120) as rpc:
+        have = int(rpc.request("sessions.list", {"limit": 1})["totalCount"])
+        todo = [f"agent:{GATEWAY_AGENTS[i % len(GATEWAY_AGENTS)]}:bench-{i:06d}" for i in range(total - have)]
+        inflight: dict[str, str] = {}
+        while todo or inflight:
+            if time.perf_counter() > deadline:
+                todo.clear()
+            while todo and len(inflight) < window:
+                key, rid = todo.pop(), str(uuid.uuid4())
+                inflight[rid] = key
+                req = {"key": key, "agentId": key.split(":")[1]}
+                rpc.ws.send(
+                    json.dumps({"type": "req", "id": rid, "method": "sessions.create", "params": req})
+                )
+            frame = json.loads(rpc.ws.recv(timeout=120))
+            if frame.get("type") != "res" or frame.get("id") not in inflight:
+                continue
+            key = inflight.pop(frame["id"])
+            if not frame.get("ok"):
+                if (frame.get("error") or {}).get("code") != "UNAVAILABLE":
+                    raise RuntimeError(f"sessions.create {key}: {frame.get('error')}")
+                todo.append(key)
+        held = int(rpc.request("sessions.list", {"limit": 1})["totalCount"])
+    return held, time.perf_counter() - start
+
+
+async def gateway_list_all(gateway: Any) -> int:
+    """Every session from the gateway: sessions.list pages of 1000 (its largest) until hasMore is false."""
+    offset, rows = 0, 0
+    while True:
+        page = await gateway.request("sessions.list", {"limit": 1000, "offset": offset}, idempotent=True)
+        rows += len(page["sessions"])
+        if not page.get("hasMore"):
+            return rows
+        offset = page.get("nextOffset") or offset + len(page["sessions"])
+
+
+async def listing(
+    bench: Bench, calls: int, prototype: Callable[..., Awaitable[dict[str, Any]]]
+) -> dict[str, Any]:
+    """Item 4 at the gateway's full size: the sidecar (manager: visibility all) over stdio, shipped and
+    with the prototype patched in (benchmarks/proto_serve.py), and in process, against the gateway's own
+    sessions.list on the in-process sidecar's connection; plus the echo tool carrying a payload of the
+    size of the sidecar's page (what MCP over stdio costs for that many bytes)."""
+    t0 = time.perf_counter()
+    async with serve(bench.sidecar("manager", "list-stdio")) as manager:
+        first = await manager.client.call_tool("sessions_list", {"limit": 100})
+        cold_s = time.perf_counter() - t0
+        assert not first.is_error, text_of(first)
+    t0 = time.perf_counter()
+    async with serve(bench.sidecar("manager", "list-stdio")) as manager:
+        first = await manager.client.call_tool("sessions_list", {"limit": 100})
+        restart_s = time.perf_counter() - t0
+        assert not first.is_error, text_of(first)
+        rss = vm_rss_mb(manager.pid)
+        out = await _listing(bench, calls, prototype, manager, first, cold_s, rss)
+    return {**out, "restart_s": restart_s}
+
+
+async def _listing(
+    bench: Bench,
+    calls: int,
+    prototype: Callable[..., Awaitable[dict[str, Any]]],
+    manager: Served,
+    first: Any,
+    cold_s: float,
+    rss: float,
+) -> dict[str, Any]:
+    async with (
+        serve(bench.sidecar("manager", "list-proto", module="benchmarks.proto_serve")) as patched,
+        serve(bench.echo()) as echo,
+        bench.in_process("manager", "list-inproc") as (service, gateway, mirror),
+    ):
+        page_bytes_sidecar = len(json.dumps(first.structured_content))
+        filler = "x" * page_bytes_sidecar
+        proto_first = await patched.client.call_tool("sessions_list", {"limit": 100})
+        assert [r["key"] for r in proto_first.structured_content["sessions"]] == [
+            r["key"] for r in first.structured_content["sessions"]
+        ]
+        page = await gateway.request("sessions.list", {"limit": 100}, idempotent=True)
+        mirrored = len(mirror.view)
+        total = int(page["totalCount"])
+        every = await gateway_list_all(gateway)
+        listed = await service.sessions_list()
+        proto = await prototype(service, mirror, 100)
+        expect = await service.sessions_list(limit=100)
+        assert [r["key"] for r in proto["sessions"]] == [r["key"] for r in expect["sessions"]]
+        assert proto["visibility"]["hidden"] == expect["visibility"]["hidden"]
+
+        async def stdio_page() -> None:
+            r = await manager.client.call_tool("sessions_list", {"limit": 100})
+            assert not r.is_error
+
+        async def stdio_proto_page() -> None:
+            r = await patched.client.call_tool("sessions_list", {"limit": 100})
+            assert not r.is_error
+
+        async def echo_page() -> None:
+            await echo.client.call_tool("echo", {"text": filler})
+
+        async def inproc_page() -> None:
+            await service.sessions_list(limit=100)
+
+        async def proto_page() -> None:
+            await prototype(service, mirror, 100)
+
+        async def gateway_page() -> None:
+            await gateway.request("sessions.list", {"limit": 100}, idempotent=True)
+
+        page_stats = await _stats.interleaved(
+            {
+                "gateway_page": gateway_page,
+                "stdio_page": stdio_page,
+                "stdio_proto_page": stdio_proto_page,
+                "echo_page": echo_page,
+                "inproc_page": inproc_page,
+                "proto_page": proto_page,
+            },
+            calls,
+            warmup=3,
+        )
+
+        async def inproc_all() -> None:
+            await service.sessions_list()
+
+        async def gateway_all() -> None:
+            await gateway_list_all(gateway)
+
+        all_stats = await _stats.interleaved(
+            {"gateway_all": gateway_all, "inproc_all": inproc_all}, max(5, calls // 10), warmup=1
+        )
+    return {
+        "stats": {**page_stats, **all_stats},
+        "gateway_sessions": total,
+        "gateway_rows_all": every,
+        "mirror_sessions": mirrored,
+        "sidecar_rows_all": listed["count"],
+        "page_bytes_gateway": len(json.dumps(page)),
+        "page_bytes_sidecar": page_bytes_sidecar,
+        "cold_start_s": cold_s,
+        "rss_mb": rss,
+    }
+
+
+# -- driver ------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Results:
+    gateway_version: str
+    agents: int
+    cold: dict[str, Any]
+    steady: dict[str, Any]
+    listing: dict[str, Any]
+    fill: tuple[int, float]
+    setup_s: float
+
+
+def gateway_version(gw: Any) -> str:
+    try:
+        with gw.rpc() as rpc:
+            server = rpc.hello.get("server") or {}
+            return str(server.get("version") or "unknown")
+    except Exception:
+        return "unknown"
+
+
+def run(
+    *, quick: bool, prototype: Callable[..., Awaitable[dict[str, Any]]], log: Callable[[str], None]
+) -> Results:
+    h = harness()
+    calls = 100 if quick else 300
+    cold_runs = 3 if quick else 5
+    sessions = 1_000 if quick else LIST_SESSIONS
+    with tempfile.TemporaryDirectory(prefix="sidecar-bench-") as tmp:
+        root = Path(tmp)
+        t0 = time.perf_counter()
+        gw = h.start_gateway(root / "gateway", GATEWAY_AGENTS, name="bench")
+        try:
+            version = gateway_version(gw)
+            gw.turn("dev-1", "first message for the history benchmark", timeout=120)
+            gw.turn("dev-1", "second message for the history benchmark", timeout=120)
+            with gw.rpc() as rpc:
+                rpc.request("sessions.create", {"key": DENIED_TARGET, "agentId": "hr"})
+            setup = time.perf_counter() - t0
+            bench = Bench(root, gw)
+            log(f"cold starts: sidecar and echo server, {cold_runs} runs each (+1 first-ever)…")
+            cold = anyio.run(cold_starts, bench, cold_runs)
+            log(f"stdio round trips: {calls} calls per series, 3 interleaved rounds…")
+            steady_results = anyio.run(steady, bench, calls)
+            log(f"filling the gateway to {sessions} sessions with sessions.create…")
+            fill = fill_gateway(gw, sessions, budget_s=45 if quick else FILL_BUDGET_S)
+            log(f"  {fill[0]} sessions in {fill[1]:.0f}s; sessions_list against sessions.list…")
+            listed = anyio.run(listing, bench, max(30, calls // 5), prototype)
+        finally:
+            gw.stop()
+    return Results(version, len(GATEWAY_AGENTS), cold, steady_results, listed, fill, setup)
+
+
+def as_dict(stats: dict[str, Stat]) -> dict[str, dict[str, Any]]:
+    return {
+        k: {"p50_us": v.p50_us, "p99_us": v.p99_us, "n": v.n, "rounds": v.rounds} for k, v in stats.items()
+    }
