@@ -203,15 +203,17 @@ class SessionsService:
                 "fresh": False,
                 "note": f"served from the local mirror; the gateway is unreachable: {exc}",
             }
-        rows = [
-            {**r, "kind": _kind_of(str(r["key"]), self.policy.main_key)} for r in self.store.rows(gateway)
-        ]
+        rows = self.store.rows(gateway)
         now_ms = self.clock() * 1000
         if active_minutes is not None:
             rows = [r for r in rows if (r.get("updatedAt") or 0) >= now_ms - active_minutes * 60_000]
         scope = filter_sessions(self.policy, self.requester, [r["key"] for r in rows], self._view())
         visible = set(scope.visible)
-        shown = [r for r in rows if r["key"] in visible and r["key"] not in ("unknown",)]
+        shown = [
+            {**r, "kind": _kind_of(str(r["key"]), self.policy.main_key)}
+            for r in rows
+            if r["key"] in visible and r["key"] not in ("unknown",)
+        ]
         if kinds:
             wanted = {k.lower() for k in kinds}
             shown = [r for r in shown if r.get("kind", "other") in wanted]

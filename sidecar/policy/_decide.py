@@ -628,6 +628,7 @@ def filter_sessions(
     off = _Trace(False)
     visible: list[str] = []
     hidden = 0
+    verdicts: dict[tuple[str, bool, bool, bool, bool], bool] = {}
     for raw in keys:
         try:
             key = canonical_key(
@@ -641,7 +642,15 @@ def filter_sessions(
         if restrict and not (is_self or owned):
             hidden += 1
             continue
-        if _guard(policy, agent, req_key, key, vis, "list", is_self, owned, off) is None:
+        # The guard's verdict depends only on these facts of a row, so decide each combination once
+        # (a 10k-row list otherwise builds thousands of identical denials, fix text included).
+        facts = (key.agent_id, key.is_subagent, key.is_incognito, is_self, owned)
+        verdict = verdicts.get(facts)
+        if verdict is None:
+            verdict = verdicts[facts] = (
+                _guard(policy, agent, req_key, key, vis, "list", is_self, owned, off) is None
+            )
+        if verdict:
             visible.append(raw)
         else:
             hidden += 1
