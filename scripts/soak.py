@@ -77,8 +77,8 @@ scenarios (full size / --quick size):
   leaks         no token or private key in any output, log, mirror or file produced
 
 examples:
-  scripts/soak --quick                      # about 10 minutes; rewrites the quick block of the doc
-  scripts/soak                              # the full soak (hours on 2 cores); rewrites the full block
+  scripts/soak --quick                      # a few minutes; rewrites the quick block of the doc
+  scripts/soak                              # the full soak (about 30 min on 2 cores); rewrites the full block
   scripts/soak --only fuzz,spoof --fuzz 20000 --no-doc
   scripts/soak --only kill-send --kill-send 10 --keep   # keep the work dir (gateway and sidecar logs)
 """
