@@ -170,10 +170,10 @@ class Bench:
     @asynccontextmanager
     async def in_process(self, agent: str, state: str) -> AsyncIterator[tuple[Any, Any, Any]]:
         """The sidecar's own Runtime in this process: (service, its gateway connection, its mirror)."""
-        from sidecar._gateways import HOME
-        from sidecar._runtime import Runtime
+        from sidecar.config import load_policy
         from sidecar.policy import Requester
-        from sidecar.policy_file import load_policy
+        from sidecar.runtime import Runtime
+        from sidecar.tools._routing import HOME
 
         base = self.root / state
         with environ(SIDECAR_TOKEN_FILE=str(base / "secrets.json"), BENCH_GATEWAY_TOKEN=self.gw.token):
@@ -337,10 +337,10 @@ class _Instant:
 async def breakdown(service: Any, payload: dict[str, Any], calls: int) -> dict[str, Stat]:
     """Where the sidecar's own time goes on items 2 and 3: the same service (policy, mirror, decision log)
     over a gateway that answers at once with the chat.history payload recorded from the real gateway."""
-    from sidecar import _history
-    from sidecar._gateways import HOME, GatewayPool
     from sidecar.policy import decide
-    from sidecar.service import Denied, SessionsService
+    from sidecar.tools import _history
+    from sidecar.tools._routing import HOME, GatewayPool
+    from sidecar.tools._service import Denied, SessionsService
 
     instant = _Instant(payload)
 

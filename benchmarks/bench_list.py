@@ -24,12 +24,12 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.bench_mirror import gateway_rows, ingest
-from sidecar._gateways import HOME, GatewayPool
 from sidecar.mirror import Mirror, ServiceStore, SessionRow
 from sidecar.mirror._rows import COLUMNS
 from sidecar.policy import Requester, filter_sessions, parse_policy
 from sidecar.policy._keys import MalformedKey, canonical_key
-from sidecar.service import SessionsService, _kind_of
+from sidecar.tools._routing import HOME, GatewayPool
+from sidecar.tools._service import SessionsService, _kind_of
 
 REPO = Path(__file__).resolve().parents[1]
 SESSIONS = 10_000

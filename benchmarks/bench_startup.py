@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
-SIDECAR = "import sidecar.cli as c; c.build_parser(); import sidecar.server, sidecar._runtime"
+SIDECAR = "import sidecar.cli as c; c.build_parser(); import sidecar.mcp._server, sidecar.runtime"
 ECHO = "import benchmarks.echo_server"
 # What `sidecar serve` does before it can answer initialize, step by step, in a fresh interpreter.
 STEPS = """
@@ -28,18 +28,18 @@ import json, sys, time
 t = time.perf_counter
 out = {}
 a = t(); import sidecar.cli as c; c.build_parser(); out["cli: import + build_parser"] = t() - a
-a = t(); from sidecar.policy_file import load_policy; policy = load_policy(sys.argv[1])
+a = t(); from sidecar.config import load_policy; policy = load_policy(sys.argv[1])
 out["load_policy (JSON5, parsed twice)"] = t() - a
 a = t(); json.loads(open(sys.argv[1]).read()); out["the same file with json.loads"] = t() - a
-a = t(); import sidecar.server, sidecar._runtime; out["import sidecar.server (MCP SDK) + runtime"] = t() - a
+a = t(); import sidecar.mcp._server, sidecar.runtime; out["import sidecar.mcp._server (MCP SDK) + runtime"] = t() - a
 import anyio
-from sidecar._runtime import Runtime
+from sidecar.runtime import Runtime
 from sidecar.policy import Requester
 async def main():
     runtime = Runtime(policy=policy, requester=Requester.of("lead"), home_url="ws://127.0.0.1:9",
                       token_store="file", db=__import__("pathlib").Path(sys.argv[2]))
     a = t(); service = await runtime.open(); out["runtime.open (secret store, mirror)"] = t() - a
-    a = t(); sidecar.server.build_server(service); out["build_server (4 tools)"] = t() - a
+    a = t(); sidecar.mcp._server.build_server(service); out["build_server (4 tools)"] = t() - a
     runtime.close()
 anyio.run(main)
 print(json.dumps(out))

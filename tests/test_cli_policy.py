@@ -50,8 +50,8 @@ def test_every_hierarchy_expectation_holds_through_the_cli(tmp_path, capsys, cas
 
 
 def test_a_scoped_list_says_it_is_scoped_and_how_many_rows_it_hid(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from sidecar.config import load_policy
     from sidecar.policy import Requester, StaticView, filter_sessions
-    from sidecar.policy_file import load_policy
 
     policy = load_policy(str(write_policy(tmp_path, HIERARCHY["policy"])))
     rows = [f"agent:{a}:main" for a in ("hr", "finance", "lead", "dev-1", "manager")] + [

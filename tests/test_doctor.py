@@ -21,7 +21,7 @@ import pytest
 from websockets.asyncio.server import ServerConnection, serve
 
 from sidecar import cli
-from sidecar.doctor import (
+from sidecar.doctor._checks import (
     ReadOnlySecrets,
     check_gateway,
     check_mirror,
@@ -139,7 +139,10 @@ def test_no_policy_at_all_fails_and_says_how_to_give_one(capsys) -> None:  # typ
 
 
 def test_an_agent_on_openclaws_defaults_warns_naming_the_unset_keys(capsys, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    policy = write(tmp_path / "open.json5", '{ agents: { entries: { alfred: {}, lead: { tools: { sessions: { visibility: "self" } } } } } }')
+    policy = write(
+        tmp_path / "open.json5",
+        '{ agents: { entries: { alfred: {}, lead: { tools: { sessions: { visibility: "self" } } } } } }',
+    )
     code, report = doctor_json(capsys, "--policy", str(policy))
     checks = by_name(report)
     alfred = checks["policy:alfred"]
@@ -184,7 +187,9 @@ def test_no_usable_keyring_fails_with_both_fixes(capsys, tmp_path) -> None:  # t
     assert "\n" not in check["detail"]
 
 
-def test_the_file_store_is_a_warning_that_it_is_weaker_and_a_loose_file_fails(tmp_path, memory_keyring) -> None:  # type: ignore[no-untyped-def]
+def test_the_file_store_is_a_warning_that_it_is_weaker_and_a_loose_file_fails(
+    tmp_path, memory_keyring
+) -> None:  # type: ignore[no-untyped-def]
     secrets = tmp_path / "secrets.json"
     env = {"SIDECAR_TOKEN_STORE": "file", "SIDECAR_TOKEN_FILE": str(secrets)}
     check = check_secret_store(None, env)
@@ -204,7 +209,9 @@ def test_the_file_store_is_a_warning_that_it_is_weaker_and_a_loose_file_fails(tm
 def test_an_unreachable_gateway_fails_with_the_command_that_starts_it(capsys, tmp_path) -> None:  # type: ignore[no-untyped-def]
     url = f"ws://127.0.0.1:{free_port()}"
     started = time.monotonic()
-    code, report = doctor_json(capsys, "--policy", str(scoped_policy(tmp_path)), "--agent", "lead", "--gateway", url)
+    code, report = doctor_json(
+        capsys, "--policy", str(scoped_policy(tmp_path)), "--agent", "lead", "--gateway", url
+    )
     checks = by_name(report)
     assert code == 1
     assert checks["gateway"]["status"] == "FAIL"
@@ -249,7 +256,9 @@ async def scripted_server(answer: dict[str, Any], close: tuple[int, str]) -> Any
     """A WebSocket server that sends a challenge, then answers connect with `answer` and closes."""
 
     async def handle(ws: ServerConnection) -> None:
-        await ws.send(json.dumps({"type": "event", "event": "connect.challenge", "payload": {"nonce": "n-1", "ts": 1}}))
+        await ws.send(
+            json.dumps({"type": "event", "event": "connect.challenge", "payload": {"nonce": "n-1", "ts": 1}})
+        )
         connect = json.loads(await ws.recv())
         assert "device" not in connect["params"] and "auth" not in connect["params"]
         await ws.send(json.dumps({"type": "res", "id": connect["id"], **answer}))
@@ -356,7 +365,9 @@ async def test_a_paired_device_passes_and_nothing_is_written_to_the_store(memory
 
 
 @pytest.mark.anyio
-async def test_a_device_without_a_stored_token_warns_and_the_token_issued_now_is_dropped(memory_keyring) -> None:  # type: ignore[no-untyped-def]
+async def test_a_device_without_a_stored_token_warns_and_the_token_issued_now_is_dropped(
+    memory_keyring,
+) -> None:  # type: ignore[no-untyped-def]
     async with FakeGateway(issue_token="tok-issued-3") as gw:
         secrets = await stored_device(gw.url, "lead", token=None)
         before = dict(memory_keyring.entries)
@@ -429,10 +440,15 @@ def test_each_gateways_mirror_is_judged_live_stale_syncing_or_never_synced(tmp_p
         mirror.cursors.update("imac", state="live", last_event=now - 600, last_error="connection refused")
         mirror.cursors.update("studio", state="syncing", snapshot_offset=400)
     before = path.read_bytes()
-    checks = {c.name: c for c in check_mirror(path, ["home", "imac", "studio", "lab"], "sidecar serve ...", now=now)}
+    checks = {
+        c.name: c for c in check_mirror(path, ["home", "imac", "studio", "lab"], "sidecar serve ...", now=now)
+    }
     assert checks["mirror"].status == "PASS"
     assert checks["mirror:home"].status == "PASS" and "live, 12 sessions" in checks["mirror:home"].detail
-    assert checks["mirror:imac"].status == "WARN" and "stale (nothing heard for 10m" in checks["mirror:imac"].detail
+    assert (
+        checks["mirror:imac"].status == "WARN"
+        and "stale (nothing heard for 10m" in checks["mirror:imac"].detail
+    )
     assert "connection refused" in checks["mirror:imac"].detail
     assert "sidecar mirror sync" in (checks["mirror:imac"].fix or "")
     assert checks["mirror:studio"].status == "WARN" and "row 400" in checks["mirror:studio"].detail
@@ -450,9 +466,13 @@ def test_a_file_that_is_not_a_mirror_fails_with_the_fix(tmp_path) -> None:  # ty
 # -- 7. openclaw.json ---------------------------------------------------------------------------------
 
 
-def test_a_governed_agent_that_kept_the_built_in_session_tools_is_reported_with_its_fix(capsys, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_a_governed_agent_that_kept_the_built_in_session_tools_is_reported_with_its_fix(
+    capsys, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
     config = write(tmp_path / "openclaw.json", json.dumps({"agents": {"entries": {"lead": {}, "dev-1": {}}}}))
-    code, report = doctor_json(capsys, "--policy", str(scoped_policy(tmp_path)), "--openclaw-config", str(config))
+    code, report = doctor_json(
+        capsys, "--policy", str(scoped_policy(tmp_path)), "--openclaw-config", str(config)
+    )
     audit = [c for c in report["checks"] if c["name"] == "openclaw-config"]
     builtin = [c for c in audit if "built-in" in c["detail"] and "lead" in c["detail"]]
     assert builtin and builtin[0]["status"] == "FAIL"
@@ -470,7 +490,9 @@ def test_the_policys_openclaw_config_is_audited_when_no_flag_names_one(capsys, t
 
 def test_an_openclaw_config_that_does_not_parse_fails_with_the_line(capsys, tmp_path) -> None:  # type: ignore[no-untyped-def]
     config = write(tmp_path / "openclaw.json", "{\n  agents: {\n")
-    _, report = doctor_json(capsys, "--policy", str(scoped_policy(tmp_path)), "--openclaw-config", str(config))
+    _, report = doctor_json(
+        capsys, "--policy", str(scoped_policy(tmp_path)), "--openclaw-config", str(config)
+    )
     [check] = [c for c in report["checks"] if c["name"] == "openclaw-config"]
     assert check["status"] == "FAIL" and "not valid JSON5" in check["fix"]
 
@@ -480,7 +502,9 @@ def test_an_openclaw_config_that_does_not_parse_fails_with_the_line(capsys, tmp_
 
 def test_json_has_ok_and_every_check_with_name_status_detail_and_fix_in_order(capsys, tmp_path) -> None:  # type: ignore[no-untyped-def]
     url = f"ws://127.0.0.1:{free_port()}"
-    _, report = doctor_json(capsys, "--policy", str(scoped_policy(tmp_path)), "--agent", "lead", "--gateway", url)
+    _, report = doctor_json(
+        capsys, "--policy", str(scoped_policy(tmp_path)), "--agent", "lead", "--gateway", url
+    )
     assert set(report) == {"ok", "checks"}
     assert all(set(c) == {"name", "status", "detail", "fix"} for c in report["checks"])
     assert all(c["status"] in ("PASS", "WARN", "FAIL", "SKIP") for c in report["checks"])
@@ -495,7 +519,9 @@ def test_json_has_ok_and_every_check_with_name_status_detail_and_fix_in_order(ca
 
 def test_text_output_shows_each_status_and_the_fix_under_each_failure(capsys, tmp_path) -> None:  # type: ignore[no-untyped-def]
     url = f"ws://127.0.0.1:{free_port()}"
-    code, out, _ = doctor(capsys, "--policy", str(scoped_policy(tmp_path)), "--agent", "lead", "--gateway", url)
+    code, out, _ = doctor(
+        capsys, "--policy", str(scoped_policy(tmp_path)), "--agent", "lead", "--gateway", url
+    )
     lines = out.splitlines()
     gateway = next(i for i, line in enumerate(lines) if line.startswith("FAIL  gateway"))
     assert lines[gateway + 1].strip().startswith("fix: Start the gateway")

@@ -18,10 +18,10 @@ from typing import Any
 import json5
 import pytest
 
-from sidecar import manifests as m
-from sidecar._cli_manifest import register
+from sidecar.cli._manifest import register
+from sidecar.config import load_policy
+from sidecar.deploy import _manifests as m
 from sidecar.policy import Policy
-from sidecar.policy_file import load_policy
 
 ROOT = Path(__file__).resolve().parents[1]
 MANIFESTS = ROOT / "manifests"

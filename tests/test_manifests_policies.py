@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from sidecar.config import load_policy
 from sidecar.policy import Requester, StaticView, decide
-from sidecar.policy_file import load_policy
 
 POLICIES = Path(__file__).resolve().parents[1] / "manifests" / "policies"
 

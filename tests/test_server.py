@@ -11,10 +11,10 @@ import pytest
 from mcp import Client
 from mcp.shared.exceptions import MCPError
 
-from sidecar._gateways import GatewayPool
+from sidecar.mcp._server import build_server
 from sidecar.policy import Requester, parse_policy
-from sidecar.server import build_server
-from sidecar.service import SessionsService
+from sidecar.tools._routing import GatewayPool
+from sidecar.tools._service import SessionsService
 from tests.fakes import FakeGateway, MemoryStore
 
 pytestmark = pytest.mark.anyio
@@ -288,8 +288,8 @@ async def test_a_dropped_connection_is_retried_with_the_same_key_and_never_runs_
 
 
 async def test_a_send_left_pending_by_a_crashed_sidecar_is_resumed_once() -> None:
-    from sidecar._guard import Trace
-    from sidecar.service import SessionsService
+    from sidecar.tools._guard import Trace
+    from sidecar.tools._service import SessionsService
 
     gw = FakeGateway(agents=AGENTS)
     store = MemoryStore(agents=frozenset(AGENTS))

@@ -14,10 +14,10 @@ import anyio
 import pytest
 from mcp import Client
 
-from sidecar._gateways import GatewayPool
+from sidecar.mcp._server import build_server
 from sidecar.policy import Requester, parse_policy
-from sidecar.server import build_server
-from sidecar.service import SessionsService
+from sidecar.tools._routing import GatewayPool
+from sidecar.tools._service import SessionsService
 from tests.fakes import FakeGateway, MemoryStore
 
 pytestmark = pytest.mark.anyio

@@ -20,7 +20,6 @@ from sidecar.mirror._log import (
     OutboxStatus,
     Outcome,
 )
-from sidecar.mirror._paths import MIRROR_FILE, STATE_ENV, mirror_path, state_dir, state_root
 from sidecar.mirror._rows import ENDED_STATUSES, SessionRow, agent_of_key
 from sidecar.mirror._schema import SCHEMA_VERSION
 from sidecar.mirror._state import STALE_AFTER_S, CursorStore, State, SyncCursor
@@ -39,11 +38,9 @@ from sidecar.mirror._view import MirrorView, SessionIndex
 __all__ = [
     "BUSY_TIMEOUT_S",
     "ENDED_STATUSES",
-    "MIRROR_FILE",
     "PAGE_SIZE",
     "SCHEMA_VERSION",
     "STALE_AFTER_S",
-    "STATE_ENV",
     "CursorStore",
     "DecisionLog",
     "DecisionRecord",
@@ -67,8 +64,5 @@ __all__ = [
     "SyncCursor",
     "SyncError",
     "agent_of_key",
-    "mirror_path",
-    "state_dir",
-    "state_root",
     "sync",
 ]

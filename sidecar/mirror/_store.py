@@ -1,4 +1,4 @@
-"""`ServiceStore`: the mirror seen through the dict-shaped `Store` protocol of `sidecar.service`.
+"""`ServiceStore`: the mirror seen through the dict-shaped `Store` protocol of `sidecar.tools._service`.
 
 The service speaks in gateway-shaped dicts (camelCase rows, outbox entries as dicts); the mirror in
 SessionRow and OutboxEntry. This adapter is the whole translation, so neither side bends to the other.
@@ -17,7 +17,7 @@ from sidecar.mirror._view import MirrorView
 
 
 class ServiceStore:
-    """Implements `sidecar.service.Store` over a Mirror."""
+    """Implements `sidecar.tools._service.Store` over a Mirror."""
 
     def __init__(self, mirror: Mirror) -> None:
         self.mirror = mirror
@@ -80,7 +80,7 @@ def _shape(row: SessionRow) -> dict[str, Any]:
 
 
 if TYPE_CHECKING:
-    from sidecar.service import Store
+    from sidecar.tools import Store
 
     def _conforms(mirror: Mirror) -> Store:
         return ServiceStore(mirror)

@@ -25,10 +25,10 @@ from typing import Any, Protocol
 import anyio
 from anyio.abc import TaskStatus
 
-from sidecar.gateway._errors import RequestError
+from sidecar.gateway import RequestError
 from sidecar.mirror._db import Mirror, MirrorError
 from sidecar.mirror._rows import SessionRow, agent_of_key
-from sidecar.policy._keys import looks_like_session_id
+from sidecar.policy import looks_like_session_id
 
 log = logging.getLogger("sidecar.mirror")
 

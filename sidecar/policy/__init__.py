@@ -13,7 +13,16 @@ from sidecar.policy._decide import (
     decide,
     filter_sessions,
 )
-from sidecar.policy._keys import MalformedKey, SessionKey, canonical_key, is_agent_id, pattern_matches
+from sidecar.policy._explain import open_default_warning, policy_report, render_decision, render_policy
+from sidecar.policy._keys import (
+    MalformedKey,
+    SessionKey,
+    canonical_key,
+    is_agent_id,
+    looks_like_session_id,
+    main_key_of,
+    pattern_matches,
+)
 from sidecar.policy._model import OPENCLAW_DEFAULTS, AgentPolicy, Peer, Policy, Resolved, Source
 from sidecar.policy._schema import PolicyError, parse_json5, validate
 
@@ -40,9 +49,15 @@ __all__ = [
     "decide",
     "filter_sessions",
     "is_agent_id",
+    "looks_like_session_id",
+    "main_key_of",
+    "open_default_warning",
     "parse_json5",
     "parse_policy",
     "pattern_matches",
+    "policy_report",
+    "render_decision",
+    "render_policy",
     "validate",
 ]
 

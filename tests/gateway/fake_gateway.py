@@ -43,8 +43,9 @@ class Session:
     number: int
     params: dict[str, Any]
 
-    async def reply(self, request_id: str, payload: Any = None, *, ok: bool = True,
-                    error: dict[str, Any] | None = None) -> None:
+    async def reply(
+        self, request_id: str, payload: Any = None, *, ok: bool = True, error: dict[str, Any] | None = None
+    ) -> None:
         frame: dict[str, Any] = {"type": "res", "id": request_id, "ok": ok}
         if payload is not None:
             frame["payload"] = payload
@@ -60,8 +61,10 @@ class Session:
 
 
 async def echo(session: Session, request: dict[str, Any]) -> None:
-    await session.reply(request["id"], {"method": request["method"], "params": request.get("params"),
-                                        "connection": session.number})
+    await session.reply(
+        request["id"],
+        {"method": request["method"], "params": request.get("params"), "connection": session.number},
+    )
 
 
 @dataclass
@@ -116,8 +119,15 @@ class FakeGateway:
         if not self.send_challenge:
             await ws.wait_closed()
             return
-        await ws.send(json.dumps({"type": "event", "event": "connect.challenge",
-                                  "payload": {"nonce": nonce, "ts": ts, "capabilities": []}}))
+        await ws.send(
+            json.dumps(
+                {
+                    "type": "event",
+                    "event": "connect.challenge",
+                    "payload": {"nonce": nonce, "ts": ts, "capabilities": []},
+                }
+            )
+        )
         try:
             connect = json.loads(await ws.recv())
         except ConnectionClosed:
@@ -129,7 +139,9 @@ class FakeGateway:
         rejection = self.on_connect(params) if self.on_connect else None
         if rejection is not None:
             if rejection.error is not None:
-                await ws.send(json.dumps({"type": "res", "id": connect["id"], "ok": False, "error": rejection.error}))
+                await ws.send(
+                    json.dumps({"type": "res", "id": connect["id"], "ok": False, "error": rejection.error})
+                )
             await ws.close(rejection.code, rejection.reason)
             return
         hello = copy.deepcopy(HELLO)
@@ -159,10 +171,16 @@ def verify_device(params: dict[str, Any], nonce: str, ts: int) -> None:
     assert device["signedAt"] == ts
     auth = params.get("auth") or {}
     payload = signature_payload_v3(
-        device_id=device["id"], client_id=params["client"]["id"], client_mode=params["client"]["mode"],
-        role=params["role"], scopes=params["scopes"], signed_at_ms=device["signedAt"],
-        token=auth.get("token") or auth.get("deviceToken") or "", nonce=nonce,
-        platform=params["client"]["platform"], device_family=params["client"].get("deviceFamily"),
+        device_id=device["id"],
+        client_id=params["client"]["id"],
+        client_mode=params["client"]["mode"],
+        role=params["role"],
+        scopes=params["scopes"],
+        signed_at_ms=device["signedAt"],
+        token=auth.get("token") or auth.get("deviceToken") or "",
+        nonce=nonce,
+        platform=params["client"]["platform"],
+        device_family=params["client"].get("deviceFamily"),
     )
     key = Ed25519PublicKey.from_public_bytes(b64url_decode(device["publicKey"]))
     key.verify(b64url_decode(device["signature"]), payload.encode())
@@ -170,8 +188,11 @@ def verify_device(params: dict[str, Any], nonce: str, ts: int) -> None:
 
 def pairing_rejection(request_id: str = "req-1") -> Rejection:
     return Rejection(
-        {"code": "NOT_PAIRED", "message": "pairing required: device is not approved yet",
-         "details": {"code": "PAIRING_REQUIRED", "reason": "not-paired", "requestId": request_id}},
+        {
+            "code": "NOT_PAIRED",
+            "message": "pairing required: device is not approved yet",
+            "details": {"code": "PAIRING_REQUIRED", "reason": "not-paired", "requestId": request_id},
+        },
         1008,
         f"pairing required: device is not approved yet (requestId: {request_id})",
     )
@@ -179,5 +200,8 @@ def pairing_rejection(request_id: str = "req-1") -> Rejection:
 
 def device_token_rejection() -> Rejection:
     message = "unauthorized: device token mismatch (rotate/reissue device token)"
-    return Rejection({"code": "INVALID_REQUEST", "message": message,
-                      "details": {"code": "AUTH_DEVICE_TOKEN_MISMATCH"}}, 1008, message)
+    return Rejection(
+        {"code": "INVALID_REQUEST", "message": message, "details": {"code": "AUTH_DEVICE_TOKEN_MISMATCH"}},
+        1008,
+        message,
+    )

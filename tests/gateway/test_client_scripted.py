@@ -57,8 +57,9 @@ def store() -> TokenStore:
     return TokenStore(KeyringSecretStore())
 
 
-async def new_client(gw: FakeGateway, *, agent: str = "dev-1", tokens: TokenStore | None = None,
-                     **kwargs: Any) -> GatewayClient:
+async def new_client(
+    gw: FakeGateway, *, agent: str = "dev-1", tokens: TokenStore | None = None, **kwargs: Any
+) -> GatewayClient:
     tokens = tokens or store()
     identity = await tokens.identity(gw.url, agent)
     kwargs.setdefault("backoff", FAST)
@@ -78,7 +79,9 @@ async def test_connect_sends_a_signed_v4_connect_and_exposes_hello() -> None:
         assert params["auth"] == {"token": "shared-1"}
 
 
-async def test_the_issued_device_token_is_stored_and_used_on_the_next_connect(memory_keyring: MemoryKeyring) -> None:
+async def test_the_issued_device_token_is_stored_and_used_on_the_next_connect(
+    memory_keyring: MemoryKeyring,
+) -> None:
     tokens = store()
     async with FakeGateway(issue_token="issued-token-A") as gw:
         async with await new_client(gw, tokens=tokens, shared_token="shared-1"):
@@ -127,8 +130,9 @@ async def test_an_outgoing_request_over_max_payload_fails_before_it_is_sent() ->
 async def test_a_request_returns_its_payload_and_failures_are_typed() -> None:
     async def handler(session: Session, request: dict[str, Any]) -> None:
         if request["method"] == "nope":
-            await session.reply(request["id"], ok=False,
-                                error={"code": "INVALID_REQUEST", "message": "unknown method: nope"})
+            await session.reply(
+                request["id"], ok=False, error={"code": "INVALID_REQUEST", "message": "unknown method: nope"}
+            )
         else:
             await session.reply(request["id"], {"sessions": []})
 
@@ -273,16 +277,36 @@ async def test_a_close_without_a_response_still_yields_the_pairing_request_id() 
 @pytest.mark.parametrize(
     ("rejection", "expected"),
     [
-        (Rejection({"code": "INVALID_REQUEST", "message": "unauthorized: gateway token mismatch (x)",
-                    "details": {"code": "AUTH_TOKEN_MISMATCH"}}, 1008, "unauthorized: gateway token mismatch"),
-         SharedTokenMismatch),
-        (Rejection({"code": "INVALID_REQUEST", "message": "protocol mismatch",
-                    "details": {"code": "PROTOCOL_MISMATCH", "expectedProtocol": 5}}, 1002, "protocol mismatch"),
-         ProtocolMismatch),
+        (
+            Rejection(
+                {
+                    "code": "INVALID_REQUEST",
+                    "message": "unauthorized: gateway token mismatch (x)",
+                    "details": {"code": "AUTH_TOKEN_MISMATCH"},
+                },
+                1008,
+                "unauthorized: gateway token mismatch",
+            ),
+            SharedTokenMismatch,
+        ),
+        (
+            Rejection(
+                {
+                    "code": "INVALID_REQUEST",
+                    "message": "protocol mismatch",
+                    "details": {"code": "PROTOCOL_MISMATCH", "expectedProtocol": 5},
+                },
+                1002,
+                "protocol mismatch",
+            ),
+            ProtocolMismatch,
+        ),
         (Rejection(None, 1002, "protocol mismatch"), ProtocolMismatch),
     ],
 )
-async def test_a_rejected_handshake_raises_its_typed_error(rejection: Rejection, expected: type[Exception]) -> None:
+async def test_a_rejected_handshake_raises_its_typed_error(
+    rejection: Rejection, expected: type[Exception]
+) -> None:
     async with FakeGateway(on_connect=lambda p: rejection) as gw:
         with pytest.raises(expected):
             await (await new_client(gw)).connect()
@@ -404,7 +428,9 @@ def test_plain_ws_to_a_remote_host_is_refused_unless_explicitly_allowed() -> Non
 
 
 def test_client_repr_names_url_and_agent_but_no_secret() -> None:
-    client = GatewayClient("ws://127.0.0.1:1", DeviceIdentity.generate(), store(), "dev-1", shared_token="sek-r-e-t")
+    client = GatewayClient(
+        "ws://127.0.0.1:1", DeviceIdentity.generate(), store(), "dev-1", shared_token="sek-r-e-t"
+    )
     assert "sek-r-e-t" not in repr(client)
     assert "dev-1" in repr(client)
 
@@ -417,14 +443,17 @@ def test_backoff_doubles_from_one_second_to_a_thirty_second_cap_with_jitter() ->
     assert [round(next(high), 3) for _ in range(7)][-2:] == [30, 30]
 
 
-
 def self_signed_context() -> ssl.SSLContext:
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
     now = datetime.datetime.now(datetime.UTC)
     cert = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-        .serial_number(x509.random_serial_number()).not_valid_before(now)
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now)
         .not_valid_after(now + datetime.timedelta(days=1))
         .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
         .sign(key, hashes.SHA256())
@@ -433,8 +462,11 @@ def self_signed_context() -> ssl.SSLContext:
     with tempfile.TemporaryDirectory() as tmp:
         cert_path, key_path = Path(tmp) / "cert.pem", Path(tmp) / "key.pem"
         cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-        key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                               serialization.NoEncryption()))
+        key_path.write_bytes(
+            key.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            )
+        )
         context.load_cert_chain(cert_path, key_path)
     return context
 
@@ -458,9 +490,17 @@ async def test_a_subscriber_that_closes_its_stream_is_released_cleanly() -> None
 
 
 async def test_a_gateway_still_starting_is_waited_for_within_the_handshake_budget() -> None:
-    starting = Rejection({"code": "UNAVAILABLE", "message": "connect unavailable during gateway startup",
-                          "retryable": True, "retryAfterMs": 20, "details": {"reason": "startup-sidecars"}},
-                         1013, "gateway starting")
+    starting = Rejection(
+        {
+            "code": "UNAVAILABLE",
+            "message": "connect unavailable during gateway startup",
+            "retryable": True,
+            "retryAfterMs": 20,
+            "details": {"reason": "startup-sidecars"},
+        },
+        1013,
+        "gateway starting",
+    )
     answers = iter([starting, starting, None])
     async with FakeGateway(on_connect=lambda p: next(answers)) as gw:
         with anyio.fail_after(5):

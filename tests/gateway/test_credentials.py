@@ -20,7 +20,9 @@ pytestmark = pytest.mark.anyio
 URL = "ws://127.0.0.1:18789"
 
 
-async def test_one_entry_per_gateway_and_agent_holds_the_key_and_the_token(memory_keyring: MemoryKeyring) -> None:
+async def test_one_entry_per_gateway_and_agent_holds_the_key_and_the_token(
+    memory_keyring: MemoryKeyring,
+) -> None:
     tokens = TokenStore(KeyringSecretStore())
     identity = await tokens.identity(URL, "dev-1")
     assert await tokens.device_token(URL, "dev-1", identity) is None
@@ -80,15 +82,18 @@ def test_gateway_urls_have_one_canonical_spelling(url: str, canonical: str) -> N
     assert canonical_url(url) == canonical
 
 
-@pytest.mark.parametrize("url", ["http://127.0.0.1:18789", "127.0.0.1:18789", "ws://", "ws://u:p@127.0.0.1:1",
-                                 "ws://127.0.0.1:99999"])
+@pytest.mark.parametrize(
+    "url",
+    ["http://127.0.0.1:18789", "127.0.0.1:18789", "ws://", "ws://u:p@127.0.0.1:1", "ws://127.0.0.1:99999"],
+)
 def test_urls_that_are_not_gateway_websockets_are_refused(url: str) -> None:
     with pytest.raises(InvalidGatewayURL):
         canonical_url(url)
 
 
-@pytest.mark.parametrize("host", ["127.0.0.1", "127.8.9.1", "localhost", "[::1]", "::ffff:127.0.0.1",
-                                  "api.localhost"])
+@pytest.mark.parametrize(
+    "host", ["127.0.0.1", "127.8.9.1", "localhost", "[::1]", "::ffff:127.0.0.1", "api.localhost"]
+)
 def test_loopback_hosts_are_recognised(host: str) -> None:
     assert is_loopback_host(host)
 

@@ -11,8 +11,13 @@ from sidecar.gateway._frames import EventFrame, RequestFrame, ResponseFrame, par
 
 from .conftest import FRAMES, captured
 
-CAPTURES = ["agent-rpc-events.txt", "device-after-approve.txt", "device-pairing-required.txt", "errors.txt",
-            "token-backend.txt"]
+CAPTURES = [
+    "agent-rpc-events.txt",
+    "device-after-approve.txt",
+    "device-pairing-required.txt",
+    "errors.txt",
+    "token-backend.txt",
+]
 
 
 @pytest.mark.parametrize("name", CAPTURES)
@@ -66,9 +71,17 @@ def test_a_frame_with_a_key_outside_the_closed_shape_is_a_protocol_violation(tex
 
 @pytest.mark.parametrize(
     "text",
-    ["not json", "[1,2]", '{"type":"nope"}', '{"type":"res","ok":true}', '{"type":"res","id":"1","ok":"yes"}',
-     '{"type":"event","event":""}', '{"type":"event","event":"x","seq":"3"}', '{"type":"event","event":"x","seq":-1}',
-     b"\xff\xfe"],
+    [
+        "not json",
+        "[1,2]",
+        '{"type":"nope"}',
+        '{"type":"res","ok":true}',
+        '{"type":"res","id":"1","ok":"yes"}',
+        '{"type":"event","event":""}',
+        '{"type":"event","event":"x","seq":"3"}',
+        '{"type":"event","event":"x","seq":-1}',
+        b"\xff\xfe",
+    ],
 )
 def test_malformed_messages_are_protocol_violations(text: str | bytes) -> None:
     with pytest.raises(ProtocolViolation):
@@ -86,14 +99,29 @@ def test_a_request_without_params_encodes_without_the_key() -> None:
 
 
 def test_error_shape_exposes_detail_code_and_retry_after() -> None:
-    frame = parse_frame(json.dumps({
-        "type": "res", "id": "9", "ok": False,
-        "error": {"code": "UNAVAILABLE", "message": "busy", "details": {"code": "STARTUP"}, "retryable": True,
-                  "retryAfterMs": 500},
-    }))
+    frame = parse_frame(
+        json.dumps(
+            {
+                "type": "res",
+                "id": "9",
+                "ok": False,
+                "error": {
+                    "code": "UNAVAILABLE",
+                    "message": "busy",
+                    "details": {"code": "STARTUP"},
+                    "retryable": True,
+                    "retryAfterMs": 500,
+                },
+            }
+        )
+    )
     assert isinstance(frame, ResponseFrame)
     assert frame.error is not None
-    assert (frame.error.detail_code, frame.error.retryable, frame.error.retry_after_ms) == ("STARTUP", True, 500)
+    assert (frame.error.detail_code, frame.error.retryable, frame.error.retry_after_ms) == (
+        "STARTUP",
+        True,
+        500,
+    )
 
 
 json_values = st.recursive(
@@ -104,6 +132,8 @@ json_values = st.recursive(
 
 
 @given(request_id=st.text(min_size=1), method=st.text(min_size=1), params=json_values)
-def test_any_request_frame_round_trips_through_the_parser(request_id: str, method: str, params: object) -> None:
+def test_any_request_frame_round_trips_through_the_parser(
+    request_id: str, method: str, params: object
+) -> None:
     frame = RequestFrame(request_id, method, params)
     assert parse_frame(frame.encode()) == frame

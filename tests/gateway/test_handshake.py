@@ -28,20 +28,37 @@ def signed_payload(params: dict[str, object], identity: DeviceIdentity, token: s
     client = params["client"]
     assert isinstance(client, dict)
     return signature_payload_v3(
-        device_id=identity.device_id, client_id=client["id"], client_mode=client["mode"], role="operator",
-        scopes=list(ALL_SCOPES), signed_at_ms=CHALLENGE.ts, token=token, nonce=CHALLENGE.nonce,
-        platform=client["platform"], device_family=None,
+        device_id=identity.device_id,
+        client_id=client["id"],
+        client_mode=client["mode"],
+        role="operator",
+        scopes=list(ALL_SCOPES),
+        signed_at_ms=CHALLENGE.ts,
+        token=token,
+        nonce=CHALLENGE.nonce,
+        platform=client["platform"],
+        device_family=None,
     )
 
 
 def test_the_captured_challenge_parses_with_nonce_and_ts() -> None:
-    event = next(f.frame for f in captured("agent-rpc-events.txt") if f.frame.get("event") == "connect.challenge")
+    event = next(
+        f.frame for f in captured("agent-rpc-events.txt") if f.frame.get("event") == "connect.challenge"
+    )
     assert Challenge.from_payload(event["payload"]) == CHALLENGE
 
 
 @pytest.mark.parametrize(
-    "payload", [None, {}, {"nonce": "n"}, {"nonce": "n", "ts": "1"}, {"nonce": "n", "ts": -1},
-                {"nonce": " ", "ts": 1}, {"nonce": "n", "ts": True}],
+    "payload",
+    [
+        None,
+        {},
+        {"nonce": "n"},
+        {"nonce": "n", "ts": "1"},
+        {"nonce": "n", "ts": -1},
+        {"nonce": " ", "ts": 1},
+        {"nonce": "n", "ts": True},
+    ],
 )
 def test_a_challenge_without_a_nonce_or_integer_ts_is_a_protocol_violation(payload: object) -> None:
     with pytest.raises(ProtocolViolation):
@@ -62,23 +79,31 @@ def test_the_device_block_signs_the_challenge_nonce_and_ts() -> None:
     identity = DeviceIdentity.generate()
     params = build_connect_params(challenge=CHALLENGE, identity=identity, auth=ConnectAuth())
     device = params["device"]
-    assert device == {"id": identity.device_id, "publicKey": identity.public_key, "signature": device["signature"],
-                      "signedAt": CHALLENGE.ts, "nonce": CHALLENGE.nonce}
+    assert device == {
+        "id": identity.device_id,
+        "publicKey": identity.public_key,
+        "signature": device["signature"],
+        "signedAt": CHALLENGE.ts,
+        "nonce": CHALLENGE.nonce,
+    }
     assert identity.verify(signed_payload(params, identity, ""), device["signature"])
     assert "auth" not in params
 
 
 def test_the_shared_token_is_signed_when_both_tokens_are_sent() -> None:
     identity = DeviceIdentity.generate()
-    params = build_connect_params(challenge=CHALLENGE, identity=identity,
-                                  auth=ConnectAuth(shared_token="shared", device_token="device"))
+    params = build_connect_params(
+        challenge=CHALLENGE, identity=identity, auth=ConnectAuth(shared_token="shared", device_token="device")
+    )
     assert params["auth"] == {"token": "shared", "deviceToken": "device"}
     assert identity.verify(signed_payload(params, identity, "shared"), params["device"]["signature"])
 
 
 def test_the_device_token_is_sent_and_signed_when_it_is_the_only_credential() -> None:
     identity = DeviceIdentity.generate()
-    params = build_connect_params(challenge=CHALLENGE, identity=identity, auth=ConnectAuth(device_token="device"))
+    params = build_connect_params(
+        challenge=CHALLENGE, identity=identity, auth=ConnectAuth(device_token="device")
+    )
     assert params["auth"] == {"deviceToken": "device"}
     assert identity.verify(signed_payload(params, identity, "device"), params["device"]["signature"])
 
@@ -98,9 +123,16 @@ def test_device_family_is_sent_as_given_and_signed_lowercased() -> None:
     params = build_connect_params(challenge=CHALLENGE, identity=identity, auth=ConnectAuth(), client=client)
     assert params["client"]["deviceFamily"] == "Server"
     assert signature_payload_v3(
-        device_id=identity.device_id, client_id="gateway-client", client_mode="cli", role="operator",
-        scopes=list(ALL_SCOPES), signed_at_ms=CHALLENGE.ts, token="", nonce=CHALLENGE.nonce,
-        platform="Linux", device_family="Server",
+        device_id=identity.device_id,
+        client_id="gateway-client",
+        client_mode="cli",
+        role="operator",
+        scopes=list(ALL_SCOPES),
+        signed_at_ms=CHALLENGE.ts,
+        token="",
+        nonce=CHALLENGE.nonce,
+        platform="Linux",
+        device_family="Server",
     ).endswith("|linux|server")
 
 
@@ -130,7 +162,11 @@ def test_the_real_hello_ok_parses_policy_auth_and_session_defaults() -> None:
 
 def test_a_device_token_in_hello_ok_is_parsed_but_kept_out_of_repr() -> None:
     payload = hello_payload()
-    payload["auth"] = {"role": "operator", "scopes": ["operator.read"], "deviceToken": "dxGKq9jvuWlZxbn7q83D1"}
+    payload["auth"] = {
+        "role": "operator",
+        "scopes": ["operator.read"],
+        "deviceToken": "dxGKq9jvuWlZxbn7q83D1",
+    }
     hello = HelloOk.parse(payload)
     assert hello.auth.device_token == "dxGKq9jvuWlZxbn7q83D1"
     assert "dxGKq9jvuWlZxbn7q83D1" not in repr(hello)

@@ -22,7 +22,9 @@ def test_device_id_is_the_hex_sha256_of_the_raw_32_byte_public_key() -> None:
 
 
 def test_the_captured_device_id_matches_its_captured_public_key() -> None:
-    connect = next(f.frame for f in captured("device-pairing-required.txt") if f.frame.get("method") == "connect")
+    connect = next(
+        f.frame for f in captured("device-pairing-required.txt") if f.frame.get("method") == "connect"
+    )
     device = connect["params"]["device"]
     assert device_id_for(b64url_decode(device["publicKey"])) == device["id"]
 
@@ -38,17 +40,35 @@ def test_public_key_and_signature_are_base64url_without_padding() -> None:
 
 def test_the_v3_payload_joins_eleven_fields_with_pipes_and_no_trailing_separator() -> None:
     payload = signature_payload_v3(
-        device_id="dev", client_id="gateway-client", client_mode="backend", role="operator",
-        scopes=["operator.read", "operator.write"], signed_at_ms=1795311828794, token="tok", nonce="n-1",
-        platform=" Linux ", device_family=None,
+        device_id="dev",
+        client_id="gateway-client",
+        client_mode="backend",
+        role="operator",
+        scopes=["operator.read", "operator.write"],
+        signed_at_ms=1795311828794,
+        token="tok",
+        nonce="n-1",
+        platform=" Linux ",
+        device_family=None,
     )
-    assert payload == "v3|dev|gateway-client|backend|operator|operator.read,operator.write|1795311828794|tok|n-1|linux|"
+    assert (
+        payload
+        == "v3|dev|gateway-client|backend|operator|operator.read,operator.write|1795311828794|tok|n-1|linux|"
+    )
 
 
 def test_an_empty_scope_list_and_missing_token_leave_empty_fields() -> None:
     payload = signature_payload_v3(
-        device_id="d", client_id="c", client_mode="m", role="operator", scopes=[], signed_at_ms=1, token=None,
-        nonce="n", platform=None, device_family="Phone",
+        device_id="d",
+        client_id="c",
+        client_mode="m",
+        role="operator",
+        scopes=[],
+        signed_at_ms=1,
+        token=None,
+        nonce="n",
+        platform=None,
+        device_family="Phone",
     )
     assert payload == "v3|d|c|m|operator||1||n||phone"
 
@@ -65,9 +85,16 @@ def test_our_v3_payload_verifies_the_signature_the_reference_client_sent(name: s
     params = next(f.frame["params"] for f in frames if f.frame.get("method") == "connect")
     device = params["device"]
     payload = signature_payload_v3(
-        device_id=device["id"], client_id=params["client"]["id"], client_mode=params["client"]["mode"],
-        role=params["role"], scopes=params["scopes"], signed_at_ms=challenge["ts"], token=params["auth"]["token"],
-        nonce=challenge["nonce"], platform=params["client"]["platform"], device_family=None,
+        device_id=device["id"],
+        client_id=params["client"]["id"],
+        client_mode=params["client"]["mode"],
+        role=params["role"],
+        scopes=params["scopes"],
+        signed_at_ms=challenge["ts"],
+        token=params["auth"]["token"],
+        nonce=challenge["nonce"],
+        platform=params["client"]["platform"],
+        device_family=None,
     )
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 

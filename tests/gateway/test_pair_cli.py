@@ -15,7 +15,7 @@ import keyring.backends.fail
 import pytest
 
 from sidecar import cli
-from sidecar._cli_gateway import PairOptions, pair
+from sidecar.cli._gateway import PairOptions, pair
 
 from .fake_gateway import FakeGateway, Rejection, pairing_rejection
 from .memory_keyring import MemoryKeyring
@@ -44,8 +44,13 @@ async def test_a_gateway_that_approves_silently_pairs_at_once_and_stores_the_tok
     [entry] = memory_keyring.entries.values()
     assert "tok-issued-123" in entry
     assert "tok-issued-123" not in out + err
-    assert gw.connects[0]["scopes"] == ["operator.read", "operator.write", "operator.admin", "operator.approvals",
-                                        "operator.pairing"]
+    assert gw.connects[0]["scopes"] == [
+        "operator.read",
+        "operator.write",
+        "operator.admin",
+        "operator.approvals",
+        "operator.pairing",
+    ]
 
 
 async def test_pairing_required_prints_the_current_request_id_and_waits_for_approval(
@@ -69,7 +74,9 @@ async def test_the_wait_ends_with_a_fix_when_the_window_closes() -> None:
     ticks = itertools.count(0, 100)
     async with FakeGateway(on_connect=lambda p: pairing_rejection("req-late")) as gw:
         out, err = io.StringIO(), io.StringIO()
-        code = await pair(PairOptions(gw.url, timeout=250, retry_every=0), out, err, clock=lambda: next(ticks))
+        code = await pair(
+            PairOptions(gw.url, timeout=250, retry_every=0), out, err, clock=lambda: next(ticks)
+        )
     assert code == 1
     assert "openclaw devices approve req-late" in out.getvalue()
     assert "Run this command again" in err.getvalue()
@@ -78,9 +85,14 @@ async def test_the_wait_ends_with_a_fix_when_the_window_closes() -> None:
 
 
 async def test_a_wrong_shared_token_fails_with_the_fix(monkeypatch: pytest.MonkeyPatch) -> None:
-    message = "unauthorized: gateway token mismatch (use this gateway's gateway.auth.token or pair the device)"
-    reject = Rejection({"code": "INVALID_REQUEST", "message": message,
-                        "details": {"code": "AUTH_TOKEN_MISMATCH"}}, 1008, message)
+    message = (
+        "unauthorized: gateway token mismatch (use this gateway's gateway.auth.token or pair the device)"
+    )
+    reject = Rejection(
+        {"code": "INVALID_REQUEST", "message": message, "details": {"code": "AUTH_TOKEN_MISMATCH"}},
+        1008,
+        message,
+    )
     monkeypatch.setenv("GW_TOKEN", "wrong")
     async with FakeGateway(on_connect=lambda p: reject) as gw:
         code, _, err = await run_pair(gw.url, token_env="GW_TOKEN")
@@ -140,13 +152,19 @@ def test_pair_without_a_gateway_is_a_usage_error(capsys: pytest.CaptureFixture[s
 
 async def test_the_sidecar_command_pairs_with_the_file_store_and_warns(tmp_path: Path) -> None:
     secrets = tmp_path / "store" / "secrets.json"
-    env = {**os.environ, "SIDECAR_TOKEN_STORE": "file", "SIDECAR_TOKEN_FILE": str(secrets),
-           "OPENCLAW_GATEWAY_TOKEN": "shared-file"}
+    env = {
+        **os.environ,
+        "SIDECAR_TOKEN_STORE": "file",
+        "SIDECAR_TOKEN_FILE": str(secrets),
+        "OPENCLAW_GATEWAY_TOKEN": "shared-file",
+    }
     async with FakeGateway(issue_token="file-token-1") as gw:
         with anyio.fail_after(30):
             result = await anyio.run_process(
                 [sys.executable, "-m", "sidecar", "pair", "--gateway", gw.url, "--agent", "dev-2"],
-                env=env, cwd=ROOT, check=False,
+                env=env,
+                cwd=ROOT,
+                check=False,
             )
     out, err = result.stdout.decode(), result.stderr.decode()
     assert result.returncode == 0, err
@@ -156,16 +174,23 @@ async def test_the_sidecar_command_pairs_with_the_file_store_and_warns(tmp_path:
     assert stat.S_IMODE(secrets.parent.stat().st_mode) == 0o700
     assert "file-token-1" in secrets.read_text()
     assert "file-token-1" not in out + err
-    assert subprocess.run([sys.executable, "-m", "sidecar", "pair", "--help"], capture_output=True,
-                          check=False, cwd=ROOT).returncode == 0
+    assert (
+        subprocess.run(
+            [sys.executable, "-m", "sidecar", "pair", "--help"], capture_output=True, check=False, cwd=ROOT
+        ).returncode
+        == 0
+    )
 
 
 async def test_a_first_pairing_without_the_shared_token_says_which_variable_to_set(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     message = "unauthorized: gateway token missing (provide gateway auth token)"
-    reject = Rejection({"code": "INVALID_REQUEST", "message": message,
-                        "details": {"code": "AUTH_TOKEN_MISSING"}}, 1008, message)
+    reject = Rejection(
+        {"code": "INVALID_REQUEST", "message": message, "details": {"code": "AUTH_TOKEN_MISSING"}},
+        1008,
+        message,
+    )
     monkeypatch.delenv("OPENCLAW_GATEWAY_TOKEN", raising=False)
     async with FakeGateway(on_connect=lambda p: reject) as gw:
         code, _, err = await run_pair(gw.url)

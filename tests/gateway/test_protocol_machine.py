@@ -43,8 +43,11 @@ from sidecar.gateway._errors import ErrorContext
 from .conftest import FRAMES, captured
 
 CTX = ErrorContext("ws://127.0.0.1:18789", "dev-1")
-CHALLENGE = {"type": "event", "event": "connect.challenge",
-             "payload": {"nonce": "n-1", "ts": 1795311383889, "capabilities": ["model-catalog-snapshot"]}}
+CHALLENGE = {
+    "type": "event",
+    "event": "connect.challenge",
+    "payload": {"nonce": "n-1", "ts": 1795311383889, "capabilities": ["model-catalog-snapshot"]},
+}
 
 
 def ids() -> Any:
@@ -89,7 +92,12 @@ def test_the_handshake_runs_challenge_then_connect_then_hello() -> None:
     assert isinstance(out, ChallengeReceived)
     assert (out.challenge.nonce, out.challenge.ts) == ("n-1", 1795311383889)
     sent = json.loads(protocol.send_connect({"minProtocol": 4, "maxProtocol": 4}))
-    assert sent == {"type": "req", "id": "r1", "method": "connect", "params": {"minProtocol": 4, "maxProtocol": 4}}
+    assert sent == {
+        "type": "req",
+        "id": "r1",
+        "method": "connect",
+        "params": {"minProtocol": 4, "maxProtocol": 4},
+    }
     assert protocol.phase is Phase.AWAIT_HELLO
     [hello] = protocol.receive(hello_frame("r1"), 1.0)
     assert isinstance(hello, HelloReceived)
@@ -124,7 +132,9 @@ def test_events_before_the_challenge_or_hello_are_ignored() -> None:
     "frame",
     [{"type": "res", "id": "x", "ok": True}, {"type": "req", "id": "x", "method": "node.invoke"}],
 )
-def test_a_response_before_connect_or_a_request_from_the_gateway_is_a_violation(frame: dict[str, Any]) -> None:
+def test_a_response_before_connect_or_a_request_from_the_gateway_is_a_violation(
+    frame: dict[str, Any],
+) -> None:
     with pytest.raises(ProtocolViolation):
         GatewayProtocol(CTX).receive(text(frame), 0.0)
 
@@ -156,11 +166,18 @@ def test_agent_answers_twice_under_one_id_and_both_answers_are_correlated() -> N
     assert first.payload["status"] == "accepted"
     assert first.payload["runId"] == request["params"]["idempotencyKey"]
     assert protocol.in_flight == (request_id,)
-    events = [protocol.receive(f.raw, 3.0) for f in frames if f.frame.get("type") == "event"
-              and f.frame["event"] != "connect.challenge"]
+    events = [
+        protocol.receive(f.raw, 3.0)
+        for f in frames
+        if f.frame.get("type") == "event" and f.frame["event"] != "connect.challenge"
+    ]
     assert all(isinstance(out[0], EventReceived) for out in events)
-    final = {"type": "res", "id": request_id, "ok": True,
-             "payload": {"runId": first.payload["runId"], "status": "ok", "summary": "completed", "result": {}}}
+    final = {
+        "type": "res",
+        "id": request_id,
+        "ok": True,
+        "payload": {"runId": first.payload["runId"], "status": "ok", "summary": "completed", "result": {}},
+    }
     [second] = protocol.receive(text(final), 4.0)
     assert second == ResponseReceived(request_id, final["payload"])
     assert protocol.in_flight == ()
@@ -169,7 +186,9 @@ def test_agent_answers_twice_under_one_id_and_both_answers_are_correlated() -> N
 def test_a_failed_final_agent_answer_carries_its_payload() -> None:
     protocol = open_protocol()
     request_id, _ = protocol.send_request("agent", {}, expect_final=True)
-    protocol.receive(text({"type": "res", "id": request_id, "ok": True, "payload": {"status": "accepted"}}), 2.0)
+    protocol.receive(
+        text({"type": "res", "id": request_id, "ok": True, "payload": {"status": "accepted"}}), 2.0
+    )
     [out] = protocol.receive(error_res(request_id, "UNAVAILABLE", "run failed"), 3.0)
     assert isinstance(out, RequestFailed)
     assert isinstance(out.error, Unavailable)
@@ -179,10 +198,16 @@ def test_a_failed_final_agent_answer_carries_its_payload() -> None:
 def test_the_late_second_answer_to_a_plain_request_is_ignored() -> None:
     protocol = open_protocol()
     request_id, _ = protocol.send_request("agent", {})
-    [first] = protocol.receive(text({"type": "res", "id": request_id, "ok": True,
-                                     "payload": {"status": "accepted"}}), 2.0)
+    [first] = protocol.receive(
+        text({"type": "res", "id": request_id, "ok": True, "payload": {"status": "accepted"}}), 2.0
+    )
     assert isinstance(first, ResponseReceived)
-    assert protocol.receive(text({"type": "res", "id": request_id, "ok": True, "payload": {"status": "ok"}}), 3.0) == []
+    assert (
+        protocol.receive(
+            text({"type": "res", "id": request_id, "ok": True, "payload": {"status": "ok"}}), 3.0
+        )
+        == []
+    )
 
 
 def test_a_forgotten_request_drops_its_late_response() -> None:
@@ -200,8 +225,16 @@ def test_events_carry_name_payload_and_seq() -> None:
 
 def test_a_shutdown_event_is_announced_with_the_expected_restart_delay() -> None:
     protocol = open_protocol()
-    outs = protocol.receive(text({"type": "event", "event": "shutdown",
-                                  "payload": {"reason": "restart", "restartExpectedMs": 1500}}), 2.0)
+    outs = protocol.receive(
+        text(
+            {
+                "type": "event",
+                "event": "shutdown",
+                "payload": {"reason": "restart", "restartExpectedMs": 1500},
+            }
+        ),
+        2.0,
+    )
     assert outs[1] == ShutdownAnnounced("restart", 1500)
 
 
@@ -281,30 +314,63 @@ def connect_error(code: str, message: str, details: Any = None, **extra: Any) ->
 @pytest.mark.parametrize(
     ("code", "message", "details", "expected"),
     [
-        ("INVALID_REQUEST", "unauthorized: device token mismatch (rotate/reissue device token)",
-         {"code": "AUTH_DEVICE_TOKEN_MISMATCH"}, DeviceTokenMismatch),
-        ("INVALID_REQUEST", "unauthorized: gateway token missing (provide gateway auth token)",
-         {"code": "AUTH_TOKEN_MISSING"}, SharedTokenMissing),
-        ("INVALID_REQUEST", "unauthorized: too many failed authentication attempts (retry later)",
-         {"code": "AUTH_RATE_LIMITED"}, AuthRateLimited),
-        ("INVALID_REQUEST", "device token does not cover scopes", {"code": "AUTH_SCOPE_MISMATCH"}, ScopeMismatch),
-        ("INVALID_REQUEST", "device signature expired", {"code": "DEVICE_AUTH_SIGNATURE_EXPIRED"},
-         DeviceAuthRejected),
-        ("INVALID_REQUEST", "protocol mismatch", {"code": "PROTOCOL_MISMATCH", "expectedProtocol": 5},
-         ProtocolMismatch),
-        ("NOT_PAIRED", "pairing required", {"code": "PAIRING_REQUIRED", "reason": "scope-upgrade"},
-         PairingRequired),
+        (
+            "INVALID_REQUEST",
+            "unauthorized: device token mismatch (rotate/reissue device token)",
+            {"code": "AUTH_DEVICE_TOKEN_MISMATCH"},
+            DeviceTokenMismatch,
+        ),
+        (
+            "INVALID_REQUEST",
+            "unauthorized: gateway token missing (provide gateway auth token)",
+            {"code": "AUTH_TOKEN_MISSING"},
+            SharedTokenMissing,
+        ),
+        (
+            "INVALID_REQUEST",
+            "unauthorized: too many failed authentication attempts (retry later)",
+            {"code": "AUTH_RATE_LIMITED"},
+            AuthRateLimited,
+        ),
+        (
+            "INVALID_REQUEST",
+            "device token does not cover scopes",
+            {"code": "AUTH_SCOPE_MISMATCH"},
+            ScopeMismatch,
+        ),
+        (
+            "INVALID_REQUEST",
+            "device signature expired",
+            {"code": "DEVICE_AUTH_SIGNATURE_EXPIRED"},
+            DeviceAuthRejected,
+        ),
+        (
+            "INVALID_REQUEST",
+            "protocol mismatch",
+            {"code": "PROTOCOL_MISMATCH", "expectedProtocol": 5},
+            ProtocolMismatch,
+        ),
+        (
+            "NOT_PAIRED",
+            "pairing required",
+            {"code": "PAIRING_REQUIRED", "reason": "scope-upgrade"},
+            PairingRequired,
+        ),
         ("UNAVAILABLE", "connect unavailable during gateway startup", None, Unavailable),
     ],
 )
-def test_connect_rejections_map_to_typed_errors(code: str, message: str, details: Any,
-                                                expected: type[GatewayError]) -> None:
+def test_connect_rejections_map_to_typed_errors(
+    code: str, message: str, details: Any, expected: type[GatewayError]
+) -> None:
     assert type(connect_error(code, message, details)) is expected
 
 
 def test_a_device_token_mismatch_says_it_was_dropped_and_how_to_re_pair() -> None:
-    error = connect_error("INVALID_REQUEST", "unauthorized: device token mismatch (rotate/reissue device token)",
-                          {"code": "AUTH_DEVICE_TOKEN_MISMATCH"})
+    error = connect_error(
+        "INVALID_REQUEST",
+        "unauthorized: device token mismatch (rotate/reissue device token)",
+        {"code": "AUTH_DEVICE_TOKEN_MISMATCH"},
+    )
     assert "rotated or revoked" in str(error)
     assert "sidecar pair --gateway ws://127.0.0.1:18789 --agent dev-1" in str(error)
 
@@ -326,9 +392,11 @@ def request_error(code: str, message: str, details: Any = None, **extra: Any) ->
 
 
 def test_forbidden_missing_scope_names_the_scope_and_how_to_re_pair() -> None:
-    error = request_error("FORBIDDEN", "missing scope: operator.admin",
-                          {"code": "MISSING_SCOPE", "missingScope": "operator.admin",
-                           "requiredScopes": ["operator.admin"]})
+    error = request_error(
+        "FORBIDDEN",
+        "missing scope: operator.admin",
+        {"code": "MISSING_SCOPE", "missingScope": "operator.admin", "requiredScopes": ["operator.admin"]},
+    )
     assert isinstance(error, MissingScope)
     assert (error.missing_scope, error.required_scopes) == ("operator.admin", ("operator.admin",))
     assert "sidecar pair" in str(error)
@@ -341,8 +409,12 @@ def test_an_older_gateway_missing_scope_message_is_also_a_missing_scope() -> Non
 
 
 def test_unavailable_carries_retry_after() -> None:
-    error = request_error("UNAVAILABLE", "rate limit exceeded for config.patch; retry after 3s",
-                          retryable=True, retryAfterMs=3000)
+    error = request_error(
+        "UNAVAILABLE",
+        "rate limit exceeded for config.patch; retry after 3s",
+        retryable=True,
+        retryAfterMs=3000,
+    )
     assert isinstance(error, Unavailable)
     assert (error.retryable, error.retry_after_ms) == (True, 3000)
     assert "Retry after 3000 ms" in str(error)
@@ -366,8 +438,11 @@ def test_an_unknown_error_code_is_a_plain_request_error() -> None:
     [
         (1002, "protocol mismatch", ProtocolMismatch),
         (1002, "bad frame", ProtocolViolation),
-        (1008, "unauthorized: gateway token mismatch (use this gateway's gateway.auth.token or pair the device)",
-         SharedTokenMismatch),
+        (
+            1008,
+            "unauthorized: gateway token mismatch (use this gateway's gateway.auth.token or pair the device)",
+            SharedTokenMismatch,
+        ),
         (1008, "unauthorized: device token mismatch (rotate/reissue device token)", DeviceTokenMismatch),
         (1008, "device signature invalid", DeviceAuthRejected),
         (1008, "repeated unauthorized calls", PolicyViolation),
@@ -384,9 +459,19 @@ def test_close_codes_map_to_typed_errors(code: int | None, reason: str, expected
 
 @pytest.mark.parametrize(
     ("code", "reason"),
-    [(1002, "protocol mismatch"), (1002, "x"), (1008, "pairing required: not approved (requestId: abc)"),
-     (1008, "unauthorized: gateway token mismatch"), (1008, "unauthorized: device token mismatch"),
-     (1008, "whatever"), (1009, ""), (1012, ""), (4001, ""), (1000, ""), (None, "")],
+    [
+        (1002, "protocol mismatch"),
+        (1002, "x"),
+        (1008, "pairing required: not approved (requestId: abc)"),
+        (1008, "unauthorized: gateway token mismatch"),
+        (1008, "unauthorized: device token mismatch"),
+        (1008, "whatever"),
+        (1009, ""),
+        (1012, ""),
+        (4001, ""),
+        (1000, ""),
+        (None, ""),
+    ],
 )
 def test_every_close_error_says_what_to_do_next(code: int | None, reason: str) -> None:
     error = awaiting_hello().connection_closed(code, reason).error

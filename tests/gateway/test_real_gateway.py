@@ -16,7 +16,7 @@ import anyio
 import anyio.to_thread
 import pytest
 
-from sidecar._cli_gateway import PairOptions, pair
+from sidecar.cli._gateway import PairOptions, pair
 from sidecar.gateway import (
     DeviceTokenMismatch,
     GatewayClient,
@@ -108,8 +108,13 @@ async def test_a_new_device_is_approved_silently_on_loopback_and_reconnects_on_i
             await client.request("sessions.list", {"limit": 1})
         record = await store.load(gw.url, agent)
         assert record is not None and record.device_token
-        assert set(record.scopes) >= {"operator.read", "operator.write", "operator.admin", "operator.approvals",
-                                      "operator.pairing"}
+        assert set(record.scopes) >= {
+            "operator.read",
+            "operator.write",
+            "operator.admin",
+            "operator.approvals",
+            "operator.pairing",
+        }
         device = (await paired_devices(gw))[record.identity.device_id]
         assert device["clientId"] == "gateway-client"
 
@@ -126,8 +131,14 @@ async def test_agent_answers_twice_and_events_carry_seq(openclaw_gateway: Any) -
     with anyio.fail_after(120):
         async with await client_for(gw, fresh_agent(), shared=True) as client:
             stream = client.events()
-            accepted = await client.agent({"agentId": "main", "sessionKey": "agent:main:main",
-                                           "message": "gateway client test", "deliver": False})
+            accepted = await client.agent(
+                {
+                    "agentId": "main",
+                    "sessionKey": "agent:main:main",
+                    "message": "gateway client test",
+                    "deliver": False,
+                }
+            )
             assert accepted.payload["status"] == "accepted"
             assert accepted.run_id == accepted.idempotency_key
             final = await client.agent_final(accepted, timeout=90)
@@ -150,7 +161,9 @@ async def test_a_wrong_or_missing_gateway_token_is_a_clear_error(openclaw_gatewa
     identity = await store.identity(gw.url, "wrong-token")
     with anyio.fail_after(60):
         with pytest.raises(SharedTokenMismatch) as wrong:
-            await GatewayClient(gw.url, identity, store, "wrong-token", shared_token="not-the-token").connect()
+            await GatewayClient(
+                gw.url, identity, store, "wrong-token", shared_token="not-the-token"
+            ).connect()
         with pytest.raises(SharedTokenMissing) as missing:
             await GatewayClient(gw.url, identity, store, "wrong-token").connect()
     assert "OPENCLAW_GATEWAY_TOKEN" in str(wrong.value)
@@ -173,7 +186,9 @@ async def test_missing_scope_names_the_scope(openclaw_gateway: Any) -> None:
 
 @pytest.mark.parametrize("how", ["revoke", "rotate"])
 async def test_a_revoked_or_rotated_token_is_dropped_with_re_pair_advice_and_re_pairing_works(
-    openclaw_gateway: Any, how: str, monkeypatch: pytest.MonkeyPatch,
+    openclaw_gateway: Any,
+    how: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     gw, agent, store = openclaw_gateway, fresh_agent(), tokens()
     with anyio.fail_after(180):
@@ -207,10 +222,14 @@ async def test_a_token_revoked_over_rpc_while_connected_stops_the_client_with_th
             pass
         record = await store.load(gw.url, agent)
         assert record is not None
-        async with await client_for(gw, agent, shared=False, store=store) as victim, \
-                await client_for(gw, fresh_agent(), shared=True) as admin:
+        async with (
+            await client_for(gw, agent, shared=False, store=store) as victim,
+            await client_for(gw, fresh_agent(), shared=True) as admin,
+        ):
             stream = victim.events()
-            await admin.request("device.token.revoke", {"deviceId": record.identity.device_id, "role": "operator"})
+            await admin.request(
+                "device.token.revoke", {"deviceId": record.identity.device_id, "role": "operator"}
+            )
             # The gateway drops the revoked device's socket; the reconnect is refused and ends the client.
             with pytest.raises(DeviceTokenMismatch):
                 async for _ in stream:
@@ -222,7 +241,8 @@ async def test_a_token_revoked_over_rpc_while_connected_stops_the_client_with_th
 
 
 async def test_pairing_waits_for_an_operator_approval_when_auto_approval_is_off(
-    strict_gateway: Any, monkeypatch: pytest.MonkeyPatch,
+    strict_gateway: Any,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     gw, agent, store = strict_gateway, fresh_agent(), tokens()
     monkeypatch.setenv("OPENCLAW_GATEWAY_TOKEN", gw.token)
@@ -256,21 +276,29 @@ async def test_pairing_waits_for_an_operator_approval_when_auto_approval_is_off(
 
 
 async def test_sidecar_pair_as_a_command_under_a_real_secret_service_waits_for_approval(
-    strict_gateway: Any, tmp_path: Any,
+    strict_gateway: Any,
+    tmp_path: Any,
 ) -> None:
     secret_service_or_skip()
     gw, agent = strict_gateway, fresh_agent()
     home = tmp_path / "home"
     home.mkdir()
-    script = SESSION_PREAMBLE + '"$PYTHON" -m sidecar pair --gateway "$GW_URL" --agent "$AGENT" --timeout 120\n'
+    script = (
+        SESSION_PREAMBLE + '"$PYTHON" -m sidecar pair --gateway "$GW_URL" --agent "$AGENT" --timeout 120\n'
+    )
     env = session_env(home, GW_URL=gw.url, AGENT=agent, OPENCLAW_GATEWAY_TOKEN=gw.token)
     output = ""
     with anyio.fail_after(180):
-        async with await anyio.open_process(["dbus-run-session", "--", "sh", "-c", script], env=env, cwd=ROOT) as proc:
+        async with await anyio.open_process(
+            ["dbus-run-session", "--", "sh", "-c", script], env=env, cwd=ROOT
+        ) as proc:
             assert proc.stdout is not None
             async for chunk in proc.stdout:
                 output += chunk.decode()
-                if "openclaw devices approve" in output and "\n" in output.split("openclaw devices approve", 1)[1]:
+                if (
+                    "openclaw devices approve" in output
+                    and "\n" in output.split("openclaw devices approve", 1)[1]
+                ):
                     break
             await openclaw(gw, "devices", "approve", request_id_in(output))
             async for chunk in proc.stdout:
@@ -284,7 +312,8 @@ async def test_sidecar_pair_as_a_command_under_a_real_secret_service_waits_for_a
 
 
 async def test_a_gateway_restart_mid_session_reconnects_and_the_next_call_succeeds(
-    strict_gateway: Any, monkeypatch: pytest.MonkeyPatch,
+    strict_gateway: Any,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     gw, agent, store = strict_gateway, fresh_agent(), tokens()
     monkeypatch.setenv("OPENCLAW_GATEWAY_TOKEN", gw.token)
@@ -292,7 +321,9 @@ async def test_a_gateway_restart_mid_session_reconnects_and_the_next_call_succee
         out, err = WatchedOutput(), io.StringIO()
         async with anyio.create_task_group() as tg:
             tg.start_soon(pair, PairOptions(gw.url, agent=agent, retry_every=0.5), out, err)
-            await openclaw(gw, "devices", "approve", request_id_in(await out.wait_for("openclaw devices approve")))
+            await openclaw(
+                gw, "devices", "approve", request_id_in(await out.wait_for("openclaw devices approve"))
+            )
         async with await client_for(gw, agent, shared=False, store=store) as client:
             await client.request("sessions.list", {"limit": 1})
             stream = client.events()

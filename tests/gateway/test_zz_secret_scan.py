@@ -68,11 +68,16 @@ def test_no_device_token_or_private_key_appears_in_any_output_log_or_file(
     leaks: list[str] = []
     for number, text in enumerate(captured_outputs):
         data = text.encode()
-        leaks += [f"{label} in captured output #{number}" for label, needles in secrets.items()
-                  if any(n in data for n in needles)]
+        leaks += [
+            f"{label} in captured output #{number}"
+            for label, needles in secrets.items()
+            if any(n in data for n in needles)
+        ]
     scanned = files_under(base)
     for path in scanned:
         data = path.read_bytes()
-        leaks += [f"{label} in {path}" for label, needles in secrets.items() if any(n in data for n in needles)]
+        leaks += [
+            f"{label} in {path}" for label, needles in secrets.items() if any(n in data for n in needles)
+        ]
     assert not leaks, "secrets leaked:\n" + "\n".join(leaks)
     assert captured_outputs or scanned

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from sidecar.cli import main
-from sidecar.mirror import Mirror, SessionRow, mirror_path, state_dir
+from sidecar.config import mirror_path, state_dir
+from sidecar.mirror import Mirror, SessionRow
 
 LIVE_AGO = 3.0
 

@@ -1,4 +1,4 @@
-"""ServiceStore: the mirror as `sidecar.service`'s Store, alone and under the real SessionsService."""
+"""ServiceStore: the mirror as `sidecar.tools._service`'s Store, alone and under the real SessionsService."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from sidecar._gateways import GatewayPool
 from sidecar.mirror import Mirror, ServiceStore, SessionRow
 from sidecar.policy import Requester, parse_policy
-from sidecar.service import SessionsService
+from sidecar.tools._routing import GatewayPool
+from sidecar.tools._service import SessionsService
 from tests.fakes import FakeGateway
 
 SECRET = "MIRROR-STORE-SECRET-BODY"

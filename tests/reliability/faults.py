@@ -28,11 +28,11 @@ from mcp import Client, StdioServerParameters
 from mcp.client.stdio import stdio_client
 from mcp.shared.exceptions import MCPError
 
-from sidecar._gateways import GatewayPool
+from sidecar.mcp._server import build_server
 from sidecar.mirror import Mirror, ServiceStore
 from sidecar.policy import Requester, parse_policy
-from sidecar.server import build_server
-from sidecar.service import SessionsService
+from sidecar.tools._routing import GatewayPool
+from sidecar.tools._service import SessionsService
 from tests.fakes import FakeGateway
 from tests.reliability.fuzz import CRASH
 from tests.reliability.kill_sync import SessionsGateway

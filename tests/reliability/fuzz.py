@@ -28,10 +28,10 @@ from hypothesis import seed as hypothesis_seed
 from hypothesis import strategies as st
 from mcp import Client
 
-from sidecar._gateways import GatewayPool
+from sidecar.mcp._server import build_server
 from sidecar.policy import Requester, StaticView, decide, parse_policy
-from sidecar.server import build_server
-from sidecar.service import SessionsService
+from sidecar.tools._routing import GatewayPool
+from sidecar.tools._service import SessionsService
 from tests.fakes import FakeGateway, MemoryStore
 from tests.reliability.support import HIERARCHY, HIERARCHY_AGENTS, Outcome, Progress, quiet, timed
 

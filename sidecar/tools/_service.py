@@ -18,8 +18,6 @@ from typing import Any, Protocol, TypeVar
 
 import anyio
 
-from sidecar import _guard, _history
-from sidecar._gateways import HOME, GatewayLike, GatewayPool, RoutingError
 from sidecar.gateway import (
     ConnectionLost,
     GatewayAuthChanged,
@@ -30,8 +28,20 @@ from sidecar.gateway import (
     RequestTimeout,
     Unavailable,
 )
-from sidecar.policy import Decision, Policy, Requester, SessionView, Tool, decide, filter_sessions
-from sidecar.policy._keys import MalformedKey, canonical_key, is_agent_id
+from sidecar.policy import (
+    Decision,
+    MalformedKey,
+    Policy,
+    Requester,
+    SessionView,
+    Tool,
+    canonical_key,
+    decide,
+    filter_sessions,
+    is_agent_id,
+)
+from sidecar.tools import _guard, _history
+from sidecar.tools._routing import HOME, GatewayLike, GatewayPool, RoutingError
 
 SUBAGENT_NOTE = (
     "Auto-announce is push-based. After spawning children, do NOT call sessions_list, sessions_history, "

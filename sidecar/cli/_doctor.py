@@ -8,10 +8,10 @@ import sys
 
 import anyio
 
+from sidecar.config import ENV_VAR
 from sidecar.doctor import CONNECT_TIMEOUT_S, TOKEN_ENV, DoctorOptions, exit_code, render, report, run_checks
 from sidecar.gateway import InvalidGatewayURL, canonical_url
 from sidecar.policy import is_agent_id
-from sidecar.policy_file import ENV_VAR
 from sidecar.secrets import STORE_ENV, STORE_KINDS
 
 DOCTOR_EPILOG = f"""\

@@ -8,7 +8,8 @@ import sys
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from sidecar.manifests import (
+from sidecar.config import ENV_VAR, load_policy
+from sidecar.deploy import (
     CLIENTS,
     DEFAULT_GATEWAY,
     WHERE,
@@ -25,7 +26,6 @@ from sidecar.manifests import (
     valid_server_name,
 )
 from sidecar.policy import Policy, PolicyError, is_agent_id
-from sidecar.policy_file import ENV_VAR, load_policy
 
 GATEWAY_ENV = "OPENCLAW_GATEWAY_URL"
 

@@ -21,9 +21,8 @@ from pydantic import Field
 from sidecar import __version__
 from sidecar.gateway import GatewayError, InvalidRequest
 from sidecar.mirror import MirrorError
-from sidecar.policy import Policy, Requester, SessionView, decide
-from sidecar.policy._keys import main_key_of
-from sidecar.service import BadCall, Denied, GatewayFault, SessionsService
+from sidecar.policy import Policy, Requester, SessionView, decide, main_key_of
+from sidecar.tools import BadCall, Denied, GatewayFault, SessionsService
 
 GATEWAY_FAULT = -32001
 MIRROR_FAULT = -32002

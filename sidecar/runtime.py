@@ -16,12 +16,12 @@ from typing import Any
 import anyio
 from anyio.abc import TaskGroup
 
-from sidecar._gateways import HOME, GatewayPool
+from sidecar.config import mirror_path, state_dir
 from sidecar.gateway import GatewayClient, GatewayError, TokenStore
-from sidecar.mirror import Mirror, MirrorError, MirrorSync, ServiceStore, mirror_path, state_dir
+from sidecar.mirror import Mirror, MirrorError, MirrorSync, ServiceStore
 from sidecar.policy import Policy, Requester
 from sidecar.secrets import open_secret_store
-from sidecar.service import SessionsService
+from sidecar.tools import HOME, GatewayPool, SessionsService
 
 log = logging.getLogger("sidecar")
 

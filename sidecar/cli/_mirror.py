@@ -14,16 +14,15 @@ from typing import Any, TextIO
 
 import anyio
 
+from sidecar.config import STATE_ENV, mirror_path
 from sidecar.mirror import (
     SCHEMA_VERSION,
     STALE_AFTER_S,
-    STATE_ENV,
     Mirror,
     MirrorError,
     MirrorSync,
     Progress,
     SyncCursor,
-    mirror_path,
 )
 
 STATUS_EPILOG = f"""\

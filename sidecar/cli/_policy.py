@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 
+from sidecar.config import ENV_VAR, load_policy
 from sidecar.policy import (
     TOOLS,
     MalformedKey,
@@ -15,9 +16,10 @@ from sidecar.policy import (
     StaticView,
     decide,
     is_agent_id,
+    policy_report,
+    render_decision,
+    render_policy,
 )
-from sidecar.policy._explain import policy_report, render_decision, render_policy
-from sidecar.policy_file import ENV_VAR, load_policy
 
 EXPLAIN_EPILOG = f"""\
 TARGET is a session key (agent:<id>:<rest>, or the aliases main / current) for sessions_history and

@@ -21,25 +21,18 @@ Registrar = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], No
 
 
 def _registrars() -> list[Registrar]:
-    from sidecar import _cli_policy
+    """Every command group, in the order `--help` lists them."""
+    from sidecar.cli import _doctor, _gateway, _manifest, _mirror, _outbox, _policy, _serve
 
-    found: list[Registrar] = [_cli_policy.register]
-    for name in (
-        "sidecar._cli_gateway",
-        "sidecar._cli_mirror",
-        "sidecar._cli_outbox",
-        "sidecar._cli_serve",
-        "sidecar._cli_manifest",
-        "sidecar._cli_doctor",
-    ):
-        try:
-            module = __import__(name, fromlist=["register"])
-        except ModuleNotFoundError as exc:
-            if exc.name != name:
-                raise
-            continue
-        found.append(module.register)
-    return found
+    return [
+        _policy.register,
+        _gateway.register,
+        _mirror.register,
+        _outbox.register,
+        _serve.register,
+        _manifest.register,
+        _doctor.register,
+    ]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -8,7 +8,7 @@ import json
 import sys
 from typing import Any
 
-from sidecar._cli_mirror import _db_path, _where
+from sidecar.cli._mirror import _db_path, _where
 from sidecar.mirror import Mirror, MirrorError
 
 EPILOG = """\

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import anyio
 
-from sidecar._runtime import Runtime
+from sidecar.config import ENV_VAR, load_policy
 from sidecar.mirror import MirrorError
 from sidecar.policy import MalformedKey, PolicyError, Requester, is_agent_id
-from sidecar.policy_file import ENV_VAR, load_policy
+from sidecar.runtime import Runtime
 from sidecar.secrets import SecretStoreUnavailable
 
 log = logging.getLogger("sidecar")
@@ -154,7 +154,7 @@ def _policy_url(policy: object) -> str | None:
 
 
 async def _serve(runtime: Runtime, args: argparse.Namespace) -> None:
-    from sidecar.server import build_server
+    from sidecar.mcp import build_server
 
     service = await runtime.open()
 
@@ -172,7 +172,7 @@ async def _serve(runtime: Runtime, args: argparse.Namespace) -> None:
     if args.transport == "stdio":
         await server.run_stdio_async()
         return
-    from sidecar._http import load_or_create_token, serve_http
+    from sidecar.mcp import load_or_create_token, serve_http
 
     token_path = runtime.state_dir / "http-token"
     token = load_or_create_token(token_path)

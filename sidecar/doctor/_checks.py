@@ -39,6 +39,8 @@ import keyring.backend
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
+from sidecar.config import load_policy, mirror_path
+from sidecar.deploy import audit_openclaw_config
 from sidecar.gateway import (
     ALL_SCOPES,
     AuthError,
@@ -61,11 +63,8 @@ from sidecar.gateway._protocol import (
     HelloReceived,
 )
 from sidecar.gateway._transport import OPEN_MAX_SIZE, _close_quietly, _closed, _open_socket
-from sidecar.manifests import audit_openclaw_config
-from sidecar.mirror import STALE_AFTER_S, Mirror, MirrorError, MirrorLocked, SyncCursor, mirror_path
-from sidecar.policy import Policy, PolicyError, parse_json5
-from sidecar.policy._explain import open_default_warning
-from sidecar.policy_file import load_policy
+from sidecar.mirror import STALE_AFTER_S, Mirror, MirrorError, MirrorLocked, SyncCursor
+from sidecar.policy import Policy, PolicyError, open_default_warning, parse_json5
 from sidecar.secrets import (
     SERVICE,
     STORE_ENV,

@@ -1,0 +1,43 @@
+"""Deployment: client manifests, the OpenClaw fragment, and the audit of an openclaw.json."""
+
+from sidecar.deploy._manifests import (
+    BUILTIN_SESSION_TOOLS,
+    CLIENTS,
+    DEFAULT_GATEWAY,
+    SIDECAR_TOOLS,
+    WHERE,
+    Client,
+    Finding,
+    audit_openclaw_config,
+    client_config,
+    codex_header,
+    default_command,
+    launch_for,
+    openclaw_fragment,
+    openclaw_header,
+    render,
+    safe_server_names,
+    server_name,
+    valid_server_name,
+)
+
+__all__ = [
+    "BUILTIN_SESSION_TOOLS",
+    "CLIENTS",
+    "DEFAULT_GATEWAY",
+    "SIDECAR_TOOLS",
+    "WHERE",
+    "Client",
+    "Finding",
+    "audit_openclaw_config",
+    "client_config",
+    "codex_header",
+    "default_command",
+    "launch_for",
+    "openclaw_fragment",
+    "openclaw_header",
+    "render",
+    "safe_server_names",
+    "server_name",
+    "valid_server_name",
+]

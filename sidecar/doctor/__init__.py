@@ -1,0 +1,23 @@
+"""`sidecar doctor`: every link from policy to gateway checked, each finding with its fix."""
+
+from sidecar.doctor._checks import (
+    CONNECT_TIMEOUT_S,
+    TOKEN_ENV,
+    Check,
+    DoctorOptions,
+    exit_code,
+    render,
+    report,
+    run_checks,
+)
+
+__all__ = [
+    "CONNECT_TIMEOUT_S",
+    "TOKEN_ENV",
+    "Check",
+    "DoctorOptions",
+    "exit_code",
+    "render",
+    "report",
+    "run_checks",
+]
