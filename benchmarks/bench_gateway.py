@@ -338,9 +338,8 @@ async def breakdown(service: Any, payload: dict[str, Any], calls: int) -> dict[s
     """Where the sidecar's own time goes on items 2 and 3: the same service (policy, mirror, decision log)
     over a gateway that answers at once with the chat.history payload recorded from the real gateway."""
     from sidecar.policy import decide
-    from sidecar.tools import _history
+    from sidecar.tools import Denied, SessionsService, _history
     from sidecar.tools._routing import HOME, GatewayPool
-    from sidecar.tools._service import Denied, SessionsService
 
     instant = _Instant(payload)
 

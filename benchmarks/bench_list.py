@@ -28,8 +28,9 @@ from sidecar.mirror import Mirror, ServiceStore, SessionRow
 from sidecar.mirror._rows import COLUMNS
 from sidecar.policy import Requester, filter_sessions, parse_policy
 from sidecar.policy._keys import MalformedKey, canonical_key
+from sidecar.tools import SessionsService
+from sidecar.tools._listing import kind_of as _kind_of
 from sidecar.tools._routing import HOME, GatewayPool
-from sidecar.tools._service import SessionsService, _kind_of
 
 REPO = Path(__file__).resolve().parents[1]
 SESSIONS = 10_000
@@ -37,7 +38,7 @@ SESSIONS = 10_000
 
 def memo_filter(service: SessionsService, keys: list[str]) -> tuple[list[str], int, Any]:
     """filter_sessions with the guard evaluated once per class of key. Returns (visible, hidden, scope0)."""
-    policy, requester, view = service.policy, service.requester, service._view()
+    policy, requester, view = service.policy, service.requester, service.view()
     scope0 = filter_sessions(policy, requester, [], view)
     req = requester.session_key
     parent_of = view.parent_of
@@ -67,8 +68,8 @@ def memo_filter(service: SessionsService, keys: list[str]) -> tuple[list[str], i
 
 async def filter_first(service: SessionsService, mirror: Mirror, limit: int | None) -> dict[str, Any]:
     """The proposed SessionsService.sessions_list (no kinds/activeMinutes filters, one gateway)."""
-    service._decide("sessions_list", None)
-    await service._client(HOME)
+    service.decide("sessions_list", None)
+    await service.client(HOME)
     with mirror.reading() as conn:
         keys = [k for (k,) in conn.execute("SELECT key FROM sessions ORDER BY updated_at DESC, rowid")]
     visible, hidden, scope0 = memo_filter(service, keys)
@@ -81,8 +82,8 @@ async def incremental(
     """Stage 2 of the plan: the visible keys (newest first) and the hidden count kept up to date as rows
     are written, so a call only decides, logs and fetches its page. Here `classified` is computed once
     before timing, standing in for that index; its upkeep is paid per written row instead."""
-    service._decide("sessions_list", None)
-    await service._client(HOME)
+    service.decide("sessions_list", None)
+    await service.client(HOME)
     visible, hidden, scope0 = classified
     return _page(service, mirror, visible, hidden, scope0, limit)
 

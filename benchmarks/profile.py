@@ -40,8 +40,8 @@ def profile_list() -> None:
     from benchmarks.bench_mirror import gateway_rows, ingest
     from sidecar.mirror import Mirror, ServiceStore
     from sidecar.policy import Requester, parse_policy
+    from sidecar.tools import SessionsService
     from sidecar.tools._routing import HOME, GatewayPool
-    from sidecar.tools._service import SessionsService
 
     profiler_cls = _pyinstrument()
     scenario = json.loads((REPO / "scenarios" / "hierarchy.json").read_text(encoding="utf-8"))

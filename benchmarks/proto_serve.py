@@ -13,7 +13,7 @@ from typing import Any
 
 from benchmarks.bench_list import filter_first
 from sidecar import cli
-from sidecar.tools._service import SessionsService
+from sidecar.tools import SessionsService
 
 _shipped = SessionsService.sessions_list
 

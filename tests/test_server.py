@@ -13,8 +13,8 @@ from mcp.shared.exceptions import MCPError
 
 from sidecar.mcp._server import build_server
 from sidecar.policy import Requester, parse_policy
+from sidecar.tools import SessionsService
 from sidecar.tools._routing import GatewayPool
-from sidecar.tools._service import SessionsService
 from tests.fakes import FakeGateway, MemoryStore
 
 pytestmark = pytest.mark.anyio
@@ -288,8 +288,8 @@ async def test_a_dropped_connection_is_retried_with_the_same_key_and_never_runs_
 
 
 async def test_a_send_left_pending_by_a_crashed_sidecar_is_resumed_once() -> None:
+    from sidecar.tools import SessionsService
     from sidecar.tools._guard import Trace
-    from sidecar.tools._service import SessionsService
 
     gw = FakeGateway(agents=AGENTS)
     store = MemoryStore(agents=frozenset(AGENTS))
@@ -314,7 +314,7 @@ async def test_a_send_left_pending_by_a_crashed_sidecar_is_resumed_once() -> Non
             created_at=svc.clock(),
         )
     # The first one reached the gateway before the crash; the second never left.
-    await gw.agent(svc._send_params("already there", "agent:dev-1:main", "k-arrived", trace))
+    await gw.agent(svc.sends.request_params("already there", "agent:dev-1:main", "k-arrived", trace))
     with anyio.fail_after(10):
         assert await svc.resume_pending() == 2
     assert gw.runs == {"k-arrived": 1, "k-lost": 1}

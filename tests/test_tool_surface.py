@@ -16,8 +16,8 @@ from mcp import Client
 
 from sidecar.mcp._server import build_server
 from sidecar.policy import Requester, parse_policy
+from sidecar.tools import SessionsService
 from sidecar.tools._routing import GatewayPool
-from sidecar.tools._service import SessionsService
 from tests.fakes import FakeGateway, MemoryStore
 
 pytestmark = pytest.mark.anyio

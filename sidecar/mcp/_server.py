@@ -189,7 +189,7 @@ def build_server(
         "sessions_send": sessions_send,
         "sessions_spawn": sessions_spawn,
     }
-    for name in offered_tools(service.policy, service.requester, service._view()):
+    for name in offered_tools(service.policy, service.requester, service.view()):
         server.add_tool(
             functions[name], name=name, description=DESCRIPTIONS[name], annotations=ANNOTATIONS[name]
         )

@@ -1,4 +1,4 @@
-"""`ServiceStore`: the mirror seen through the dict-shaped `Store` protocol of `sidecar.tools._service`.
+"""`ServiceStore`: the mirror seen through the dict-shaped `Store` protocol of `sidecar.tools`.
 
 The service speaks in gateway-shaped dicts (camelCase rows, outbox entries as dicts); the mirror in
 SessionRow and OutboxEntry. This adapter is the whole translation, so neither side bends to the other.
@@ -17,7 +17,7 @@ from sidecar.mirror._view import MirrorView
 
 
 class ServiceStore:
-    """Implements `sidecar.tools._service.Store` over a Mirror."""
+    """Implements `sidecar.tools.Store` over a Mirror."""
 
     def __init__(self, mirror: Mirror) -> None:
         self.mirror = mirror

@@ -1,4 +1,4 @@
-"""ServiceStore: the mirror as `sidecar.tools._service`'s Store, alone and under the real SessionsService."""
+"""ServiceStore: the mirror as `sidecar.tools`'s Store, alone and under the real SessionsService."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import pytest
 
 from sidecar.mirror import Mirror, ServiceStore, SessionRow
 from sidecar.policy import Requester, parse_policy
+from sidecar.tools import SessionsService
 from sidecar.tools._routing import GatewayPool
-from sidecar.tools._service import SessionsService
 from tests.fakes import FakeGateway
 
 SECRET = "MIRROR-STORE-SECRET-BODY"

@@ -31,8 +31,8 @@ from mcp.shared.exceptions import MCPError
 from sidecar.mcp._server import build_server
 from sidecar.mirror import Mirror, ServiceStore
 from sidecar.policy import Requester, parse_policy
+from sidecar.tools import SessionsService
 from sidecar.tools._routing import GatewayPool
-from sidecar.tools._service import SessionsService
 from tests.fakes import FakeGateway
 from tests.reliability.fuzz import CRASH
 from tests.reliability.kill_sync import SessionsGateway

@@ -30,8 +30,8 @@ from mcp import Client
 
 from sidecar.mcp._server import build_server
 from sidecar.policy import Requester, StaticView, decide, parse_policy
+from sidecar.tools import SessionsService
 from sidecar.tools._routing import GatewayPool
-from sidecar.tools._service import SessionsService
 from tests.fakes import FakeGateway, MemoryStore
 from tests.reliability.support import HIERARCHY, HIERARCHY_AGENTS, Outcome, Progress, quiet, timed
 

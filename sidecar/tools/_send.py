@@ -1,0 +1,367 @@
+"""The send pipeline: trace, rate, outbox, dispatch, wait or settle, and resume after a restart.
+
+One logical send has one idempotency key, written to the outbox before anything leaves. After a dropped
+connection or a gateway restart the target's transcript is read for that key before anything is sent
+again, so a send is delivered once however often the connection fails under it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import anyio
+
+from sidecar.gateway import (
+    ConnectionLost,
+    GatewayAuthChanged,
+    GatewayError,
+    GatewayUnreachable,
+    PayloadTooLarge,
+    PolicyViolation,
+    RequestTimeout,
+    Unavailable,
+)
+from sidecar.tools import _guard, _history
+from sidecar.tools._context import CallContext
+from sidecar.tools._errors import BadCall, GatewayFault
+from sidecar.tools._lookup import decide_key, resolve_label
+from sidecar.tools._routing import HOME, GatewayLike
+
+DEDUPE_WINDOW_S = 600.0
+RETRY_BUCKET_S = 120.0
+SEND_ATTEMPTS = 6
+RUN_ATTEMPTS = 3
+# A dropped or refused connection and a restarting gateway are ridden out; a 1008 policy close, a changed
+# gateway secret or an oversized frame are not (retrying cannot fix them).
+RETRYABLE = (ConnectionLost, GatewayUnreachable, RequestTimeout, Unavailable)
+FINAL = (PolicyViolation, GatewayAuthChanged, PayloadTooLarge)
+log = logging.getLogger("sidecar")
+_T = TypeVar("_T")
+
+
+class SendPipeline:
+    """Sends for one agent; holds the agent's rate window."""
+
+    def __init__(self, ctx: CallContext) -> None:
+        self.ctx = ctx
+        per_minute = ctx.policy.limits.get("sendsPerMinute", _guard.DEFAULT_SENDS_PER_MINUTE)
+        self.limiter = _guard.SendRateLimiter(per_minute)
+
+    async def send(
+        self,
+        *,
+        message: str,
+        session_key: str | None = None,
+        label: str | None = None,
+        agent_id: str | None = None,
+        timeout_seconds: float | None = None,
+        gateway: str | None = None,
+    ) -> dict[str, Any]:
+        if session_key and label:
+            raise BadCall("Provide either sessionKey or label (not both).")
+        if not session_key and not label and not agent_id:
+            raise BadCall("Either sessionKey or label is required")
+        if not message.strip():
+            raise BadCall("message must not be empty")
+        if session_key is None and label is None and agent_id is not None:
+            session_key = f"agent:{agent_id.strip().lower()}:{self.ctx.policy.main_key}"
+        if label is not None:
+            session_key = await resolve_label(self.ctx, label, agent_id, gateway)
+        assert session_key is not None
+        decision, name = await decide_key(self.ctx, "sessions_send", session_key, gateway)
+        target = str(decision.target)
+        wait = 30.0 if timeout_seconds is None else max(0.0, float(timeout_seconds))
+        if target == self.ctx.requester.session_key and wait > 0:
+            raise BadCall("sessions_send cannot target the calling session; use your own reply instead")
+        trace = await self._next_trace()
+        try:
+            self.limiter.acquire()
+        except _guard.RateLimited as exc:
+            raise BadCall(
+                f"Send rate limit reached: {self.limiter.per_minute} sends per minute for "
+                f"{self.ctx.requester.agent_id} (limits.sendsPerMinute in {self.ctx.policy.path}). Retry after "
+                f"{exc.retry_after:.0f}s, or batch what you have into one message."
+            ) from None
+        idem = _idempotency_key(self.ctx.requester.session_key, name, target, message, trace)
+        entry = self.ctx.store.outbox_begin(
+            idem,
+            requester=self.ctx.requester.session_key,
+            target=target,
+            gateway=name,
+            body=message,
+            hop=trace.hop,
+            trace_id=trace.trace_id,
+            created_at=self.ctx.clock(),
+        )
+        base = {
+            "runId": idem,
+            "sessionKey": target,
+            "gateway": name,
+            "trace": {"id": trace.trace_id, "hop": trace.hop},
+        }
+        if (
+            entry.get("status") == "delivered"
+            and self.ctx.clock() - float(entry.get("created_at") or 0) < DEDUPE_WINDOW_S
+        ):
+            return {
+                **base,
+                "status": "duplicate",
+                "delivery": {"status": "delivered", "mode": "direct"},
+                "note": "This exact message was already delivered to this session; it was not sent again.",
+            }
+        client = await self.ctx.client(name)
+        baseline = None
+        if wait > 0:
+            before = await client.request(
+                "chat.history", {"sessionKey": target, "limit": 50}, idempotent=True
+            )
+            baseline = _history.latest_assistant_text((before or {}).get("messages", []))
+        params = self.request_params(message, target, idem, trace)
+        for attempt in range(RUN_ATTEMPTS):
+            # A derived key only after the transcript proved the previous run never reached the target.
+            key = idem if attempt == 0 else f"{idem}-r{attempt}"
+            run_id = await self._dispatch(name, target, idem, {**params, "idempotencyKey": key})
+            client = await self.ctx.client(name)
+            if wait == 0:
+                self.ctx.store.outbox_finish(idem, "delivered", run_id=run_id)
+                return {
+                    **base,
+                    "runId": run_id,
+                    "status": "accepted",
+                    "delivery": {"status": "accepted", "mode": "direct"},
+                }
+            try:
+                waited = await client.request(
+                    "agent.wait", {"runId": run_id, "timeoutMs": int(wait * 1000)}, timeout=wait + 2
+                )
+            except RequestTimeout:
+                waited = {"status": "timeout"}
+            except FINAL:
+                raise
+            except RETRYABLE:
+                # The gateway went away while the target was answering. A restarted gateway no longer knows
+                # the run, so waiting again would hang: settle delivery from the transcript instead.
+                return await self._settle_after_restart(name, target, idem, params, base)
+            status = (waited or {}).get("status") if isinstance(waited, dict) else None
+            if status != "error":
+                break
+
+            async def arrived(client: GatewayLike) -> bool:
+                return await _already_delivered(client, target, idem)
+
+            if await self._retrying(f"checking delivery to {target}", arrived, name):
+                break
+            # Accepted, then failed before the message entered the session (a gateway still recovering
+            # sessions after a restart answers so): nothing reached the target, so send it again.
+            log.info("run %s failed before delivery (%s); sending again", run_id, (waited or {}).get("error"))
+        else:
+            self.ctx.store.outbox_finish(
+                idem, "failed", error=str((waited or {}).get("error") or "agent error")
+            )
+            return {
+                **base,
+                "runId": run_id,
+                "status": "error",
+                "error": str((waited or {}).get("error") or "agent error"),
+                "delivery": {"status": "failed", "mode": "direct"},
+            }
+        self.ctx.store.outbox_finish(idem, "delivered", run_id=run_id)
+        if status == "timeout":
+            return {
+                **base,
+                "runId": run_id,
+                "status": "timeout",
+                "error": f"no reply within {wait:.0f}s",
+                "delivery": {"status": "delivered", "mode": "direct"},
+            }
+        if status != "ok":
+            return {
+                **base,
+                "runId": run_id,
+                "status": "error",
+                "error": str((waited or {}).get("error") or "agent error"),
+                "delivery": {"status": "delivered", "mode": "direct"},
+            }
+        reply = _reply_of(waited)
+        if reply is None:
+            after = await client.request("chat.history", {"sessionKey": target, "limit": 50}, idempotent=True)
+            latest = _history.latest_assistant_text((after or {}).get("messages", []))
+            reply = latest if latest != baseline else None
+        result = {
+            **base,
+            "runId": run_id,
+            "status": "ok",
+            "delivery": {"status": "delivered", "mode": "direct"},
+        }
+        if reply is not None:
+            result["reply"] = reply
+        return result
+
+    async def _retrying(self, what: str, op: Callable[[GatewayLike], Awaitable[_T]], name: str) -> _T:
+        """Run `op` against gateway `name`, riding out a dropped connection or a gateway restart."""
+        last: Exception | None = None
+        for attempt in range(1, SEND_ATTEMPTS + 1):
+            try:
+                return await op(await self.ctx.client(name))
+            except FINAL:
+                raise
+            except RETRYABLE as exc:
+                last = exc
+                log.info("%s: attempt %d failed (%s); retrying", what, attempt, exc)
+                await anyio.sleep(min(0.5 * 2**attempt, 8.0))
+        raise GatewayFault(
+            f"{what} failed after {SEND_ATTEMPTS} attempts ({last}). Check the gateway with `sidecar doctor`."
+        )
+
+    async def _dispatch(
+        self, name: str, target: str, idem: str, params: dict[str, Any], *, check_first: bool = False
+    ) -> str:
+        """Start the run once. After a dropped connection or a gateway restart the gateway may or may not
+        have the message (its replay cache does not survive a restart), so look in the target's transcript
+        for our idempotency key before sending again."""
+        tried = check_first
+
+        async def once(client: GatewayLike) -> str:
+            nonlocal tried
+            if tried and await _already_delivered(client, target, idem):
+                return idem
+            tried = True
+            accepted = await client.agent(params, resend=False)
+            return str(getattr(accepted, "run_id", idem))
+
+        try:
+            return await self._retrying(f"sending to {target}", once, name)
+        except Exception as exc:
+            self.ctx.store.outbox_finish(idem, "failed", error=type(exc).__name__)
+            if isinstance(exc, GatewayFault):
+                raise GatewayFault(
+                    f"{exc} The send is recorded as failed in the outbox (`sidecar outbox`); send it again once "
+                    "the gateway is back."
+                ) from None
+            raise
+
+    async def _settle_after_restart(
+        self, name: str, target: str, idem: str, params: dict[str, Any], base: dict[str, Any]
+    ) -> dict[str, Any]:
+        async def check(client: GatewayLike) -> bool:
+            return await _already_delivered(client, target, idem)
+
+        if not await self._retrying(f"checking delivery to {target}", check, name):
+            # Accepted but lost with the gateway: send it again under the same key (at least once).
+            await self._dispatch(name, target, idem, params)
+        self.ctx.store.outbox_finish(idem, "delivered", run_id=idem)
+        return {
+            **base,
+            "status": "interrupted",
+            "delivery": {"status": "delivered", "mode": "direct"},
+            "note": "The gateway restarted while the target was answering. The message was delivered once; "
+            "read its reply later with sessions_history.",
+        }
+
+    def request_params(self, message: str, target: str, idem: str, trace: _guard.Trace) -> dict[str, Any]:
+        """The gateway `agent` request for one inter-agent message: direct, labelled as inter-session data."""
+        return {
+            "message": _guard.stamp(message, trace, self.ctx.requester.agent_id),
+            "sessionKey": target,
+            "idempotencyKey": idem,
+            "deliver": False,
+            "channel": "webchat",
+            "lane": "nested",
+            "extraSystemPrompt": (
+                "Agent-to-agent message context:\n"
+                f"Agent 1 (requester) session: {self.ctx.requester.session_key}.\n"
+                f"Agent 2 (target) session: {target}."
+            ),
+            "inputProvenance": {
+                "kind": "inter_session",
+                "sourceSessionKey": self.ctx.requester.session_key,
+                "sourceChannel": "webchat",
+                "sourceTool": "sessions_send",
+            },
+        }
+
+    async def resume_pending(self) -> int:
+        """Deliver sends a previous run of this sidecar wrote to the outbox but did not finish.
+
+        Each goes out under its original idempotency key, after the target's transcript shows it did not
+        arrive; sends older than the dedupe window are marked failed rather than delivered late.
+        """
+        resumed = 0
+        for entry in self.ctx.store.outbox_pending():
+            key, body = str(entry["idempotency_key"]), entry.get("body")
+            if body is None or self.ctx.clock() - float(entry.get("created_at") or 0) > DEDUPE_WINDOW_S:
+                self.ctx.store.outbox_finish(
+                    key, "failed", error="expired: the sidecar was down too long to resend"
+                )
+                continue
+            trace = _guard.Trace(str(entry.get("trace_id") or ""), int(entry.get("hop") or 1))
+            params = self.request_params(str(body), str(entry["target"]), key, trace)
+            try:
+                await self._dispatch(
+                    str(entry["gateway"]), str(entry["target"]), key, params, check_first=True
+                )
+            except (GatewayFault, GatewayError) as exc:
+                log.warning("could not resume send %s: %s", key, exc)
+                continue
+            self.ctx.store.outbox_finish(key, "delivered", run_id=key)
+            resumed += 1
+        return resumed
+
+    async def _next_trace(self) -> _guard.Trace:
+        """Continue the trace of the message this agent is answering, or start one; refuse a runaway chain."""
+        own = self.ctx.requester.session_key
+
+        async def read(client: GatewayLike) -> Any:
+            return await client.request("chat.history", {"sessionKey": own, "limit": 20}, idempotent=True)
+
+        payload = await self._retrying("reading this agent's own session", read, HOME)
+        messages = payload.get("messages", []) if isinstance(payload, dict) else []
+        inbound = _guard.inbound_trace(messages)
+        anchor = _guard.turn_seed(messages)
+        if inbound:
+            trace = inbound.next()
+        elif anchor:
+            trace = _guard.Trace.start(anchor)
+        else:
+            # No turn to anchor to (a client outside OpenClaw): a short time bucket still folds retries.
+            trace = _guard.Trace.start(f"{own}@{int(self.ctx.clock() // RETRY_BUCKET_S)}")
+        limit = self.ctx.policy.limits.get("maxHops", _guard.DEFAULT_MAX_HOPS)
+        if trace.hop > limit:
+            raise BadCall(
+                f"Loop guard: this send would be hop {trace.hop} of chain {trace.trace_id}, over the limit of "
+                f"{limit} (limits.maxHops in {self.ctx.policy.path}). Answer the agent that wrote to you directly "
+                "instead of forwarding again."
+            )
+        return trace
+
+
+def _idempotency_key(requester: str, gateway: str, target: str, message: str, trace: _guard.Trace) -> str:
+    """One logical send, one key: the same message to the same session in reply to the same inbound message."""
+    digest = hashlib.sha256(
+        "\x1f".join((requester, gateway, target, message, trace.trace_id, str(trace.hop))).encode("utf-8")
+    ).hexdigest()
+    return str(uuid.UUID(digest[:32]))
+
+
+async def _already_delivered(client: GatewayLike, target: str, idem: str) -> bool:
+    """Whether the target's transcript already holds the message sent under `idem`."""
+    payload = await client.request("chat.history", {"sessionKey": target, "limit": 100}, idempotent=True)
+    for message in (payload or {}).get("messages", []) if isinstance(payload, dict) else []:
+        if not isinstance(message, dict):
+            continue
+        meta = message.get("__openclaw")
+        meta = meta if isinstance(meta, dict) else {}
+        if str(message.get("idempotencyKey", "")).startswith(idem) or meta.get("runId") == idem:
+            return True
+    return False
+
+
+def _reply_of(waited: Any) -> str | None:
+    terminal = waited.get("terminalReply") if isinstance(waited, dict) else None
+    if isinstance(terminal, dict) and terminal.get("disposition") == "visible" and terminal.get("text"):
+        return str(terminal["text"])
+    return None

@@ -1,0 +1,98 @@
+"""`sessions_spawn`: a subagent run on this agent or an allowed one, its lineage recorded at once.
+
+The child is written to the mirror before the gateway answers, so the parent's own policy sees it
+immediately; OpenClaw's `sessions.create` then starts the run under the parent and depth we decided.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sidecar.gateway import GatewayError
+from sidecar.tools._context import CallContext
+from sidecar.tools._errors import BadCall
+from sidecar.tools._routing import HOME
+
+SUBAGENT_NOTE = (
+    "Auto-announce is push-based. After spawning children, do NOT call sessions_list, sessions_history, "
+    "exec sleep, or any polling tool. Wait for the completion message."
+)
+REJECTED_SPAWN_KEYS = ("target", "transport", "channel", "to", "threadId", "thread_id", "replyTo", "reply_to")
+
+
+async def spawn(
+    ctx: CallContext,
+    *,
+    task: str,
+    agent_id: str | None = None,
+    label: str | None = None,
+    run_timeout_seconds: int | None = None,
+    gateway: str | None = None,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    for rejected in REJECTED_SPAWN_KEYS:
+        if extra and rejected in extra:
+            raise BadCall(
+                f'sessions_spawn does not support "{rejected}". Use "message" or "sessions_send" for channel '
+                "delivery."
+            )
+    if not task.strip():
+        raise BadCall("task must not be empty")
+    target_agent = (agent_id or ctx.requester.agent_id).strip().lower()
+    name = ctx.route(target_agent, gateway)
+    decision = ctx.decide("sessions_spawn", agent_id, name)
+    target_agent = str(decision.target_agent)
+    view = ctx.view()
+    depth = view.depth_of(ctx.requester.session_key) + 1
+    limit = ctx.policy.for_agent(ctx.requester.agent_id).max_spawn_depth.value
+    child = f"agent:{target_agent}:subagent:{uuid.uuid4()}"
+    idem = f"spawn-{uuid.uuid4()}"
+    text = (
+        f"[Subagent Context] You are running as a subagent (depth {depth}/{limit}). Results auto-announce "
+        f"to your requester; do not busy-poll for status.\n\n[Subagent Task]: {task}"
+    )
+    params: dict[str, Any] = {
+        "key": child,
+        "agentId": target_agent,
+        "parentSessionKey": ctx.requester.session_key,
+        "spawnDepth": depth,
+        "task": text,
+        "idempotencyKey": idem,
+    }
+    if label:
+        params["label"] = label
+    if run_timeout_seconds is not None:
+        params["timeoutMs"] = int(run_timeout_seconds) * 1000
+    # Visible to our own policy at once, before the gateway's event reaches the mirror.
+    ctx.store.record_spawned_child(child, ctx.requester.session_key, target_agent, name)
+    client = await ctx.client(name)
+    try:
+        created = await client.request("sessions.create", params, timeout=30)
+    except GatewayError as exc:
+        if "unknown parent session" not in str(exc):
+            raise
+        if name == HOME:
+            # The requester's own session may not exist yet (an agent driven only through MCP).
+            await client.request(
+                "sessions.create",
+                {"key": ctx.requester.session_key, "agentId": ctx.requester.agent_id},
+                timeout=30,
+            )
+        else:
+            # A peer gateway cannot know a parent that lives on another gateway: the lineage is ours.
+            params.pop("parentSessionKey")
+            params.pop("spawnDepth")
+        created = await client.request("sessions.create", params, timeout=30)
+    created = created if isinstance(created, dict) else {}
+    key = str(created.get("key") or child)
+    if key != child:
+        ctx.store.record_spawned_child(key, ctx.requester.session_key, target_agent, name)
+    return {
+        "status": "accepted",
+        "childSessionKey": key,
+        "runId": str(created.get("runId") or idem),
+        "mode": "run",
+        "gateway": name,
+        "note": SUBAGENT_NOTE,
+    }

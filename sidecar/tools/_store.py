@@ -1,0 +1,32 @@
+"""`Store`: what the tool pipelines need from the session mirror (`sidecar.mirror.ServiceStore` implements it)."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from sidecar.policy import SessionView
+
+
+class Store(Protocol):
+    """The mirror as the pipelines see it: rows, spawned children, the decision log and the outbox."""
+
+    @property
+    def view(self) -> SessionView: ...
+
+    def rows(self, gateway: str | None = None) -> list[dict[str, Any]]: ...
+
+    def get(self, key: str) -> dict[str, Any] | None: ...
+
+    def upsert(self, row: dict[str, Any], gateway: str) -> None: ...
+
+    def record_spawned_child(self, child_key: str, parent_key: str, agent: str, gateway: str) -> None: ...
+
+    def log_decision(self, **fields: Any) -> None: ...
+
+    def outbox_begin(self, key: str, **fields: Any) -> dict[str, Any]: ...
+
+    def outbox_finish(
+        self, key: str, status: str, run_id: str | None = None, error: str | None = None
+    ) -> None: ...
+
+    def outbox_pending(self) -> list[dict[str, Any]]: ...
