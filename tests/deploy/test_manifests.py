@@ -23,7 +23,7 @@ from sidecar.config import load_policy
 from sidecar.deploy import _manifests as m
 from sidecar.policy import Policy
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 MANIFESTS = ROOT / "manifests"
 HIERARCHY_POLICY = MANIFESTS / "openclaw" / "hierarchy.json5"
 OPENCLAW = ROOT / ".cache" / "bin" / "openclaw"
@@ -73,7 +73,7 @@ def shipped() -> dict[str, str]:
 
 
 def write_shipped() -> None:
-    """Regenerate the files under manifests/ (python -c 'import tests.test_manifests as t; t.write_shipped()')."""
+    """Regenerate the files under manifests/ (python -c 'import tests.deploy.test_manifests as t; t.write_shipped()')."""
     for name, text in shipped().items():
         (MANIFESTS / name).write_text(text, encoding="utf-8")
 
@@ -148,7 +148,7 @@ def test_every_manifest_says_where_it_goes() -> None:
 def test_the_shipped_manifest_is_what_sidecar_manifest_generates(name: str) -> None:
     assert (MANIFESTS / name).read_text(encoding="utf-8") == shipped()[name], (
         f"manifests/{name} is stale; regenerate with: "
-        ".venv/bin/python -c 'import tests.test_manifests as t; t.write_shipped()'"
+        ".venv/bin/python -c 'import tests.deploy.test_manifests as t; t.write_shipped()'"
     )
 
 

@@ -12,7 +12,7 @@ import pytest
 
 from sidecar.cli import main
 
-SCENARIOS = Path(__file__).resolve().parents[1] / "scenarios"
+SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
 
 
 def scenario(name: str) -> dict[str, Any]:

@@ -9,7 +9,7 @@ import pytest
 from sidecar.config import load_policy
 from sidecar.policy import Requester, StaticView, decide
 
-POLICIES = Path(__file__).resolve().parents[1] / "manifests" / "policies"
+POLICIES = Path(__file__).resolve().parents[2] / "manifests" / "policies"
 
 
 @pytest.mark.parametrize("path", sorted(POLICIES.glob("*.json5")), ids=lambda p: p.stem)

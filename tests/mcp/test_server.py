@@ -19,7 +19,7 @@ from tests.fakes import FakeGateway, MemoryStore
 
 pytestmark = pytest.mark.anyio
 HIERARCHY = json.loads(
-    (Path(__file__).resolve().parents[1] / "scenarios" / "hierarchy.json").read_text("utf-8")
+    (Path(__file__).resolve().parents[2] / "scenarios" / "hierarchy.json").read_text("utf-8")
 )
 AGENTS = ["manager", "lead", "dev-1", "dev-2", "dev-3", "dev-4", "dev-5", "hr", "finance", "research"]
 

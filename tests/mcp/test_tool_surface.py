@@ -21,7 +21,7 @@ from sidecar.tools._routing import GatewayPool
 from tests.fakes import FakeGateway, MemoryStore
 
 pytestmark = pytest.mark.anyio
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SNAPSHOT = "685860c33bc637d5fb0c288be02a03af87a129de63ae9a2cb8173ce92cf9a19a"
 
 

@@ -22,7 +22,7 @@ import pytest
 from harness.node import cache_dir
 
 pytestmark = [pytest.mark.gateway]
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 PIN_DIR = REPO / "scripts" / "inspector"
 INSTALLER = PIN_DIR / "install"
 PACKAGE = "@modelcontextprotocol/inspector"

@@ -21,7 +21,7 @@ import pytest
 from mcp import Client, StdioServerParameters
 
 pytestmark = [pytest.mark.anyio, pytest.mark.gateway]
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 HIERARCHY = json.loads((REPO / "scenarios" / "hierarchy.json").read_text(encoding="utf-8"))
 SEEN_SECRETS: set[str] = set()
 SCANNED_ROOTS: set[Path] = set()
