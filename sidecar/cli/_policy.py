@@ -5,10 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 from sidecar.config import ENV_VAR, load_policy
 from sidecar.policy import (
+    GATES,
     TOOLS,
+    CaseResult,
     MalformedKey,
     Policy,
     PolicyError,
@@ -16,9 +19,12 @@ from sidecar.policy import (
     StaticView,
     decide,
     is_agent_id,
+    parse_cases,
     policy_report,
     render_decision,
     render_policy,
+    render_results,
+    run_cases,
 )
 
 EXPLAIN_EPILOG = f"""\
@@ -49,6 +55,25 @@ every other agent. The policy may also come from ${ENV_VAR}. Exit 0 on success, 
 """
 
 
+TEST_EPILOG = f"""\
+CASES is a JSON5 file: a list of cases (or {{ cases: [...] }}), each
+  {{ agent: "lead", tool: "sessions_send", target: "agent:dev-1:main", expect: "allow" }}
+  {{ agent: "dev-2", tool: "sessions_history", target: "agent:lead:main", expect: "deny", gate: "visibility" }}
+with optional session (the requester's session key, default agent:<agent>:main), gate (the gate that
+must refuse: {", ".join(GATES)}) and name (shown in the table). target is a session key for
+sessions_history and sessions_send, an agent id for sessions_spawn, and omitted for sessions_list.
+
+examples:
+  sidecar policy test --policy manifests/policies/team-lead.json5 manifests/policies/cases/team-lead.json5
+  SIDECAR_POLICY=team.json5 sidecar policy test team.cases.json5 --json
+
+Each case is decided by the same engine `sidecar serve` uses. Every case is checked for typos (unknown
+keys, agents the policy does not know, tools and gates that do not exist) before any runs.
+The policy may also come from ${ENV_VAR}. Exit 0 when every case passes, 1 when one fails, 2 on bad input
+(the message names the file, line and what to write instead).
+"""
+
+
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     explain = sub.add_parser(
         "explain",
@@ -76,6 +101,18 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     _common(show)
     show.set_defaults(handler=_show)
+
+    test = policy_sub.add_parser(
+        "test",
+        help="check a policy against a file of expected decisions",
+        description="Decide every case of a cases file and print a pass/fail table.",
+        epilog=TEST_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    test.add_argument("--policy", metavar="FILE", help=f"policy file (JSON5); default ${ENV_VAR}")
+    test.add_argument("cases", metavar="CASES", help="JSON5 file of cases")
+    test.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
+    test.set_defaults(handler=_test)
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -139,3 +176,48 @@ def _show(args: argparse.Namespace) -> int:
     else:
         print(render_policy(report))
     return 0
+
+
+def _test(args: argparse.Namespace) -> int:
+    try:
+        policy = load_policy(args.policy)
+    except PolicyError as exc:
+        return bad_input(str(exc))
+    path = Path(args.cases)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return bad_input(f"{path}: cases file not found")
+    except (OSError, UnicodeDecodeError) as exc:
+        return bad_input(f"{path}: cannot read the cases file: {exc}")
+    try:
+        cases = parse_cases(text, str(path), policy)
+    except PolicyError as exc:
+        return bad_input(str(exc))
+    results = run_cases(policy, cases, StaticView(agents=policy.known_agents))
+    if args.json:
+        print(
+            json.dumps(
+                {"cases": str(path), "policy": policy.path, "results": [_result(r) for r in results]},
+                indent=2,
+            )
+        )
+    else:
+        print(render_results(results, str(path), policy))
+    return 0 if all(r.passed for r in results) else 1
+
+
+def _result(result: CaseResult) -> dict[str, object]:
+    case, decision = result.case, result.decision
+    return {
+        "line": case.line,
+        "name": case.name,
+        "agent": case.agent,
+        "session": decision.requester.session_key,
+        "tool": case.tool,
+        "target": case.target,
+        "expect": case.expect,
+        "gate": case.gate,
+        "passed": result.passed,
+        "decision": {k: v for k, v in decision.as_dict().items() if k != "checks"},
+    }

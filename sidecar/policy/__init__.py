@@ -1,5 +1,6 @@
 """The pure policy engine: no I/O, no clock. Every decision names its gate, source and fix."""
 
+from sidecar.policy._cases import Case, CaseResult, parse_cases, render_results, run_cases
 from sidecar.policy._decide import (
     GATES,
     TOOLS,
@@ -31,6 +32,8 @@ __all__ = [
     "OPENCLAW_DEFAULTS",
     "TOOLS",
     "AgentPolicy",
+    "Case",
+    "CaseResult",
     "Check",
     "Decision",
     "ListScope",
@@ -52,12 +55,15 @@ __all__ = [
     "looks_like_session_id",
     "main_key_of",
     "open_default_warning",
+    "parse_cases",
     "parse_json5",
     "parse_policy",
     "pattern_matches",
     "policy_report",
     "render_decision",
     "render_policy",
+    "render_results",
+    "run_cases",
     "validate",
 ]
 
