@@ -18,7 +18,7 @@ from anyio.abc import TaskGroup
 
 from sidecar.config import mirror_path, state_dir
 from sidecar.gateway import GatewayClient, GatewayError, TokenStore
-from sidecar.mirror import Mirror, MirrorError, MirrorSync, ServiceStore
+from sidecar.mirror import FLUSH_AFTER_S, Mirror, MirrorError, MirrorSync, ServiceStore
 from sidecar.policy import Policy, Requester
 from sidecar.secrets import open_secret_store
 from sidecar.tools import HOME, GatewayPool, SessionsService
@@ -103,6 +103,7 @@ class Runtime:
         assert self.pool is not None
         async with anyio.create_task_group() as tasks:
             self._tasks = tasks
+            tasks.start_soon(self._write_decisions)
             self._ready.set()
             try:
                 await self.pool.client(HOME)
@@ -114,6 +115,21 @@ class Runtime:
                 if resumed:
                     log.info("resumed %d send(s) left pending by a previous run", resumed)
             await anyio.sleep_forever()
+
+    async def _write_decisions(self) -> None:
+        """The decision log's writer: batch what tool calls journaled into the database, off their path."""
+        assert self.mirror is not None
+        decisions = self.mirror.decisions
+        while True:
+            await anyio.sleep(FLUSH_AFTER_S / 2)
+            if decisions.flush_due():
+                try:
+                    decisions.flush()
+                except (MirrorError, sqlite3.Error) as exc:
+                    # Nothing acknowledged is lost: the rows stay journaled until a flush succeeds.
+                    log.warning(
+                        "decision log: %d decisions wait for the database (%s)", decisions.pending, exc
+                    )
 
     def close(self) -> None:
         if self.mirror is not None:

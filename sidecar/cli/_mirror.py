@@ -23,6 +23,7 @@ from sidecar.mirror import (
     MirrorSync,
     Progress,
     SyncCursor,
+    journaled_decisions,
 )
 
 STATUS_EPILOG = f"""\
@@ -151,6 +152,9 @@ def status_report(mirror: Mirror, now: float | None = None) -> dict[str, Any]:
     with mirror.reading() as conn:
         pending = conn.execute("SELECT count(*) FROM outbox WHERE status = 'pending'").fetchone()[0]
         decisions = conn.execute("SELECT count(*) FROM decisions").fetchone()[0]
+    if mirror.path is not None:
+        # A running (or crashed) sidecar's latest decisions wait in the journal until their batch.
+        decisions += journaled_decisions(mirror.path)
     return {
         "db": str(mirror.path),
         "schema": SCHEMA_VERSION,

@@ -10,8 +10,11 @@
 file. See each module for the corner cases.
 """
 
-from sidecar.mirror._db import BUSY_TIMEOUT_S, Mirror, MirrorError, MirrorLocked
+from sidecar.mirror._db import BUSY_TIMEOUT_S, Mirror
+from sidecar.mirror._errors import MirrorError, MirrorLocked
 from sidecar.mirror._log import (
+    FLUSH_AFTER_S,
+    FLUSH_ROWS,
     DecisionLog,
     DecisionRecord,
     Outbox,
@@ -19,6 +22,8 @@ from sidecar.mirror._log import (
     OutboxError,
     OutboxStatus,
     Outcome,
+    journal_path,
+    journaled_decisions,
 )
 from sidecar.mirror._rows import ENDED_STATUSES, SessionRow, agent_of_key
 from sidecar.mirror._schema import SCHEMA_VERSION
@@ -26,6 +31,7 @@ from sidecar.mirror._state import STALE_AFTER_S, CursorStore, State, SyncCursor
 from sidecar.mirror._store import ServiceStore
 from sidecar.mirror._sync import (
     PAGE_SIZE,
+    PAGES_PER_WRITE,
     EventLike,
     GatewaySource,
     MirrorSync,
@@ -38,6 +44,9 @@ from sidecar.mirror._view import MirrorView, SessionIndex
 __all__ = [
     "BUSY_TIMEOUT_S",
     "ENDED_STATUSES",
+    "FLUSH_AFTER_S",
+    "FLUSH_ROWS",
+    "PAGES_PER_WRITE",
     "PAGE_SIZE",
     "SCHEMA_VERSION",
     "STALE_AFTER_S",
@@ -64,5 +73,7 @@ __all__ = [
     "SyncCursor",
     "SyncError",
     "agent_of_key",
+    "journal_path",
+    "journaled_decisions",
     "sync",
 ]

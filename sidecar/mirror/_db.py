@@ -21,6 +21,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
+from sidecar.mirror._errors import MirrorError, MirrorLocked
 from sidecar.mirror._log import DecisionLog, Outbox
 from sidecar.mirror._rows import COLUMNS, SessionRow
 from sidecar.mirror._schema import SCHEMA_VERSION, SchemaTooNew, ensure_schema
@@ -40,14 +41,6 @@ _UPSERT = (
     )
     + ", sync_gen = excluded.sync_gen"
 )
-
-
-class MirrorError(RuntimeError):
-    """The mirror database cannot be used as asked; the message says why and what to do."""
-
-
-class MirrorLocked(MirrorError):
-    """Another connection held the database's write lock for longer than busy_timeout."""
 
 
 @contextlib.contextmanager
@@ -172,6 +165,8 @@ class Mirror:
             with self.write():
                 version = conn.execute("PRAGMA user_version").fetchone()[0]
                 ensure_schema(self.db.execute, version)
+            with _private_umask():
+                self.decisions._open(self.path)
         except SchemaTooNew as exc:
             raise MirrorError(f"{self.path}: {exc}") from None
         except sqlite3.DatabaseError as exc:
@@ -190,6 +185,10 @@ class Mirror:
         """Close the connection. A writer first checkpoints and empties the WAL, so no page image of a
         cleared outbox body outlives the session in the -wal file."""
         with self._lock:
+            if not self.readonly:
+                # Left in the journal if the database refuses: the next open replays it.
+                with contextlib.suppress(MirrorError, sqlite3.DatabaseError):
+                    self.decisions._close()
             if not self.readonly and self.path is not None:
                 with contextlib.suppress(sqlite3.DatabaseError):
                     self.db.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")

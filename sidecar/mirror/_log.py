@@ -8,13 +8,23 @@ NULL in the same durable transaction (secure_delete zeroes the old bytes in the 
 
 from __future__ import annotations
 
+import json
+import logging
+import os
+import sqlite3
+import threading
 import time
 from dataclasses import dataclass, field, fields
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
+
+from sidecar.mirror._errors import MirrorError
 
 if TYPE_CHECKING:
     from sidecar.mirror._db import Mirror
     from sidecar.policy import Decision
+
+log = logging.getLogger("sidecar.mirror")
 
 Outcome = Literal["allowed", "denied", "error"]
 OutboxStatus = Literal["pending", "delivered", "failed"]
@@ -44,11 +54,69 @@ class DecisionRecord:
 _DECISION_COLUMNS = tuple(f.name for f in fields(DecisionRecord))
 
 
+FLUSH_ROWS = 256
+"""Buffered decisions written to SQLite in one transaction once this many are waiting."""
+FLUSH_AFTER_S = 0.2
+"""...or once the oldest has waited this long (`flush_due`; `sidecar serve` runs a writer task)."""
+BACKLOG_ROWS = 4 * FLUSH_ROWS
+"""While the database refuses batches (full, locked), this many decisions may wait in the journal; past
+that, `record` fails closed with the database's error and its fix rather than grow the journal forever."""
+
+
 class DecisionLog:
-    """Append-only record of every decision (and forwarding error) this sidecar made."""
+    """Append-only record of every decision (and forwarding error) this sidecar made.
+
+    A decision is acknowledged when `record` returns: by then it is one line in the journal file beside
+    the database (`<mirror>-decisions`, 0600), written with a single `write(2)` in append mode, so a
+    crash of the process after that point cannot lose it. The rows themselves reach SQLite in batches
+    (`flush`, every FLUSH_ROWS rows or FLUSH_AFTER_S seconds, and on close), which takes the per-call
+    COMMIT, and the WAL checkpoints that some commits trigger, off the tool call. Opening the mirror
+    replays whatever a crashed run left in the journal; ids are assigned here, so a replayed row keeps
+    the id its caller was given. The journal holds exactly the decision columns: never a message.
+    An in-memory mirror has no journal (nothing of it survives a crash anyway).
+    """
 
     def __init__(self, mirror: Mirror) -> None:
         self._mirror = mirror
+        self._lock = threading.Lock()
+        self._buffer: list[tuple[Any, ...]] = []
+        self._oldest = 0.0
+        self._next_id = 1
+        self._journal: int | None = None
+        self._refused: MirrorError | None = None
+
+    # -- journal -------------------------------------------------------------------------------------
+
+    def _open(self, path: Path | None) -> None:
+        """Called by the Mirror once its schema is in place: replay a crashed run's journal, then
+        keep the journal open for appending."""
+        if path is not None:
+            journal = journal_path(path)
+            try:
+                fd = os.open(journal, os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o600)
+                if os.fstat(fd).st_mode & 0o077:
+                    os.fchmod(fd, 0o600)
+            except OSError as exc:
+                raise MirrorError(
+                    f"cannot open the decision journal {journal}: {exc.strerror or exc}. It must be a "
+                    "regular file this user can write (not a symlink)."
+                ) from None
+            self._journal = fd
+            left = _read_journal(fd)
+            if left:
+                with self._mirror.write() as db:
+                    db.conn.executemany(_INSERT, left)
+                os.ftruncate(fd, 0)
+        with self._mirror.reading() as conn:
+            self._next_id = int(conn.execute("SELECT coalesce(max(id), 0) FROM decisions").fetchone()[0]) + 1
+
+    def _close(self) -> None:
+        self.flush()
+        if self._journal is not None:
+            os.close(self._journal)
+            self._journal = None
+
+    # -- writing ---------------------------------------------------------------------------------------
 
     def record(
         self,
@@ -71,28 +139,48 @@ class DecisionLog:
 
         Raises:
             ValueError: `outcome` is not allowed/denied/error.
+            MirrorError: the journal cannot be written (the decision is not acknowledged).
         """
         if outcome not in OUTCOMES:
             raise ValueError(f"outcome must be one of {', '.join(OUTCOMES)}, not {outcome!r}")
-        values = {
-            "ts": time.time() if ts is None else ts,
-            "requester_agent": requester_agent,
-            "requester_session": requester_session,
-            "tool": tool,
-            "target": target,
-            "outcome": outcome,
-            "gate": gate,
-            "source": source,
-            "latency_us": latency_us,
-            "cursor": self._mirror.cursors.seq(gateway) if cursor is None else cursor,
-            "trace_id": trace_id,
-        }
-        with self._mirror.write() as db:
-            db.execute(
-                f"INSERT INTO decisions ({', '.join(values)}) VALUES ({', '.join(':' + k for k in values)})",
-                values,
+        if cursor is None:
+            cursor = self._mirror.cursors.seq(gateway)
+        if self._refused is not None and len(self._buffer) >= BACKLOG_ROWS:
+            self.flush()  # raises the database's current error, or catches up
+        now = time.time()
+        with self._lock:
+            row_id = self._next_id
+            row = (
+                row_id,
+                now if ts is None else ts,
+                requester_agent,
+                requester_session,
+                tool,
+                target,
+                outcome,
+                gate,
+                source,
+                latency_us,
+                cursor,
+                trace_id,
             )
-            return int(db.execute("SELECT last_insert_rowid()").fetchone()[0])
+            if self._journal is not None:
+                line = json.dumps(row, ensure_ascii=False, separators=(",", ":")) + "\n"
+                try:
+                    os.write(self._journal, line.encode())
+                except OSError as exc:
+                    raise MirrorError(
+                        f"cannot append to the decision journal beside {self._mirror.path}: {exc}. "
+                        "Check the disk and the file's permissions."
+                    ) from None
+            self._next_id += 1
+            if not self._buffer:
+                self._oldest = now
+            self._buffer.append(row)
+            full = len(self._buffer) >= FLUSH_ROWS
+        if full:
+            self._try_flush()
+        return row_id
 
     def record_decision(
         self,
@@ -119,7 +207,51 @@ class DecisionLog:
             gateway=gateway,
         )
 
+    @property
+    def pending(self) -> int:
+        """Decisions acknowledged (journaled) but not yet written to the database."""
+        return len(self._buffer)
+
+    def flush_due(self, now: float | None = None) -> bool:
+        """Whether the oldest buffered decision has waited FLUSH_AFTER_S (what the writer task checks)."""
+        return bool(self._buffer) and (time.time() if now is None else now) - self._oldest >= FLUSH_AFTER_S
+
+    def flush(self) -> int:
+        """Write every buffered decision in one transaction, then empty the journal; returns how many.
+
+        Raises:
+            MirrorLocked, MirrorError: the rows stay buffered and journaled for the next flush.
+        """
+        with self._lock:
+            rows = self._buffer
+            if not rows:
+                return 0
+            try:
+                with self._mirror.write() as db:
+                    db.conn.executemany(_INSERT, rows)
+            except sqlite3.DatabaseError as exc:
+                self._refused = self._mirror._translate(exc)
+                raise self._refused from None
+            except MirrorError as exc:
+                self._refused = exc
+                raise
+            self._refused = None
+            self._buffer = []
+            if self._journal is not None:
+                os.ftruncate(self._journal, 0)
+            return len(rows)
+
+    def _try_flush(self) -> None:
+        # A failed batch costs nothing acknowledged: the rows stay journaled and buffered.
+        try:
+            self.flush()
+        except MirrorError as exc:
+            log.warning("decision log: %d decisions wait for the database (%s)", len(self._buffer), exc)
+
+    # -- reading -------------------------------------------------------------------------------------
+
     def recent(self, limit: int = 50) -> list[DecisionRecord]:
+        self.flush()
         with self._mirror.reading() as conn:
             rows = conn.execute(
                 f"SELECT {', '.join(_DECISION_COLUMNS)} FROM decisions ORDER BY id DESC LIMIT ?", (limit,)
@@ -128,8 +260,46 @@ class DecisionLog:
 
     def prune(self, before: float) -> int:
         """Delete decisions older than `before` (epoch seconds); returns how many."""
+        self.flush()
         with self._mirror.write() as db:
             return int(db.execute("DELETE FROM decisions WHERE ts < ?", (before,)).rowcount)
+
+
+_INSERT = (
+    f"INSERT OR IGNORE INTO decisions ({', '.join(_DECISION_COLUMNS)}) "
+    f"VALUES ({', '.join('?' for _ in _DECISION_COLUMNS)})"
+)
+
+
+def journal_path(db: Path) -> Path:
+    """Where the mirror at `db` journals acknowledged decisions until they are in the database."""
+    return db.with_name(db.name + "-decisions")
+
+
+def journaled_decisions(db: Path) -> int:
+    """How many decisions wait in the journal of the mirror at `db` (a crashed or running sidecar's)."""
+    try:
+        with journal_path(db).open("rb") as journal:
+            return sum(1 for line in journal if line.endswith(b"\n"))
+    except FileNotFoundError:
+        return 0
+
+
+def _read_journal(fd: int) -> list[tuple[Any, ...]]:
+    os.lseek(fd, 0, os.SEEK_SET)
+    chunks = []
+    while chunk := os.read(fd, 1 << 16):
+        chunks.append(chunk)
+    rows = []
+    for line in b"".join(chunks).split(b"\n"):
+        # A line cut short (power lost mid-write) was never acknowledged: skip it.
+        try:
+            row = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(row, list) and len(row) == len(_DECISION_COLUMNS):
+            rows.append(tuple(row))
+    return rows
 
 
 @dataclass(frozen=True, slots=True)

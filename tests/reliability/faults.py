@@ -29,7 +29,7 @@ from mcp.client.stdio import stdio_client
 from mcp.shared.exceptions import MCPError
 
 from sidecar.mcp._server import build_server
-from sidecar.mirror import Mirror, ServiceStore
+from sidecar.mirror import Mirror, ServiceStore, journaled_decisions
 from sidecar.policy import Requester, parse_policy
 from sidecar.tools import SessionsService
 from sidecar.tools._routing import GatewayPool
@@ -44,6 +44,7 @@ from tests.reliability.support import (
     Progress,
     count_delivered,
     integrity,
+    query,
     quiet,
     record,
     served,
@@ -289,14 +290,29 @@ async def locked_mirror_call(root: Path) -> Probe:
     probe = Probe("locked", "another connection holds BEGIN EXCLUSIVE during a tool call")
     try:
         async with Client(server) as client:
+            in_db = "SELECT count(*) FROM decisions"
+            before = query(db, in_db)[0][0]
             other = sqlite3.connect(db, isolation_level=None)
             other.execute("BEGIN EXCLUSIVE")
             try:
-                ok, probe.message = await _call(client, "sessions_list", {})
+                ok, message = await _call(client, "sessions_list", {})
+                # The call's decision is acknowledged in the journal; the database cannot take it yet.
+                journaled = journaled_decisions(db)
             finally:
                 other.execute("ROLLBACK")
                 other.close()
-            probe.clear = not ok and clear_error("locked", probe.message)
+            mirror.decisions.flush()
+            logged = query(db, in_db)[0][0] - before
+            probe.details.update(served=ok, journaled_while_locked=journaled, logged_after=logged)
+            # Served, and its decision in the log once the lock lifted; or refused with the fix.
+            probe.clear = (ok and journaled >= 1 and logged == 1) or (
+                not ok and clear_error("locked", message)
+            )
+            probe.message = (
+                f"served while locked; its decision journaled ({journaled}), in the log after the lock lifted"
+                if ok
+                else message
+            )
             probe.integrity = integrity(db)
             probe.recovered = (await _call(client, "sessions_list", {}))[0]
     finally:

@@ -26,6 +26,8 @@ from typing import Any
 import anyio
 from mcp import Client, StdioServerParameters
 
+from sidecar.mirror import journaled_decisions
+
 REPO = Path(__file__).resolve().parents[2]
 HIERARCHY: dict[str, Any] = json.loads((REPO / "scenarios" / "hierarchy.json").read_text(encoding="utf-8"))
 HIERARCHY_AGENTS = sorted(HIERARCHY["policy"]["agents"]["entries"])
@@ -268,7 +270,14 @@ def query(db: Path, sql: str, params: Iterable[Any] = ()) -> list[tuple[Any, ...
 
 
 def decision_count(db: Path) -> int:
-    return int(query(db, "SELECT count(*) FROM decisions")[0][0])
+    """Decisions in the log: the rows in the database plus those still journaled (acknowledged, not yet
+    batched in). Read until two readings agree, since a batch may move rows from one to the other."""
+    last = -1
+    while True:
+        now = journaled_decisions(db) + int(query(db, "SELECT count(*) FROM decisions")[0][0])
+        if now == last:
+            return now
+        last = now
 
 
 # -- transcripts on a real gateway --------------------------------------------------------------------

@@ -84,8 +84,10 @@ def test_a_full_mirror_is_reported_to_the_agent_with_the_cause_and_the_fix(
 
 
 # Was: sidecar/server.py _translate does not map MirrorError: MirrorLocked raised by DecisionLog.record
-# during a call reaches the agent as the bare 'Error executing tool sessions_list'
-def test_a_mirror_locked_during_a_call_is_reported_to_the_agent_with_the_fix(
+# during a call reaches the agent as the bare 'Error executing tool sessions_list'. Decisions are now
+# journaled and batched, so a call made while the lock is held is served and logged once it lifts; a
+# lock that outlasts the journal's backlog is reported with the fix (`DecisionLog.record`).
+def test_a_mirror_locked_during_a_call_is_served_or_reported_to_the_agent_with_the_fix(
     tmp_path: Path, quiet_sdk: Any
 ) -> None:
     probe = anyio.run(locked_mirror_call, tmp_path)

@@ -68,13 +68,15 @@ def test_pair_without_a_keyring_names_the_fix_and_the_mirror_is_untouched(
     assert serve.integrity == pair.integrity == "ok"
 
 
-def test_a_locked_mirror_fails_the_call_without_corrupting_it_and_the_next_call_works(tmp_path: Path) -> None:
+def test_a_locked_mirror_never_corrupts_it_or_loses_the_decision_and_the_next_call_works(
+    tmp_path: Path,
+) -> None:
     logging.getLogger("mcp").setLevel(logging.CRITICAL)
     try:
         probe = anyio.run(locked_mirror_call, tmp_path)
     finally:
         logging.getLogger("mcp").setLevel(logging.NOTSET)
-    assert probe.message and probe.integrity == "ok" and probe.recovered, probe.row()
+    assert probe.clear and probe.integrity == "ok" and probe.recovered, probe.row()
 
 
 def test_a_sidecar_started_on_a_locked_mirror_exits_and_leaves_it_consistent(
