@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.bench_mirror import gateway_rows, ingest
+from benchmarks.bench_mirror import gateway_rows, load
 from sidecar.mirror import Mirror, ServiceStore, SessionRow
 from sidecar.mirror._rows import COLUMNS
 from sidecar.policy import Requester, filter_sessions, parse_policy
@@ -155,7 +155,7 @@ async def run(calls: int = 20, seed: int = 7) -> list[dict[str, Any]]:
     with tempfile.TemporaryDirectory() as tmp:
         mirror = Mirror.open(Path(tmp) / "mirror.db")
         try:
-            ingest(mirror, rows)
+            load(mirror, rows)
             mirror.set_agents(HOME, agents)
             pool = GatewayPool("ws://127.0.0.1:9", (), connect)
             await pool.client(HOME)

@@ -37,7 +37,7 @@ def _pyinstrument() -> Any:
 
 def profile_list() -> None:
     from benchmarks import bench_list
-    from benchmarks.bench_mirror import gateway_rows, ingest
+    from benchmarks.bench_mirror import gateway_rows, load
     from sidecar.mirror import Mirror, ServiceStore
     from sidecar.policy import Requester, parse_policy
     from sidecar.tools import SessionsService
@@ -51,7 +51,7 @@ def profile_list() -> None:
     async def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             mirror = Mirror.open(Path(tmp) / "mirror.db")
-            ingest(mirror, gateway_rows(bench_list.SESSIONS, agents, random.Random(7)))
+            load(mirror, gateway_rows(bench_list.SESSIONS, agents, random.Random(7)))
             mirror.set_agents(HOME, agents)
 
             async def connect(name: str, url: str, insecure: bool) -> Any:

@@ -313,13 +313,13 @@ async def test_a_sync_that_fails_mid_snapshot_leaves_it_to_be_resumed(fresh_db: 
 
     fake.before_request = drop
     with anyio.fail_after(5), pytest.raises(ConnectionLost):
-        await sync(fresh_db, fake, page_size=2)
+        await sync(fresh_db, fake, page_size=2, pages_per_write=1)
     cursor = fresh_db.cursors.get("home")
     assert cursor is not None and (cursor.state, cursor.snapshot_offset) == ("syncing", 4)
     assert cursor.last_error == "ConnectionLost: dropped mid-snapshot"
     fake.before_request = None
     fake.calls.clear()
-    await sync(fresh_db, fake, once=True, page_size=2)
+    await sync(fresh_db, fake, once=True, page_size=2, pages_per_write=1)
     assert fake.list_offsets()[0] == 2
 
 
@@ -353,12 +353,12 @@ def kill_at(fake: FakeGateway, offset: int) -> None:
 async def test_a_sync_killed_mid_snapshot_leaves_whole_pages_and_the_next_sync_resumes(db_path: Path) -> None:
     fake = gateway_with(9)
     with Mirror.open(db_path) as mirror:
-        await sync(mirror, fake, once=True, page_size=3)
+        await sync(mirror, fake, once=True, page_size=3, pages_per_write=1)
         del fake.rows["agent:lead:subagent:s08"]  # gone while no sync ran
         fake.put(row("agent:lead:subagent:new", updated=CLOCK_START + 1, spawnedBy=LEAD))
         kill_at(fake, 6)
         with pytest.raises(Killed):
-            await sync(mirror, fake, once=True, page_size=3)
+            await sync(mirror, fake, once=True, page_size=3, pages_per_write=1)
         cursor = mirror.cursors.get("home")
         assert cursor is not None and (cursor.state, cursor.snapshot_offset) == ("syncing", 6)
         assert "agent:lead:subagent:new" in mirror.view  # the committed pages are in
@@ -368,23 +368,41 @@ async def test_a_sync_killed_mid_snapshot_leaves_whole_pages_and_the_next_sync_r
     fake.calls.clear()
     with Mirror.open(db_path) as mirror:
         assert mirror.pragma("integrity_check") == "ok"
-        await sync(mirror, fake, once=True, page_size=3)
+        await sync(mirror, fake, once=True, page_size=3, pages_per_write=1)
         assert fake.list_offsets()[:3] == [3, 6, 9]  # resumed one page back, not from 0
         assert keys(mirror) == set(fake.rows)
         cursor = mirror.cursors.get("home")
         assert cursor is not None and cursor.state == "live"
 
 
+async def test_a_snapshot_writes_several_pages_per_transaction_and_resumes_after_the_last_written(
+    fresh_db: Mirror,
+) -> None:
+    fake = gateway_with(9)
+    kill_at(fake, 8)
+    with pytest.raises(Killed):
+        await sync(fresh_db, fake, once=True, page_size=2, pages_per_write=2)
+    cursor = fresh_db.cursors.get("home")
+    # Pages at 0 and 2, then 4 and 6, went in together; nothing of the page being fetched did.
+    assert cursor is not None and (cursor.state, cursor.snapshot_offset) == ("syncing", 8)
+    assert len(fresh_db.view) == 8
+    fake.before_request = None
+    fake.calls.clear()
+    await sync(fresh_db, fake, once=True, page_size=2, pages_per_write=2)
+    assert fake.list_offsets()[:2] == [6, 8]
+    assert keys(fresh_db) == set(fake.rows)
+
+
 async def test_a_resumed_snapshot_catches_sessions_changed_while_it_was_down(fresh_db: Mirror) -> None:
     fake = gateway_with(9)
     kill_at(fake, 6)
     with pytest.raises(Killed):
-        await sync(fresh_db, fake, once=True, page_size=3)
+        await sync(fresh_db, fake, once=True, page_size=3, pages_per_write=1)
     fake.before_request = None
     fake.calls.clear()
     early = "agent:lead:subagent:s00"  # listed before the kill
     fake.rows[early].update(status="running", updatedAt=CLOCK_START + 50)
-    await sync(fresh_db, fake, once=True, page_size=3)
+    await sync(fresh_db, fake, once=True, page_size=3, pages_per_write=1)
     assert fake.list_offsets() == [3, 6, 9, 0]  # the rest, then the head of the list
     held = fresh_db.view.get(early)
     assert held is not None and held.status == "running"
@@ -394,11 +412,11 @@ async def test_a_resume_that_cannot_account_for_every_row_falls_back_to_a_full_p
     fake = gateway_with(9)
     kill_at(fake, 6)
     with pytest.raises(Killed):
-        await sync(fresh_db, fake, once=True, page_size=3)
+        await sync(fresh_db, fake, once=True, page_size=3, pages_per_write=1)
     fake.before_request = None
     fake.calls.clear()
     del fake.rows["agent:lead:subagent:s01"]  # listed before the kill, deleted while down
-    await sync(fresh_db, fake, once=True, page_size=3)
+    await sync(fresh_db, fake, once=True, page_size=3, pages_per_write=1)
     assert fake.list_offsets() == [3, 6, 0, 0, 3, 6]  # the rest, the head, then a full pass
     assert keys(fresh_db) == set(fake.rows)
 
@@ -416,7 +434,7 @@ KILLER = textwrap.dedent(
             os.kill(os.getpid(), signal.SIGKILL)
     fake.before_request = hook
     mirror = Mirror.open(sys.argv[1])
-    anyio.run(lambda: sync(mirror, fake, once=True, page_size=3))
+    anyio.run(lambda: sync(mirror, fake, once=True, page_size=3, pages_per_write=1))
     """
 )
 
@@ -435,7 +453,7 @@ async def test_a_sync_process_killed_with_sigkill_leaves_a_consistent_file_that_
     fake = gateway_with(9)
     with Mirror.open(db_path) as mirror:
         assert mirror.count("home") == 6
-        await sync(mirror, fake, once=True, page_size=3)
+        await sync(mirror, fake, once=True, page_size=3, pages_per_write=1)
         assert fake.list_offsets()[0] == 3
         assert keys(mirror) == set(fake.rows)
 
