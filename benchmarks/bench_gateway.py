@@ -23,7 +23,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -440,12 +440,9 @@ async def gateway_list_all(gateway: Any) -> int:
         offset = page.get("nextOffset") or offset + len(page["sessions"])
 
 
-async def listing(
-    bench: Bench, calls: int, prototype: Callable[..., Awaitable[dict[str, Any]]]
-) -> dict[str, Any]:
-    """Item 4 at the gateway's full size: the sidecar (manager: visibility all) over stdio, shipped and
-    with the prototype patched in (benchmarks/proto_serve.py), and in process, against the gateway's own
-    sessions.list on the in-process sidecar's connection; plus the echo tool carrying a payload of the
+async def listing(bench: Bench, calls: int) -> dict[str, Any]:
+    """Item 4 at the gateway's full size: the sidecar (manager: visibility all) over stdio and in process,
+    against the gateway's own sessions.list on the in-process sidecar's connection; plus the echo tool carrying a payload of the
     size of the sidecar's page (what MCP over stdio costs for that many bytes)."""
     t0 = time.perf_counter()
     async with serve(bench.sidecar("manager", "list-stdio")) as manager:
@@ -458,30 +455,24 @@ async def listing(
         restart_s = time.perf_counter() - t0
         assert not first.is_error, text_of(first)
         rss = vm_rss_mb(manager.pid)
-        out = await _listing(bench, calls, prototype, manager, first, cold_s, rss)
+        out = await _listing(bench, calls, manager, first, cold_s, rss)
     return {**out, "restart_s": restart_s}
 
 
 async def _listing(
     bench: Bench,
     calls: int,
-    prototype: Callable[..., Awaitable[dict[str, Any]]],
     manager: Served,
     first: Any,
     cold_s: float,
     rss: float,
 ) -> dict[str, Any]:
     async with (
-        serve(bench.sidecar("manager", "list-proto", module="benchmarks.proto_serve")) as patched,
         serve(bench.echo()) as echo,
         bench.in_process("manager", "list-inproc") as (service, gateway, mirror),
     ):
         page_bytes_sidecar = len(json.dumps(first.structured_content))
         filler = "x" * page_bytes_sidecar
-        proto_first = await patched.client.call_tool("sessions_list", {"limit": 100})
-        assert [r["key"] for r in proto_first.structured_content["sessions"]] == [
-            r["key"] for r in first.structured_content["sessions"]
-        ]
         page = await gateway.request("sessions.list", {"limit": 100}, idempotent=True)
         mirrored = len(mirror.view)
         total = int(page["totalCount"])
@@ -491,17 +482,13 @@ async def _listing(
             )
         every = await gateway_list_all(gateway)
         listed = await service.sessions_list()
-        proto = await prototype(service, mirror, 100)
         expect = await service.sessions_list(limit=100)
-        assert [r["key"] for r in proto["sessions"]] == [r["key"] for r in expect["sessions"]]
-        assert proto["visibility"]["hidden"] == expect["visibility"]["hidden"]
+        assert [r["key"] for r in expect["sessions"]] == [
+            r["key"] for r in first.structured_content["sessions"]
+        ]
 
         async def stdio_page() -> None:
             r = await manager.client.call_tool("sessions_list", {"limit": 100})
-            assert not r.is_error
-
-        async def stdio_proto_page() -> None:
-            r = await patched.client.call_tool("sessions_list", {"limit": 100})
             assert not r.is_error
 
         async def echo_page() -> None:
@@ -510,9 +497,6 @@ async def _listing(
         async def inproc_page() -> None:
             await service.sessions_list(limit=100)
 
-        async def proto_page() -> None:
-            await prototype(service, mirror, 100)
-
         async def gateway_page() -> None:
             await gateway.request("sessions.list", {"limit": 100}, idempotent=True)
 
@@ -520,10 +504,8 @@ async def _listing(
             {
                 "gateway_page": gateway_page,
                 "stdio_page": stdio_page,
-                "stdio_proto_page": stdio_proto_page,
                 "echo_page": echo_page,
                 "inproc_page": inproc_page,
-                "proto_page": proto_page,
             },
             calls,
             warmup=3,
@@ -574,9 +556,7 @@ def gateway_version(gw: Any) -> str:
         return "unknown"
 
 
-def run(
-    *, quick: bool, prototype: Callable[..., Awaitable[dict[str, Any]]], log: Callable[[str], None]
-) -> Results:
+def run(*, quick: bool, log: Callable[[str], None]) -> Results:
     h = harness()
     calls = 100 if quick else 300
     cold_runs = 3 if quick else 5
@@ -607,7 +587,7 @@ def run(
                     f"or raise the budget (BENCH_FILL_BUDGET_S, now {fill_budget(sessions, quick):.0f} s)."
                 )
             log(f"  {fill[0]} sessions in {fill[1]:.0f}s; sessions_list against sessions.list…")
-            listed = anyio.run(listing, bench, max(30, calls // 5), prototype)
+            listed = anyio.run(listing, bench, max(30, calls // 5))
         finally:
             gw.stop()
     return Results(version, len(GATEWAY_AGENTS), cold, steady_results, listed, fill, setup)

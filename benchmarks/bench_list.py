@@ -1,13 +1,9 @@
-"""sessions_list at 10k mirrored sessions, in process: the shipped `SessionsService.sessions_list` against a
-prototype of the fix proposed in docs/benchmarks.md, which lives here only as an experiment.
+"""sessions_list at 10k mirrored sessions, in process: the shipped `SessionsService.sessions_list` (page
+first: keys, verdict per class of key, then only the page's rows; `sidecar/tools/_listing.py`) against
+stage 2 of the plan in docs/benchmarks.md, which lives here only as an experiment.
 
-The shipped path materialises every mirrored row as a SessionRow, shapes each into a tool row, runs the
-list guard on every key (building a denial, with its fix text, for every hidden one) and only then applies
-`limit`. The prototype keeps the answer identical (same keys, same order, same hidden count; asserted) but
-  1. reads keys only (`SELECT key … ORDER BY updated_at DESC`, the index the mirror already has),
-  2. runs the list guard once per distinct (target agent, self, owned, incognito, subagent) class of key:
-     the guard's verdict depends on nothing else, so every other key is a dict lookup,
-  3. applies `limit`, then fetches and shapes only the rows on the page.
+The shipped code (once a prototype here) keeps the answer the old path gave (same keys, order and hidden
+count) but reads keys only, runs the list guard once per class of key and fetches only the page.
 Stage 2 (`incremental`) goes further: a sidecar serves one requester, so each row's visibility can be
 decided once when it is written; a call then costs its page alone. It is timed here with the
 classification done before the clock starts (its per-row cost is reported separately).
@@ -64,16 +60,6 @@ def memo_filter(service: SessionsService, keys: list[str]) -> tuple[list[str], i
         elif not ok:
             hidden += 1
     return visible, hidden, scope0
-
-
-async def filter_first(service: SessionsService, mirror: Mirror, limit: int | None) -> dict[str, Any]:
-    """The proposed SessionsService.sessions_list (no kinds/activeMinutes filters, one gateway)."""
-    service.decide("sessions_list", None)
-    await service.client(HOME)
-    with mirror.reading() as conn:
-        keys = [k for (k,) in conn.execute("SELECT key FROM sessions ORDER BY updated_at DESC, rowid")]
-    visible, hidden, scope0 = memo_filter(service, keys)
-    return _page(service, mirror, visible, hidden, scope0, limit)
 
 
 async def incremental(
@@ -141,7 +127,7 @@ class _Connected:
 
 
 async def run(calls: int = 20, seed: int = 7) -> list[dict[str, Any]]:
-    """Shipped vs prototype at SESSIONS gateway-shaped rows, per requester (all / scoped / self visibility),
+    """Shipped vs stage 2 at SESSIONS gateway-shaped rows, per requester (all / scoped / self visibility),
     over a file-backed mirror and a gateway client that is already connected (no network)."""
     scenario = json.loads((REPO / "scenarios" / "hierarchy.json").read_text(encoding="utf-8"))
     policy = parse_policy(json.dumps(scenario["policy"]), "hierarchy.json5")
@@ -170,21 +156,17 @@ async def run(calls: int = 20, seed: int = 7) -> list[dict[str, Any]]:
                 classify_us = (time.perf_counter_ns() - start) / 1000 / len(keys)
                 for limit in (100, None):
                     shipped = await service.sessions_list(limit=limit)
-                    proto = await filter_first(service, mirror, limit)
                     stage2 = await incremental(service, mirror, limit, classified)
-                    for candidate in (proto, stage2):
+                    for candidate in (stage2,):
                         assert [r["key"] for r in candidate["sessions"]] == [
                             r["key"] for r in shipped["sessions"]
                         ]
                         assert candidate["visibility"] == shipped["visibility"]
-                    times: dict[str, list[float]] = {"shipped": [], "proto": [], "incremental": []}
+                    times: dict[str, list[float]] = {"shipped": [], "incremental": []}
                     for _ in range(calls):
                         start = time.perf_counter_ns()
                         await service.sessions_list(limit=limit)
                         times["shipped"].append(time.perf_counter_ns() - start)
-                        start = time.perf_counter_ns()
-                        await filter_first(service, mirror, limit)
-                        times["proto"].append(time.perf_counter_ns() - start)
                         start = time.perf_counter_ns()
                         await incremental(service, mirror, limit, classified)
                         times["incremental"].append(time.perf_counter_ns() - start)
@@ -195,7 +177,6 @@ async def run(calls: int = 20, seed: int = 7) -> list[dict[str, Any]]:
                             "returned": shipped["count"],
                             "hidden": shipped["visibility"]["hidden"],
                             "shipped_ms": statistics.median(times["shipped"]) / 1e6,
-                            "proto_ms": statistics.median(times["proto"]) / 1e6,
                             "incremental_ms": statistics.median(times["incremental"]) / 1e6,
                             "classify_us_per_row": classify_us,
                         }

@@ -151,16 +151,15 @@ def ingest_section(mirror_rows: list[dict[str, Any]]) -> tuple[str, list[str]]:
 
 def list_inproc_table(rows: list[dict[str, Any]]) -> str:
     lines = [
-        "| requester (visibility) | limit | rows returned | hidden | shipped sessions_list | prototype "
-        "| speed-up | stage 2 (incremental) |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| requester (visibility) | limit | rows returned | hidden | shipped sessions_list "
+        "| stage 2 (incremental, experiment) |",
+        "|---|---:|---:|---:|---:|---:|",
     ]
     vis = {"manager": "all", "lead": "scoped", "dev-2": "self"}
     for r in rows:
         lines.append(
             f"| {r['requester']} ({vis.get(r['requester'], '?')}) | {r['limit'] or 'none'} | {r['returned']:,} | "
-            f"{r['hidden']:,} | {r['shipped_ms']:.1f} ms | {r['proto_ms']:.1f} ms | "
-            f"{r['shipped_ms'] / r['proto_ms']:.1f}x | {r['incremental_ms']:.2f} ms |"
+            f"{r['hidden']:,} | {r['shipped_ms']:.1f} ms | {r['incremental_ms']:.2f} ms |"
         )
     lines.append(
         f"\nStage 2's upkeep, classifying a row when it is written: {rows[0]['classify_us_per_row']:.2f} µs per row "
@@ -257,13 +256,8 @@ def gateway_sections(
     )
 
     ls = g.listing["stats"]
-    gw_page, stdio_page, inproc_page, proto_page = (
-        ls["gateway_page"],
-        ls["stdio_page"],
-        ls["inproc_page"],
-        ls["proto_page"],
-    )
-    stdio_proto, echo_page = ls["stdio_proto_page"], ls["echo_page"]
+    gw_page, stdio_page, inproc_page = ls["gateway_page"], ls["stdio_page"], ls["inproc_page"]
+    echo_page = ls["echo_page"]
     gw_all, inproc_all = ls["gateway_all"], ls["inproc_all"]
     n_gw = g.listing["gateway_sessions"]
     rows_sidecar, rows_gateway = g.listing["sidecar_rows_all"], g.listing["gateway_rows_all"]
@@ -283,35 +277,33 @@ def gateway_sections(
         f"{g.listing['page_bytes_sidecar']:,} bytes from the sidecar (its rows carry fewer fields).\n\n"
         f"{head}\n"
         f"{row(f'sidecar over stdio: sessions_list limit 100 ({n_gw:,} mirrored)', stdio_page, gw_page)}\n"
-        f"{row('sidecar over stdio with the prototype patched in (benchmarks/proto_serve.py)', stdio_proto, gw_page)}\n"
         f"{row(f'echo tool over stdio carrying {page_kb:.0f} KB (the size of the sidecar page)', echo_page, gw_page)}\n"
         f"{row(f'sidecar in process: sessions_list limit 100 ({n_gw:,} mirrored)', inproc_page, gw_page)}\n"
-        f"{row('prototype fix in process, limit 100 (benchmarks/bench_list.py)', proto_page, gw_page)}\n"
         f"{row(f'gateway sessions.list limit 100 over WebSocket ({n_gw:,} sessions)', gw_page, None)}\n"
         f"{row(f'sidecar in process: sessions_list, all {rows_sidecar:,} rows', inproc_all, gw_all)}\n"
         f"{row(f'gateway sessions.list, all {rows_gateway:,} rows (pages of 1000)', gw_all, None)}\n\n"
         f"At exactly 10k mirrored sessions (synthetic gateway-shaped rows, `SessionsService.sessions_list` in "
         "process with a gateway client that is already connected, median of "
-        f"{bench_list_calls(list_rows)} calls), shipped code against the prototype of the fix proposed below "
+        f"{bench_list_calls(list_rows)} calls), shipped code against stage 2 of the plan "
         "(same keys, order and hidden count, asserted):\n\n"
         f"{list_inproc_table(list_rows)}"
     )
     summary.append(
         f"| 4 | sessions_list, 100-row page, over stdio ({n_gw:,} mirrored) | p50 {us(stdio_page.p50_us)} "
-        f"(prototype {us(stdio_proto.p50_us)}) | gateway sessions.list {us(gw_page.p50_us)} ({n_gw:,} sessions) | "
-        f"{ratio(stdio_page.p50_us, gw_page.p50_us)} (prototype {ratio(stdio_proto.p50_us, gw_page.p50_us)}) | "
+        f"| gateway sessions.list {us(gw_page.p50_us)} ({n_gw:,} sessions) | "
+        f"{ratio(stdio_page.p50_us, gw_page.p50_us)} | "
         f"≤ 0.5x | {status(stdio_page.p50_us <= 0.5 * gw_page.p50_us, 'see analysis')} |"
     )
     summary.append(
         f"| 4 | sessions_list, 100-row page, in process ({n_gw:,} mirrored) | p50 {us(inproc_page.p50_us)} "
-        f"(prototype {us(proto_page.p50_us)}) | gateway sessions.list {us(gw_page.p50_us)} | "
-        f"{ratio(inproc_page.p50_us, gw_page.p50_us)} (prototype {ratio(proto_page.p50_us, gw_page.p50_us)}) | "
+        f"| gateway sessions.list {us(gw_page.p50_us)} | "
+        f"{ratio(inproc_page.p50_us, gw_page.p50_us)} | "
         f"≤ 0.5x | {status(inproc_page.p50_us <= 0.5 * gw_page.p50_us, 'see analysis')} |"
     )
     summary.append(
         f"| 4 | sessions_list, 100-row page, in process, 10k synthetic rows | {ten_k['shipped_ms']:.1f} ms "
-        f"(prototype {ten_k['proto_ms']:.1f} ms) | gateway sessions.list {us(gw_page.p50_us)} ({n_gw:,} sessions) | "
-        f"{ten_k['shipped_ms'] * 1000 / gw_page.p50_us:.2f}x (prototype {ten_k['proto_ms'] * 1000 / gw_page.p50_us:.2f}x) "
+        f"(stage 2 {ten_k['incremental_ms']:.1f} ms) | gateway sessions.list {us(gw_page.p50_us)} ({n_gw:,} sessions) | "
+        f"{ten_k['shipped_ms'] * 1000 / gw_page.p50_us:.2f}x (stage 2 {ten_k['incremental_ms'] * 1000 / gw_page.p50_us:.2f}x) "
         f"| ≤ 0.5x | {status(ten_k['shipped_ms'] * 1000 <= 0.5 * gw_page.p50_us, 'see analysis')} |"
     )
     summary.append(
@@ -413,7 +405,7 @@ def main() -> int:
     log("mirror: ingest x3 + SQLite floor x3, MirrorView lookups at 100k…")
     mirror_rows = bench_mirror.run(calls=calls, repeats=3)
     list_calls = 5 if args.quick else 15
-    log(f"sessions_list in process at {bench_list.SESSIONS} mirrored sessions, shipped vs prototype…")
+    log(f"sessions_list in process at {bench_list.SESSIONS} mirrored sessions, shipped vs stage 2…")
     list_rows = [{**r, "calls": list_calls} for r in anyio.run(bench_list.run, list_calls)]
     log("imports: python -X importtime, sidecar serve path against the echo server, x3…")
     startup = bench_startup.run(runs=3)
@@ -422,7 +414,7 @@ def main() -> int:
         from benchmarks import bench_gateway
 
         try:
-            g = bench_gateway.run(quick=args.quick, prototype=bench_list.filter_first, log=log)
+            g = bench_gateway.run(quick=args.quick, log=log)
         except bench_gateway.FillShort as exc:
             log(f"FAILED: {exc}")
             return 1

@@ -5,6 +5,7 @@ Unit tests only. Every behaviour they stand in for is also exercised against a r
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -121,6 +122,17 @@ class MemoryStore:
 
     def rows(self, gateway: str | None = None) -> list[dict[str, Any]]:
         return [r for r in self.sessions.values() if gateway is None or r.get("gateway") == gateway]
+
+    def keys(self, gateway: str | None = None, *, updated_since: int | None = None) -> list[str]:
+        return [
+            r["key"]
+            for r in self.rows(gateway)
+            if updated_since is None or (r.get("updatedAt") or 0) >= updated_since
+        ]
+
+    def rows_for(self, keys: Sequence[str], gateway: str | None = None) -> list[dict[str, Any]]:
+        wanted = set(keys)
+        return [r for r in self.rows(gateway) if r["key"] in wanted]
 
     def get(self, key: str) -> dict[str, Any] | None:
         return self.sessions.get(key)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from sidecar.mirror._db import Mirror
@@ -29,6 +30,12 @@ class ServiceStore:
     def rows(self, gateway: str | None = None) -> list[dict[str, Any]]:
         """sessions_list rows, newest first, each also naming its `agent` and `gateway`."""
         return [_shape(row) for row in self.mirror.view.session_keys(gateway)]
+
+    def keys(self, gateway: str | None = None, *, updated_since: int | None = None) -> list[str]:
+        return self.mirror.view.listing_keys(gateway, updated_since=updated_since)
+
+    def rows_for(self, keys: Sequence[str], gateway: str | None = None) -> list[dict[str, Any]]:
+        return [_shape(row) for row in self.mirror.view.rows_for(keys, gateway)]
 
     def get(self, key: str) -> dict[str, Any] | None:
         row = self.mirror.view.get(key)

@@ -23,6 +23,19 @@ if TYPE_CHECKING:
 
 MAX_DEPTH_WALK = 64
 _SELECT = f"SELECT {', '.join(COLUMNS)} FROM sessions"
+_IN_CHUNK = 500  # bound parameters per IN (...) query, well under SQLITE_MAX_VARIABLE_NUMBER
+
+
+def _listing_filter(gateway: str | None, updated_since: int | None) -> tuple[str, list[object]]:
+    clauses: list[str] = []
+    params: list[object] = []
+    if gateway is not None:
+        clauses.append("gateway = ?")
+        params.append(gateway)
+    if updated_since is not None:
+        clauses.append("coalesce(updated_at, 0) >= ?")
+        params.append(updated_since)
+    return ("WHERE " + " AND ".join(clauses) if clauses else ""), params
 
 
 @dataclass(slots=True)
@@ -149,6 +162,32 @@ class MirrorView:
         if limit is not None:
             params.append(max(0, limit))
         return self._rows(f"{_SELECT} {where} ORDER BY updated_at DESC, rowid{tail}", params)
+
+    def listing_keys(self, gateway: str | None = None, *, updated_since: int | None = None) -> list[str]:
+        """The keys of `session_keys`, in its order, without reading or building the rows (a list call
+        decides on keys alone and fetches only its page)."""
+        where, params = _listing_filter(gateway, updated_since)
+        with self._mirror.reading() as conn:
+            cursor = conn.execute(f"SELECT key FROM sessions {where} ORDER BY updated_at DESC, rowid", params)
+            return [key for (key,) in cursor]
+
+    def rows_for(self, keys: Iterable[str], gateway: str | None = None) -> list[SessionRow]:
+        """The rows of `keys` (on `gateway`), in `session_keys` order."""
+        wanted = list(dict.fromkeys(keys))
+        found: list[tuple[int, SessionRow]] = []
+        with self._mirror.reading() as conn:
+            for start in range(0, len(wanted), _IN_CHUNK):
+                chunk = wanted[start : start + _IN_CHUNK]
+                params: list[object] = list(chunk)
+                where = f"WHERE key IN ({', '.join('?' * len(chunk))})"
+                if gateway is not None:
+                    where += " AND gateway = ?"
+                    params.append(gateway)
+                cursor = conn.execute(f"SELECT rowid, {', '.join(COLUMNS)} FROM sessions {where}", params)
+                found += [(record[0], SessionRow(*record[1:])) for record in cursor]
+        # session_keys' order: updatedAt newest first, undated last, then rowid.
+        found.sort(key=lambda pair: (pair[1].updated_at is None, -(pair[1].updated_at or 0), pair[0]))
+        return [row for _, row in found]
 
     def children_of(self, key: str) -> list[SessionRow]:
         """Direct children (spawnedBy or parentSessionKey is `key`), newest first."""

@@ -279,7 +279,8 @@ def decide(
             key.key,
             key.agent_id,
         )
-    trace.add("unknown-target", "pass", f"{key.key} belongs to known agent {key.agent_id!r}")
+    if trace.enabled:  # the trace's text is built only when someone asked for it (explain)
+        trace.add("unknown-target", "pass", f"{key.key} belongs to known agent {key.agent_id!r}")
 
     action = _ACTION[tool]
     vis = visibility_for(agent, tool)
@@ -335,7 +336,8 @@ def decide(
                 "",
                 rf,
             )
-        trace.add("receives-from", "pass", f"{key.agent_id} accepts {requester.agent_id}", rf)
+        if trace.enabled:
+            trace.add("receives-from", "pass", f"{key.agent_id} accepts {requester.agent_id}", rf)
     source = agent.allow.describe() if key.agent_id != requester.agent_id and not owned else vis.describe()
     return Decision(True, tool, requester, key.key, key.agent_id, source=source, checks=trace.finish())
 
@@ -398,7 +400,8 @@ def _guard(
                 _fixes.visibility(policy, agent, vis, tool, key.agent_id, True)
                 + _later_fixes(policy, agent, req, key, action),
             )
-        trace.add("visibility", "pass", f"visibility {mode!r} reaches {key.agent_id!r}", vis)
+        if trace.enabled:
+            trace.add("visibility", "pass", f"visibility {mode!r} reaches {key.agent_id!r}", vis)
         if not agent.a2a_enabled.value:
             noun, verb = _A2A_NOUN[action]
             trace.add("agent-to-agent", "fail", "agent-to-agent is disabled", agent.a2a_enabled)
@@ -426,9 +429,13 @@ def _guard(
                 agent.allow.describe(),
                 _fixes.allow_list(policy, agent, key.agent_id, req_ok, tgt_ok),
             )
-        trace.add(
-            "allow-list", "pass", _allow_detail(agent, req.agent_id, key.agent_id, True, True), agent.allow
-        )
+        if trace.enabled:
+            trace.add(
+                "allow-list",
+                "pass",
+                _allow_detail(agent, req.agent_id, key.agent_id, True, True),
+                agent.allow,
+            )
         return None
     if mode == "self" and not is_self:
         trace.add("visibility", "fail", "only the requester's own session is visible", vis)
@@ -449,7 +456,8 @@ def _guard(
             vis.describe(),
             _fixes.visibility(policy, agent, vis, tool, key.agent_id, False),
         )
-    trace.add("visibility", "pass", f"same agent under visibility {mode!r}", vis)
+    if trace.enabled:
+        trace.add("visibility", "pass", f"same agent under visibility {mode!r}", vis)
     trace.add("agent-to-agent", "n/a", "same agent")
     return None
 

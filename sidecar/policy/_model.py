@@ -63,11 +63,23 @@ class Resolved(Generic[T]):
     source: Source
 
     def describe(self) -> str:
-        return self.source.describe(self.value)
+        # Every decision names its deciding key this way, and the answer never changes: keep it (keyed by
+        # identity, holding the object, so an address is never reused while its entry lives).
+        held = _DESCRIBED.get(id(self))
+        if held is not None and held[0] is self:
+            return held[1]
+        text = self.source.describe(self.value)
+        if len(_DESCRIBED) >= 4096:
+            _DESCRIBED.clear()
+        _DESCRIBED[id(self)] = (self, text)
+        return text
 
     @property
     def is_default(self) -> bool:
         return self.source.origin == "default"
+
+
+_DESCRIBED: dict[int, tuple[Resolved[Any], str]] = {}
 
 
 def _show(value: Any) -> str:

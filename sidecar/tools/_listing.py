@@ -29,22 +29,21 @@ async def list_sessions(
             "fresh": False,
             "note": f"served from the local mirror; the gateway is unreachable: {exc}",
         }
-    rows = ctx.store.rows(gateway)
-    now_ms = ctx.clock() * 1000
-    if active_minutes is not None:
-        rows = [r for r in rows if (r.get("updatedAt") or 0) >= now_ms - active_minutes * 60_000]
-    scope = filter_sessions(ctx.policy, ctx.requester, [r["key"] for r in rows], ctx.view())
-    visible = set(scope.visible)
-    shown = [
-        {**r, "kind": kind_of(str(r["key"]), ctx.policy.main_key)}
-        for r in rows
-        if r["key"] in visible and r["key"] not in ("unknown",)
-    ]
+    # Page first: decide on keys alone (one verdict per class of key, in filter_sessions), cut the page,
+    # and only then read and shape its rows. Reading and shaping every mirrored row cost as much as the
+    # whole answer whatever the limit (docs/benchmarks.md, item 4).
+    since = None if active_minutes is None else int(ctx.clock() * 1000) - active_minutes * 60_000
+    keys = ctx.store.keys(gateway, updated_since=since)
+    scope = filter_sessions(ctx.policy, ctx.requester, keys, ctx.view())
+    main_key = ctx.policy.main_key
+    visible = [k for k in scope.visible if k != "unknown"]
     if kinds:
         wanted = {k.lower() for k in kinds}
-        shown = [r for r in shown if r.get("kind", "other") in wanted]
-    if limit is not None:
-        shown = shown[:limit]
+        visible = [k for k in visible if kind_of(k, main_key) in wanted]
+    page = visible if limit is None else visible[: max(0, limit)]
+    rows = ctx.store.rows_for(page, gateway)
+    # A key mirrored from two gateways has two rows; the page holds exactly the first `len(page)`.
+    shown = [{**r, "kind": kind_of(str(r["key"]), main_key)} for r in rows[: len(page)]]
     return {
         "count": len(shown),
         "sessions": shown,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 from sidecar.policy import SessionView
@@ -14,6 +15,14 @@ class Store(Protocol):
     def view(self) -> SessionView: ...
 
     def rows(self, gateway: str | None = None) -> list[dict[str, Any]]: ...
+
+    def keys(self, gateway: str | None = None, *, updated_since: int | None = None) -> list[str]:
+        """The key of every row (on `gateway`; updatedAt >= `updated_since` ms), in `rows` order."""
+        ...
+
+    def rows_for(self, keys: Sequence[str], gateway: str | None = None) -> list[dict[str, Any]]:
+        """The rows of `keys` (on `gateway`), in `rows` order: a page is fetched without the rest."""
+        ...
 
     def get(self, key: str) -> dict[str, Any] | None: ...
 

@@ -222,3 +222,25 @@ def test_the_in_memory_counts_always_match_the_rows_on_disk(
             assert mirror.view.parent_of(key) == (held.parent_key if held else None)
     finally:
         mirror.close()
+
+
+def test_a_listing_reads_keys_alone_and_then_exactly_the_rows_of_its_page(fresh_db: Mirror) -> None:
+    rows = [
+        SessionRow(
+            key=f"agent:lead:s{i:04d}",
+            gateway="home",
+            agent="lead",
+            updated_at=None if i % 7 == 0 else i % 50,
+        )
+        for i in range(1200)
+    ]
+    fresh_db.apply(rows)
+    ordered = [r.key for r in fresh_db.view.session_keys()]
+    assert fresh_db.view.listing_keys() == ordered
+    page = ordered[100:700]  # more keys than one IN (...) query takes
+    assert [r.key for r in fresh_db.view.rows_for(page)] == page
+    assert [r.key for r in fresh_db.view.rows_for(reversed(page))] == page
+    recent = fresh_db.view.listing_keys(updated_since=45)
+    assert recent == [
+        k for k, r in zip(ordered, fresh_db.view.session_keys(), strict=True) if (r.updated_at or 0) >= 45
+    ]
