@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+from sidecar.cli import _matrix
 from sidecar.config import ENV_VAR, load_policy
 from sidecar.policy import (
     GATES,
@@ -113,6 +114,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     test.add_argument("cases", metavar="CASES", help="JSON5 file of cases")
     test.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     test.set_defaults(handler=_test)
+    _matrix.register(policy_sub)
 
 
 def _common(parser: argparse.ArgumentParser) -> None:

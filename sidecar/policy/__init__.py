@@ -24,20 +24,24 @@ from sidecar.policy._keys import (
     main_key_of,
     pattern_matches,
 )
+from sidecar.policy._matrix import GATE_LETTERS, Cell, Matrix, access_matrix, render_matrix_text
 from sidecar.policy._model import OPENCLAW_DEFAULTS, AgentPolicy, Peer, Policy, Resolved, Source
 from sidecar.policy._schema import PolicyError, parse_json5, validate
 
 __all__ = [
     "GATES",
+    "GATE_LETTERS",
     "OPENCLAW_DEFAULTS",
     "TOOLS",
     "AgentPolicy",
     "Case",
     "CaseResult",
+    "Cell",
     "Check",
     "Decision",
     "ListScope",
     "MalformedKey",
+    "Matrix",
     "Peer",
     "Policy",
     "PolicyError",
@@ -48,6 +52,7 @@ __all__ = [
     "Source",
     "StaticView",
     "Tool",
+    "access_matrix",
     "canonical_key",
     "decide",
     "filter_sessions",
@@ -61,6 +66,7 @@ __all__ = [
     "pattern_matches",
     "policy_report",
     "render_decision",
+    "render_matrix_text",
     "render_policy",
     "render_results",
     "run_cases",

@@ -1,0 +1,93 @@
+"""The access matrix as one SVG picture: a grid per tool, every cell colored by outcome and gate, with
+a tooltip (<title>) naming the gate and the key that decided it."""
+
+from __future__ import annotations
+
+from xml.sax.saxutils import escape
+
+from sidecar.policy import GATE_LETTERS, GATES, Matrix
+
+COLORS = {
+    None: "#2f9e5b",
+    "unknown-target": "#555d66",
+    "sandbox": "#7d8793",
+    "visibility": "#d64545",
+    "agent-to-agent": "#e8841a",
+    "allow-list": "#a8323e",
+    "receives-from": "#8250c4",
+    "spawn-allow": "#a86b12",
+}
+FONT = "font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif"
+
+
+def render_svg(matrix: Matrix) -> str:
+    n = len(matrix.agents)
+    size = 22 if n <= 12 else 14 if n <= 40 else 8
+    char = 6.6 if size >= 14 else 5.0
+    label = int(max((len(a) for a in matrix.agents), default=4) * char) + 12
+    grid = n * size
+    panel_w, panel_h = label + grid + 24, label + grid + 40
+    per_row = 2 if n <= 40 else 1
+    rows = (len(matrix.tools) + per_row - 1) // per_row
+    legend_h = 28
+    legend_w = sum(24 + int(len(g or "allowed") * 6.2) for g in (None, *GATES)) + 24
+    title = f"Access matrix of {matrix.policy}"
+    width = max(per_row * panel_w + 16, legend_w, int(len(title) * 9.2) + 24)
+    height = 40 + rows * panel_h + legend_h
+    small = max(7, min(11, size - 6))
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" style="{FONT}" role="img">',
+        f"<title>{escape(title)}</title>",
+        f'<rect width="{width}" height="{height}" fill="#fafafa"/>',
+        f'<text x="12" y="22" font-size="15" font-weight="600">{escape(title)}</text>',
+        '<text x="12" y="36" font-size="11" fill="#6b7280">row = calling agent, column = target agent; '
+        "hover a cell for the gate and the key that decided it</text>",
+    ]
+    for t, tool in enumerate(matrix.tools):
+        ox = 8 + (t % per_row) * panel_w
+        oy = 44 + (t // per_row) * panel_h
+        allowed = sum(matrix.cell(a, b, tool).allowed for a in matrix.agents for b in matrix.agents)
+        out.append(
+            f'<g transform="translate({ox},{oy})"><text x="0" y="14" font-size="13" font-weight="600">'
+            f'{tool}</text><text x="{len(tool) * 8 + 12}" y="14" font-size="11" fill="#6b7280">'
+            f"{allowed} of {n * n} allowed</text>"
+        )
+        top = 22 + label
+        for j, b in enumerate(matrix.agents):
+            x = label + j * size + size / 2 + small / 3
+            out.append(
+                f'<text font-size="{small}" transform="translate({x:.1f},{top - 4}) rotate(-90)">{escape(b)}</text>'
+            )
+        for i, a in enumerate(matrix.agents):
+            y = top + i * size
+            out.append(
+                f'<text x="{label - 4}" y="{y + size / 2 + small / 3:.1f}" font-size="{small}" '
+                f'text-anchor="end">{escape(a)}</text>'
+            )
+            for j, b in enumerate(matrix.agents):
+                c = matrix.cell(a, b, tool)
+                verdict = "allowed" if c.allowed else f"denied at {c.gate}"
+                tip = escape(f"{a} \u2192 {b} ({tool}): {verdict}\n{c.source or ''}")
+                x = label + j * size
+                stroke = ' stroke="#1d1f23" stroke-opacity=".35"' if a == b else ""
+                out.append(
+                    f'<rect x="{x + 0.5}" y="{y + 0.5}" width="{size - 1}" height="{size - 1}" rx="2" '
+                    f'fill="{COLORS.get(c.gate, "#555d66")}"{stroke}><title>{tip}</title></rect>'
+                )
+                if size >= 14:
+                    mark = "\u2713" if c.allowed else GATE_LETTERS.get(c.gate or "", "x")
+                    out.append(
+                        f'<text x="{x + size / 2}" y="{y + size / 2 + small / 3:.1f}" font-size="{small}" '
+                        f'fill="#fff" font-weight="700" text-anchor="middle" pointer-events="none">{mark}</text>'
+                    )
+        out.append("</g>")
+    ly = height - legend_h + 14
+    x = 12
+    for gate in (None, *GATES):
+        name = "allowed" if gate is None else gate
+        out.append(f'<rect x="{x}" y="{ly - 10}" width="12" height="12" rx="2" fill="{COLORS[gate]}"/>')
+        out.append(f'<text x="{x + 16}" y="{ly}" font-size="11">{name}</text>')
+        x += 24 + int(len(name) * 6.2)
+    out.append("</svg>")
+    return "\n".join(out) + "\n"
