@@ -21,7 +21,7 @@ Exit codes: 0 a decision or result was produced, 2 bad input (the message says w
 Registrar = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], None]
 
 
-GROUPS = ("_policy", "_gateway", "_mirror", "_outbox", "_serve", "_manifest", "_doctor")
+GROUPS = ("_policy", "_gateway", "_mirror", "_outbox", "_decisions", "_serve", "_manifest", "_doctor")
 """Every command group (a module of this package with `register`), in the order `--help` lists them."""
 
 COMMANDS = {
@@ -30,6 +30,7 @@ COMMANDS = {
     "pair": "_gateway",
     "mirror": "_mirror",
     "outbox": "_outbox",
+    "decisions": "_decisions",
     "serve": "_serve",
     "manifest": "_manifest",
     "doctor": "_doctor",

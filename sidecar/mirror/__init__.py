@@ -10,6 +10,7 @@
 file. See each module for the corner cases.
 """
 
+from sidecar.mirror._audit import AUDIT_FIELDS, audit_records
 from sidecar.mirror._db import BUSY_TIMEOUT_S, Mirror
 from sidecar.mirror._errors import MirrorError, MirrorLocked
 from sidecar.mirror._log import (
@@ -42,6 +43,7 @@ from sidecar.mirror._sync import (
 from sidecar.mirror._view import MirrorView, SessionIndex
 
 __all__ = [
+    "AUDIT_FIELDS",
     "BUSY_TIMEOUT_S",
     "ENDED_STATUSES",
     "FLUSH_AFTER_S",
@@ -73,6 +75,7 @@ __all__ = [
     "SyncCursor",
     "SyncError",
     "agent_of_key",
+    "audit_records",
     "journal_path",
     "journaled_decisions",
     "sync",

@@ -1,0 +1,198 @@
+"""`sidecar decisions export` and `sidecar decisions tail`: the decision log as audit records, one JSON
+object per decision (requester, target, tool, outcome, gate, source, trace id, run id), never a message
+body or a token.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import re
+import sqlite3
+import sys
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from sidecar.config import mirror_path
+from sidecar.mirror import AUDIT_FIELDS, Mirror, MirrorError, audit_records
+
+EPILOG = f"""\
+examples:
+  sidecar decisions export --agent lead --format jsonl > lead-decisions.jsonl
+  sidecar decisions export --agent lead --since 24h | jq 'select(.outcome == "denied")'
+  sidecar decisions tail --agent lead                   # follow new decisions as they are made
+  sidecar decisions tail --db /path/to/mirror.db --format jsonl
+
+Each record has {", ".join(AUDIT_FIELDS)}: who asked (agent and session), the tool and target, the
+outcome, the gate and the key that decided, the sidecar's trace id and the gateway's run id of an
+allowed send. A record is built from those fields only: message bodies and tokens never appear.
+--since takes a duration (90s, 30m, 2h, 7d) or an ISO 8601 time (UTC unless it names a zone).
+Exit 0 on success, 2 on bad input.
+"""
+
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhd])$")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+POLL_S = 0.5
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser(
+        "decisions",
+        help="export or follow this agent's decisions as audit records",
+        description="The decisions an agent's sidecar made, from its decision log, as audit records.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    actions = parser.add_subparsers(dest="decisions_command", metavar="SUBCOMMAND")
+    export = actions.add_parser(
+        "export",
+        help="print every decision (or those since a time) as JSON lines",
+        description="Print the decision log as audit records, oldest first, one JSON object per line.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    where(export)
+    export.add_argument("--format", choices=("jsonl",), default="jsonl", help="one JSON object per line")
+    export.add_argument("--since", metavar="WHEN", help="only decisions since WHEN (2h, 30m, 7d or ISO time)")
+    export.set_defaults(handler=_export)
+    tail = actions.add_parser(
+        "tail",
+        help="follow new decisions as the sidecar makes them",
+        description="Print decisions as they are made (and the last N first), until interrupted.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    where(tail)
+    tail.add_argument("--format", choices=("text", "jsonl"), default="text")
+    tail.add_argument("-n", "--lines", type=int, default=10, metavar="N", help="show the last N first (10)")
+    tail.add_argument("--since", metavar="WHEN", help="start from WHEN instead of the last N")
+    tail.add_argument("--count", type=int, metavar="N", help="exit after N records (for scripts)")
+    tail.set_defaults(handler=_tail)
+    parser.set_defaults(handler=lambda _args: _usage(parser))
+
+
+def where(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--agent", metavar="ID", help="the agent whose decision log to read (default path)")
+    parser.add_argument("--db", metavar="PATH", help="the mirror database (overrides --agent's default)")
+
+
+def parse_since(text: str, now: float | None = None) -> float:
+    """A duration back from now, or an ISO 8601 time, as epoch seconds.
+
+    Raises:
+        ValueError: neither form.
+    """
+    now = time.time() if now is None else now
+    match = _DURATION.match(text.strip().lower())
+    if match:
+        return now - float(match.group(1)) * _UNITS[match.group(2)]
+    try:
+        when = dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(
+            f"--since {text!r}: give a duration (90s, 30m, 2h, 7d) or an ISO time (2026-12-01T08:00)"
+        ) from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    return when.timestamp()
+
+
+def db_path(args: argparse.Namespace) -> Path | str:
+    """The database path, or an error message."""
+    if args.db:
+        return Path(args.db).expanduser()
+    if not args.agent:
+        return "pass --agent ID (for the default location) or --db PATH"
+    try:
+        return mirror_path(args.agent)
+    except ValueError as exc:
+        return f"--agent: {exc}"
+
+
+def _usage(parser: argparse.ArgumentParser) -> int:
+    parser.print_help(sys.stderr)
+    return 2
+
+
+def _bad(message: str) -> int:
+    print(f"sidecar decisions: {message}", file=sys.stderr)
+    return 2
+
+
+def _open(args: argparse.Namespace) -> tuple[Path, float | None] | int:
+    path = db_path(args)
+    if isinstance(path, str):
+        return _bad(path)
+    try:
+        since = parse_since(args.since) if args.since else None
+    except ValueError as exc:
+        return _bad(str(exc))
+    if not path.is_file():
+        return _bad(f"no mirror at {path}; the sidecar creates it on first start")
+    return path, since
+
+
+def _export(args: argparse.Namespace) -> int:
+    opened = _open(args)
+    if isinstance(opened, int):
+        return opened
+    path, since = opened
+    try:
+        with Mirror.open(path, readonly=True, busy_timeout=1.0) as mirror, mirror.reading() as conn:
+            _write(audit_records(conn, since=since), "jsonl")
+    except (MirrorError, sqlite3.Error) as exc:
+        return _bad(str(exc))
+    return 0
+
+
+def _tail(args: argparse.Namespace) -> int:
+    opened = _open(args)
+    if isinstance(opened, int):
+        return opened
+    path, since = opened
+    printed = 0
+    try:
+        with Mirror.open(path, readonly=True, busy_timeout=1.0) as mirror:
+            with mirror.reading() as conn:
+                newest = int(conn.execute("SELECT coalesce(max(id), 0) FROM decisions").fetchone()[0])
+                if since is None:
+                    first = list(audit_records(conn, after_id=max(0, newest - max(0, args.lines))))
+                else:
+                    first = list(audit_records(conn, since=since))
+            last = max([newest, *(r["id"] for r in first)])
+            while True:
+                batch = first if first else []
+                first = []
+                if not batch:
+                    with mirror.reading() as conn:
+                        batch = list(audit_records(conn, after_id=last))
+                if args.count is not None:
+                    batch = batch[: args.count - printed]
+                _write(batch, args.format)
+                printed += len(batch)
+                if batch:
+                    last = max(last, *(r["id"] for r in batch))
+                if args.count is not None and printed >= args.count:
+                    return 0
+                time.sleep(POLL_S)
+    except (MirrorError, sqlite3.Error) as exc:
+        return _bad(str(exc))
+    except KeyboardInterrupt:
+        return 0
+
+
+def _write(records: Iterable[dict[str, Any]], fmt: str) -> None:
+    for r in records:
+        if fmt == "jsonl":
+            sys.stdout.write(json.dumps(r, separators=(",", ":")) + "\n")
+        else:
+            verdict = r["outcome"] + (f" at {r['gate']}" if r["gate"] else "")
+            follow = " ".join(f"{k}={r[k]}" for k in ("traceId", "runId") if r.get(k))
+            sys.stdout.write(
+                f"{r['time']}  {r['requester']} -> {r['target'] or '-'}  {r['tool']}  {verdict}"
+                f"{'  ' + follow if follow else ''}\n  decided by: {r['source'] or '-'}\n"
+            )
+    sys.stdout.flush()
