@@ -15,6 +15,8 @@ from sidecar.policy._decide import (
     filter_sessions,
 )
 from sidecar.policy._explain import open_default_warning, policy_report, render_decision, render_policy
+from sidecar.policy._gateways import Placement, place, principal, principal_matches, split_principal
+from sidecar.policy._inbound import decide_inbound, inbound_visible
 from sidecar.policy._keys import (
     MalformedKey,
     SessionKey,
@@ -25,12 +27,13 @@ from sidecar.policy._keys import (
     pattern_matches,
 )
 from sidecar.policy._matrix import GATE_LETTERS, Cell, Matrix, access_matrix, render_matrix_text
-from sidecar.policy._model import OPENCLAW_DEFAULTS, AgentPolicy, Peer, Policy, Resolved, Source
+from sidecar.policy._model import HOME, OPENCLAW_DEFAULTS, AgentPolicy, Peer, Policy, Resolved, Source
 from sidecar.policy._schema import PolicyError, parse_json5, validate
 
 __all__ = [
     "GATES",
     "GATE_LETTERS",
+    "HOME",
     "OPENCLAW_DEFAULTS",
     "TOOLS",
     "AgentPolicy",
@@ -43,6 +46,7 @@ __all__ = [
     "MalformedKey",
     "Matrix",
     "Peer",
+    "Placement",
     "Policy",
     "PolicyError",
     "Requester",
@@ -55,7 +59,9 @@ __all__ = [
     "access_matrix",
     "canonical_key",
     "decide",
+    "decide_inbound",
     "filter_sessions",
+    "inbound_visible",
     "is_agent_id",
     "looks_like_session_id",
     "main_key_of",
@@ -64,12 +70,16 @@ __all__ = [
     "parse_json5",
     "parse_policy",
     "pattern_matches",
+    "place",
     "policy_report",
+    "principal",
+    "principal_matches",
     "render_decision",
     "render_matrix_text",
     "render_policy",
     "render_results",
     "run_cases",
+    "split_principal",
     "validate",
 ]
 
@@ -90,4 +100,5 @@ def parse_policy(
     policy = Policy(doc, openclaw)
     for agent_id in policy.agent_ids:
         policy.for_agent(agent_id)
+    policy.peers  # noqa: B018 -- a peer spelled wrong fails here, with its line, not at first use
     return policy

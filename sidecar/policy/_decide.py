@@ -12,16 +12,16 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from sidecar.policy import _fixes
+from sidecar.policy._gateways import Placement, place, principal, principal_matches, split_principal
 from sidecar.policy._keys import (
     MalformedKey,
     SessionKey,
-    any_matches,
     canonical_key,
     is_agent_id,
     parse_agent_key,
     pattern_matches,
 )
-from sidecar.policy._model import AgentPolicy, Policy, Resolved
+from sidecar.policy._model import HOME, AgentPolicy, Policy, Resolved
 
 Tool = Literal["sessions_list", "sessions_history", "sessions_send", "sessions_spawn"]
 TOOLS: tuple[Tool, ...] = ("sessions_list", "sessions_history", "sessions_send", "sessions_spawn")
@@ -45,55 +45,93 @@ _A2A_NOUN = {
 
 
 class SessionView(Protocol):
-    """Read-only facts about sessions that the engine needs (the mirror implements this)."""
+    """Read-only facts about sessions that the engine needs (the mirror implements this).
 
-    def parent_of(self, key: str) -> str | None: ...
+    Sessions are named by (gateway, key): the same key on two gateways is two sessions. `owner_of` says
+    which session spawned one, as (gateway, key), so a child is owned only by a parent on the gateway the
+    fact came from (or one this host recorded itself). `has_agent` with no gateway means any gateway.
+    """
 
-    def has_agent(self, agent_id: str) -> bool: ...
+    def parent_of(self, key: str, gateway: str = HOME) -> str | None: ...
 
-    def depth_of(self, key: str) -> int: ...
+    def owner_of(self, key: str, gateway: str = HOME) -> tuple[str, str] | None: ...
 
-    def active_children(self, key: str) -> int: ...
+    def has_agent(self, agent_id: str, gateway: str | None = None) -> bool: ...
+
+    def depth_of(self, key: str, gateway: str = HOME) -> int: ...
+
+    def active_children(self, key: str, gateway: str = HOME) -> int: ...
 
 
 @dataclass(frozen=True)
 class StaticView:
-    """A SessionView over plain dicts: for `explain`, tests and benchmarks."""
+    """A SessionView over plain dicts: for `explain`, tests and benchmarks.
+
+    `agents` and `parents` describe the home gateway; `peer_agents` maps a peer to its agents and
+    `peer_parents` maps (gateway, key) to the (gateway, key) that spawned it.
+    """
 
     agents: frozenset[str] = frozenset()
     parents: dict[str, str] = field(default_factory=dict)
     running: dict[str, int] = field(default_factory=dict)
+    peer_agents: dict[str, frozenset[str]] = field(default_factory=dict)
+    peer_parents: dict[tuple[str, str], tuple[str, str]] = field(default_factory=dict)
 
-    def parent_of(self, key: str) -> str | None:
-        return self.parents.get(key)
+    def owner_of(self, key: str, gateway: str = HOME) -> tuple[str, str] | None:
+        found = self.peer_parents.get((gateway, key))
+        if found is None and gateway == HOME and key in self.parents:
+            found = (HOME, self.parents[key])
+        return found
 
-    def has_agent(self, agent_id: str) -> bool:
-        return agent_id in self.agents
+    def parent_of(self, key: str, gateway: str = HOME) -> str | None:
+        owner = self.owner_of(key, gateway)
+        return None if owner is None else owner[1]
 
-    def depth_of(self, key: str) -> int:
+    def has_agent(self, agent_id: str, gateway: str | None = None) -> bool:
+        if gateway is None:
+            return agent_id in self.agents or any(agent_id in a for a in self.peer_agents.values())
+        if gateway == HOME:
+            return agent_id in self.agents
+        return agent_id in self.peer_agents.get(gateway, frozenset())
+
+    def depth_of(self, key: str, gateway: str = HOME) -> int:
         depth = 0
-        while (key := self.parents.get(key, "")) and depth < 64:
+        node: tuple[str, str] | None = (gateway, key)
+        while node is not None and (node := self.owner_of(node[1], node[0])) and depth < 64:
             depth += 1
         return depth
 
-    def active_children(self, key: str) -> int:
-        return self.running.get(key, 0)
+    def active_children(self, key: str, gateway: str = HOME) -> int:
+        return self.running.get(key, 0) if gateway == HOME else 0
 
 
 @dataclass(frozen=True, slots=True)
 class Requester:
-    """The agent a sidecar serves and its session, both from launch configuration, never from arguments."""
+    """The agent a sidecar serves and its session, both from launch configuration, never from arguments.
+
+    `gateway` is the gateway the requester lives on, in this policy's names: `home` for the agent this
+    sidecar serves; a peer's name for a call that peer's sidecar forwarded (set from the peer's
+    authenticated identity, never from what the peer claims).
+    """
 
     agent_id: str
     session_key: str
     key: SessionKey = field(compare=False, repr=False, default=SessionKey("", "", ""))
+    gateway: str = HOME
 
     @classmethod
-    def of(cls, agent_id: str, session_key: str | None = None, main_key: str = "main") -> Requester:
+    def of(
+        cls, agent_id: str, session_key: str | None = None, main_key: str = "main", *, gateway: str = HOME
+    ) -> Requester:
         key = parse_agent_key((session_key or f"agent:{agent_id}:{main_key}").strip().lower())
         if key.agent_id != agent_id:
             raise MalformedKey(key.key, f"the session belongs to agent {key.agent_id!r}, not {agent_id!r}")
-        return cls(agent_id, key.key, key)
+        return cls(agent_id, key.key, key, gateway)
+
+    @property
+    def principal(self) -> str:
+        """`jarvis` at home, `jarvis@macbook` for a peer's agent."""
+        return principal(self.agent_id, self.gateway)
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,14 +154,22 @@ class Decision:
     source: str | None = None
     fix: str | None = None
     checks: tuple[Check, ...] = ()
+    target_gateway: str | None = None
+    side: Literal["outbound", "inbound"] = "outbound"
 
     def as_dict(self) -> dict[str, object]:
         return {
             "allowed": self.allowed,
             "tool": self.tool,
-            "requester": {"agentId": self.requester.agent_id, "sessionKey": self.requester.session_key},
+            "requester": {
+                "agentId": self.requester.agent_id,
+                "sessionKey": self.requester.session_key,
+                "gateway": self.requester.gateway,
+            },
             "target": self.target,
             "targetAgent": self.target_agent,
+            "targetGateway": self.target_gateway,
+            "side": self.side,
             "gate": self.gate,
             "message": self.message,
             "source": self.source,
@@ -163,6 +209,7 @@ class _Denier:
         self.tool = tool
         self.requester = requester
         self.trace = trace
+        self.gateway: str | None = None
 
     def __call__(
         self,
@@ -187,6 +234,7 @@ class _Denier:
             source,
             fix,
             self.trace.finish(),
+            self.gateway,
         )
 
 
@@ -206,17 +254,38 @@ def decide(
     target: str | None,
     view: SessionView,
     *,
+    gateway: str | None = None,
     explain: bool = False,
 ) -> Decision:
-    """Decide one tool call. Pure: no I/O, no clock; the same inputs always give the same Decision."""
+    """Decide one tool call. Pure: no I/O, no clock; the same inputs always give the same Decision.
+
+    `gateway` is the caller's explicit `gateway` argument (None: the engine places the target). The
+    decision names the gateway the target is on; self, same-agent and owned-child hold only there.
+    """
     trace = _Trace(explain)
     agent = policy.for_agent(requester.agent_id)
     req_key = requester.key if requester.key.key else parse_agent_key(requester.session_key)
 
     deny = _Denier(tool, requester, trace)
 
-    def known(agent_id: str) -> bool:
-        return agent_id in policy.known_agents or view.has_agent(agent_id)
+    def unplaced(agent_id: str, where: Placement, target_key: str | None) -> Decision:
+        if where.problem is not None:
+            message = where.problem
+        elif target_key is not None:
+            message = (
+                f'Unknown agent "{agent_id}" in session key {target_key}: it is not configured on any '
+                "known gateway."
+            )
+        else:
+            message = f'Unknown agent "{agent_id}": it is not configured on any known gateway.'
+        return deny(
+            "unknown-target",
+            message,
+            f"{policy.path}: agents.entries and gateway.peers",
+            _fixes.unknown_target(policy, agent_id, policy.known_agents),
+            target_key,
+            agent_id,
+        )
 
     # -- unknown-target ---------------------------------------------------------------------------
     if tool == "sessions_list":
@@ -241,17 +310,23 @@ def decide(
                 None,
                 None,
             )
-        if not known(target_agent):
-            return deny(
-                "unknown-target",
-                f'Unknown agent "{target_agent}": it is not configured on any known gateway.',
-                f"{policy.path}: agents.entries and gateway.peers",
-                _fixes.unknown_target(policy, target_agent, policy.known_agents),
-                None,
-                target_agent,
-            )
-        trace.add("unknown-target", "pass", f"agent {target_agent!r} is known")
-        return _spawn(policy, requester, agent, req_key, target_agent, target is not None, view, trace, deny)
+        where = place(policy, view, target_agent, gateway)
+        if where.gateway is None:
+            return unplaced(target_agent, where, None)
+        deny.gateway = where.gateway
+        trace.add("unknown-target", "pass", f"agent {principal(target_agent, where.gateway)!r} is known")
+        return _spawn(
+            policy,
+            requester,
+            agent,
+            req_key,
+            target_agent,
+            where.gateway,
+            target is not None,
+            view,
+            trace,
+            deny,
+        )
 
     try:
         key = canonical_key(
@@ -269,23 +344,22 @@ def decide(
             None,
             None,
         )
-    if not known(key.agent_id):
-        return deny(
-            "unknown-target",
-            f'Unknown agent "{key.agent_id}" in session key {key.key}: it is not '
-            "configured on any known gateway.",
-            f"{policy.path}: agents.entries and gateway.peers",
-            _fixes.unknown_target(policy, key.agent_id, policy.known_agents),
-            key.key,
-            key.agent_id,
-        )
+    where = place(policy, view, key.agent_id, gateway)
+    if where.gateway is None:
+        return unplaced(key.agent_id, where, key.key)
+    target_gw = deny.gateway = where.gateway
     if trace.enabled:  # the trace's text is built only when someone asked for it (explain)
-        trace.add("unknown-target", "pass", f"{key.key} belongs to known agent {key.agent_id!r}")
+        trace.add(
+            "unknown-target",
+            "pass",
+            f"{key.key} belongs to known agent {principal(key.agent_id, target_gw)!r}",
+        )
 
     action = _ACTION[tool]
     vis = visibility_for(agent, tool)
-    is_self = key.key == req_key.key
-    owned = not is_self and view.parent_of(key.key) == req_key.key
+    local = target_gw == requester.gateway
+    is_self = local and key.key == req_key.key
+    owned = not is_self and view.owner_of(key.key, target_gw) == (requester.gateway, req_key.key)
 
     # -- sandbox ----------------------------------------------------------------------------------
     if is_sandboxed(agent, req_key, policy.main_key) and agent.sandbox_clamp.value == "spawned":
@@ -313,52 +387,92 @@ def decide(
     else:
         trace.add("sandbox", "pass", "requester is not sandboxed", agent.sandbox_mode)
 
-    failure = _guard(policy, agent, req_key, key, vis, action, is_self, owned, trace)
+    failure = _guard(policy, agent, requester, key, target_gw, vis, action, is_self, owned, trace)
     if failure is not None:
         gate, message, source, fix = failure
         return Decision(
-            False, tool, requester, key.key, key.agent_id, gate, message, source, fix, trace.finish()
+            False,
+            tool,
+            requester,
+            key.key,
+            key.agent_id,
+            gate,
+            message,
+            source,
+            fix,
+            trace.finish(),
+            target_gw,
         )
 
     # -- receives-from (sends only; reads are governed by the reader's visibility) ----------------
-    if tool == "sessions_send" and key.agent_id != requester.agent_id:
+    cross = key.agent_id != requester.agent_id or not local
+    if tool == "sessions_send" and cross and _decided_there(policy, target_gw):
+        trace.add(
+            "receives-from",
+            "n/a",
+            f"decided on {target_gw} by its own sidecar, under that host's policy (inbound)",
+        )
+    elif tool == "sessions_send" and cross:
         inbound = policy.for_agent(key.agent_id)
         rf = inbound.receives_from
-        if rf.value is not None and not any_matches(rf.value, requester.agent_id):
+        if rf.value is not None and not principal_matches(
+            policy, rf.value, requester.agent_id, requester.gateway
+        ):
             return deny(
                 "receives-from",
                 f"Agent-to-agent messaging to {key.agent_id} is refused by its "
                 "tools.agentToAgent.receivesFrom.",
                 rf.describe(),
-                _fixes.receives_from(policy, inbound, requester.agent_id),
+                _fixes.receives_from(policy, inbound, requester.principal),
                 key.key,
                 key.agent_id,
                 "",
                 rf,
             )
         if trace.enabled:
-            trace.add("receives-from", "pass", f"{key.agent_id} accepts {requester.agent_id}", rf)
-    source = agent.allow.describe() if key.agent_id != requester.agent_id and not owned else vis.describe()
-    return Decision(True, tool, requester, key.key, key.agent_id, source=source, checks=trace.finish())
+            trace.add("receives-from", "pass", f"{key.agent_id} accepts {requester.principal}", rf)
+    source = agent.allow.describe() if cross and not owned else vis.describe()
+    return Decision(
+        True,
+        tool,
+        requester,
+        key.key,
+        key.agent_id,
+        source=source,
+        checks=trace.finish(),
+        target_gateway=target_gw,
+    )
+
+
+def _decided_there(policy: Policy, gateway: str) -> bool:
+    """A peer reached through its sidecar decides its agents' receivesFrom itself, under its own policy."""
+    peer = policy.peer(gateway)
+    return peer is not None and peer.mode == "sidecar"
 
 
 def _guard(
     policy: Policy,
     agent: AgentPolicy,
-    req: SessionKey,
+    requester: Requester,
     key: SessionKey,
+    target_gw: str,
     vis: Resolved[str],
     action: Action,
     is_self: bool,
     owned: bool,
     trace: _Trace,
 ) -> tuple[str, str, str, str] | None:
-    """OpenClaw 2026.9.6's visibility guard plus the `scoped` extension. Returns (gate, message, source, fix)."""
+    """OpenClaw 2026.9.6's visibility guard plus the `scoped` extension. Returns (gate, message, source, fix).
+
+    An agent on another gateway is another agent, whatever its id: `main` on a peer is never "same agent".
+    """
     tool: Tool = (
         "sessions_send" if action == "send" else ("sessions_list" if action == "list" else "sessions_history")
     )
+    req = requester.key if requester.key.key else parse_agent_key(requester.session_key)
     prefix = _PREFIX[action]
-    cross = key.agent_id != req.agent_id
+    cross = key.agent_id != req.agent_id or target_gw != requester.gateway
+    target_name = principal(key.agent_id, target_gw)
     mode = vis.value
     if key.is_incognito:
         trace.add("visibility", "fail", "incognito sessions are hidden from session tools", vis)
@@ -374,11 +488,11 @@ def _guard(
         return None
     if cross:
         if mode == "scoped":
-            if not any_matches(agent.visible_agents.value, key.agent_id):
+            if not principal_matches(policy, agent.visible_agents.value, key.agent_id, target_gw):
                 trace.add(
                     "visibility",
                     "fail",
-                    f"{key.agent_id!r} is not in visibleAgents",
+                    f"{target_name!r} is not in visibleAgents",
                     vis,
                     agent.visible_agents,
                 )
@@ -387,8 +501,8 @@ def _guard(
                     f"{prefix} visibility is restricted to this agent's sessions and the agents in "
                     f"tools.sessions.visibleAgents ({', '.join(agent.visible_agents.value) or 'none'}).",
                     agent.visible_agents.describe(),
-                    _fixes.visibility(policy, agent, vis, tool, key.agent_id, True)
-                    + _later_fixes(policy, agent, req, key, action),
+                    _fixes.visibility(policy, agent, vis, tool, target_name, True)
+                    + _later_fixes(policy, agent, requester, key, target_gw, action),
                 )
         elif mode != "all":
             trace.add("visibility", "fail", f"visibility {mode!r} does not reach other agents", vis)
@@ -397,11 +511,11 @@ def _guard(
                 f"{prefix} visibility is restricted. Set tools.sessions.visibility=all to allow cross-agent "
                 "access; use tools.agentToAgent to restrict permitted agent pairs.",
                 vis.describe(),
-                _fixes.visibility(policy, agent, vis, tool, key.agent_id, True)
-                + _later_fixes(policy, agent, req, key, action),
+                _fixes.visibility(policy, agent, vis, tool, target_name, True)
+                + _later_fixes(policy, agent, requester, key, target_gw, action),
             )
         if trace.enabled:
-            trace.add("visibility", "pass", f"visibility {mode!r} reaches {key.agent_id!r}", vis)
+            trace.add("visibility", "pass", f"visibility {mode!r} reaches {target_name!r}", vis)
         if not agent.a2a_enabled.value:
             noun, verb = _A2A_NOUN[action]
             trace.add("agent-to-agent", "fail", "agent-to-agent is disabled", agent.a2a_enabled)
@@ -413,27 +527,25 @@ def _guard(
                 _fixes.a2a_disabled(policy, agent),
             )
         trace.add("agent-to-agent", "pass", "agent-to-agent is enabled", agent.a2a_enabled)
-        patterns = agent.allow.value
-        req_ok = agent.allow_is_per_agent or not patterns or any_matches(patterns, req.agent_id)
-        tgt_ok = not patterns or any_matches(patterns, key.agent_id)
+        req_ok, tgt_ok = _allowed(policy, agent, requester, key.agent_id, target_gw)
         if not (req_ok and tgt_ok):
             trace.add(
                 "allow-list",
                 "fail",
-                _allow_detail(agent, req.agent_id, key.agent_id, req_ok, tgt_ok),
+                _allow_detail(agent, requester.principal, target_name, req_ok, tgt_ok),
                 agent.allow,
             )
             return (
                 "allow-list",
                 f"Agent-to-agent {_A2A_NOUN[action][0]} denied by tools.agentToAgent.allow.",
                 agent.allow.describe(),
-                _fixes.allow_list(policy, agent, key.agent_id, req_ok, tgt_ok),
+                _fixes.allow_list(policy, agent, target_name, req_ok, tgt_ok),
             )
         if trace.enabled:
             trace.add(
                 "allow-list",
                 "pass",
-                _allow_detail(agent, req.agent_id, key.agent_id, True, True),
+                _allow_detail(agent, requester.principal, target_name, True, True),
                 agent.allow,
             )
         return None
@@ -462,22 +574,41 @@ def _guard(
     return None
 
 
-def _later_fixes(policy: Policy, agent: AgentPolicy, req: SessionKey, key: SessionKey, action: Action) -> str:
+def _allowed(
+    policy: Policy, agent: AgentPolicy, requester: Requester, target_agent: str, target_gw: str
+) -> tuple[bool, bool]:
+    """(requester side, target side) of tools.agentToAgent.allow; a per-agent list scopes targets only."""
+    patterns = agent.allow.value
+    req_ok = (
+        agent.allow_is_per_agent
+        or not patterns
+        or principal_matches(policy, patterns, requester.agent_id, requester.gateway)
+    )
+    tgt_ok = not patterns or principal_matches(policy, patterns, target_agent, target_gw)
+    return req_ok, tgt_ok
+
+
+def _later_fixes(
+    policy: Policy,
+    agent: AgentPolicy,
+    requester: Requester,
+    key: SessionKey,
+    target_gw: str,
+    action: Action,
+) -> str:
     """When visibility fails first, name the later gates that would still refuse, so one fix is enough."""
     tool: Tool = "sessions_send" if action == "send" else "sessions_history"
     also = []
     if not agent.a2a_enabled.value:
         also.append(_fixes.a2a_disabled(policy, agent))
-    patterns = agent.allow.value
-    req_ok = agent.allow_is_per_agent or not patterns or any_matches(patterns, req.agent_id)
-    tgt_ok = not patterns or any_matches(patterns, key.agent_id)
+    req_ok, tgt_ok = _allowed(policy, agent, requester, key.agent_id, target_gw)
     if not (req_ok and tgt_ok):
-        also.append(_fixes.allow_list(policy, agent, key.agent_id, req_ok, tgt_ok))
-    if tool == "sessions_send":
+        also.append(_fixes.allow_list(policy, agent, principal(key.agent_id, target_gw), req_ok, tgt_ok))
+    if tool == "sessions_send" and not _decided_there(policy, target_gw):
         inbound = policy.for_agent(key.agent_id)
         rf = inbound.receives_from.value
-        if rf is not None and not any_matches(rf, req.agent_id):
-            also.append(_fixes.receives_from(policy, inbound, req.agent_id))
+        if rf is not None and not principal_matches(policy, rf, requester.agent_id, requester.gateway):
+            also.append(_fixes.receives_from(policy, inbound, requester.principal))
     return "".join(f" Also needed: {text}" for text in also)
 
 
@@ -498,12 +629,14 @@ def _spawn(
     agent: AgentPolicy,
     req_key: SessionKey,
     target_agent: str,
+    target_gw: str,
     explicit: bool,
     view: SessionView,
     trace: _Trace,
     deny: _Denier,
 ) -> Decision:
-    cross = target_agent != requester.agent_id
+    cross = target_agent != requester.agent_id or target_gw != requester.gateway
+    target_name = principal(target_agent, target_gw)
     target_policy = policy.for_agent(target_agent)
     if is_sandboxed(agent, req_key, policy.main_key) and target_policy.sandbox_mode.value == "off":
         return deny(
@@ -522,23 +655,31 @@ def _spawn(
     trace.add("visibility", "n/a", "spawn creates a new child session")
     trace.add("agent-to-agent", "n/a", "spawn is governed by subagents.allowAgents")
     trace.add("allow-list", "n/a", "spawn is governed by subagents.allowAgents")
-    if cross:
+    if cross and _decided_there(policy, target_gw):
+        trace.add(
+            "receives-from",
+            "n/a",
+            f"decided on {target_gw} by its own sidecar, under that host's policy (inbound)",
+        )
+    elif cross:
         rf = target_policy.receives_from
-        if rf.value is not None and not any_matches(rf.value, requester.agent_id):
+        if rf.value is not None and not principal_matches(
+            policy, rf.value, requester.agent_id, requester.gateway
+        ):
             return deny(
                 "receives-from",
-                f"sessions_spawn on {target_agent} is refused by its tools.agentToAgent.receivesFrom.",
+                f"sessions_spawn on {target_name} is refused by its tools.agentToAgent.receivesFrom.",
                 rf.describe(),
-                _fixes.receives_from(policy, target_policy, requester.agent_id),
+                _fixes.receives_from(policy, target_policy, requester.principal),
                 None,
                 target_agent,
                 "",
                 rf,
             )
-        trace.add("receives-from", "pass", f"{target_agent} accepts {requester.agent_id}", rf)
+        trace.add("receives-from", "pass", f"{target_name} accepts {requester.principal}", rf)
     else:
         trace.add("receives-from", "n/a", "same agent")
-    depth = view.depth_of(req_key.key)
+    depth = view.depth_of(req_key.key, requester.gateway)
     limit = agent.max_spawn_depth.value
     if depth >= limit:
         return deny(
@@ -551,7 +692,7 @@ def _spawn(
             "",
             agent.max_spawn_depth,
         )
-    active = view.active_children(req_key.key)
+    active = view.active_children(req_key.key, requester.gateway)
     most = agent.max_children.value
     if active >= most:
         return deny(
@@ -577,12 +718,12 @@ def _spawn(
             agent.require_agent_id,
         )
     allowed = agent.spawn_allow.value
-    if cross and not any(_spawn_pattern(p, target_agent) for p in allowed):
+    if cross and not any(_spawn_pattern(policy, p, target_agent, target_gw) for p in allowed):
         return deny(
             "spawn-allow",
             f"agentId is not allowed for sessions_spawn (allowed: {', '.join(allowed) or 'none'})",
             agent.spawn_allow.describe(),
-            _fixes.spawn_allow(policy, agent, target_agent),
+            _fixes.spawn_allow(policy, agent, target_name),
             None,
             target_agent,
             "",
@@ -591,7 +732,7 @@ def _spawn(
     trace.add(
         "spawn-allow",
         "pass",
-        "same agent" if not cross else f"{target_agent!r} is in allowAgents",
+        "same agent" if not cross else f"{target_name!r} is in allowAgents",
         agent.spawn_allow,
     )
     return Decision(
@@ -602,12 +743,19 @@ def _spawn(
         target_agent,
         source=agent.spawn_allow.describe(),
         checks=trace.finish(),
+        target_gateway=target_gw,
     )
 
 
-def _spawn_pattern(pattern: str, agent_id: str) -> bool:
-    # OpenClaw compares allowAgents entries after normalising them to lowercase ids; `*` globs are ours.
-    raw = pattern.strip()
+def _spawn_pattern(policy: Policy, pattern: str, agent_id: str, gateway: str) -> bool:
+    # OpenClaw compares allowAgents entries after normalising them to lowercase ids; `*` globs and the
+    # `@gateway` part are ours (a bare entry names an agent at home or one pinned to that peer).
+    raw, on = split_principal(pattern)
+    if on is None:
+        if gateway != HOME and agent_id not in policy.pinned(gateway):
+            return False
+    elif on != "*" and policy.gateway_of(on) != gateway:
+        return False
     return pattern_matches(raw, agent_id) if "*" in raw else raw.lower() == agent_id
 
 
@@ -615,7 +763,7 @@ def _spawn_pattern(pattern: str, agent_id: str) -> bool:
 class ListScope:
     """What a scoped sessions_list shows, and how much it hid."""
 
-    visible: tuple[str, ...]
+    visible: tuple[str | tuple[str, str], ...]
     hidden: int
     mode: str
     source: str
@@ -623,9 +771,13 @@ class ListScope:
 
 
 def filter_sessions(
-    policy: Policy, requester: Requester, keys: Iterable[str], view: SessionView
+    policy: Policy, requester: Requester, keys: Iterable[str | tuple[str, str]], view: SessionView
 ) -> ListScope:
-    """Apply the list guard to each row before anything is serialised; count what was hidden."""
+    """Apply the list guard to each row before anything is serialised; count what was hidden.
+
+    A row is a home session key, or (gateway, key) for a row another gateway reported; `visible` holds
+    the rows as given.
+    """
     agent = policy.for_agent(requester.agent_id)
     req_key = requester.key if requester.key.key else parse_agent_key(requester.session_key)
     vis = agent.visibility
@@ -634,10 +786,11 @@ def filter_sessions(
         vis = Resolved("tree", agent.sandbox_clamp.source)
         restrict = not req_key.is_subagent
     off = _Trace(False)
-    visible: list[str] = []
+    visible: list[str | tuple[str, str]] = []
     hidden = 0
-    verdicts: dict[tuple[str, bool, bool, bool, bool], bool] = {}
-    for raw in keys:
+    verdicts: dict[tuple[str, str, bool, bool, bool, bool], bool] = {}
+    for row in keys:
+        gw, raw = (HOME, row) if isinstance(row, str) else row
         try:
             key = canonical_key(
                 raw, requester_key=req_key.key, default_agent=policy.default_agent, main_key=policy.main_key
@@ -645,21 +798,21 @@ def filter_sessions(
         except MalformedKey:
             hidden += 1
             continue
-        is_self = key.key == req_key.key
-        owned = not is_self and view.parent_of(key.key) == req_key.key
+        is_self = gw == requester.gateway and key.key == req_key.key
+        owned = not is_self and view.owner_of(key.key, gw) == (requester.gateway, req_key.key)
         if restrict and not (is_self or owned):
             hidden += 1
             continue
         # The guard's verdict depends only on these facts of a row, so decide each combination once
         # (a 10k-row list otherwise builds thousands of identical denials, fix text included).
-        facts = (key.agent_id, key.is_subagent, key.is_incognito, is_self, owned)
+        facts = (gw, key.agent_id, key.is_subagent, key.is_incognito, is_self, owned)
         verdict = verdicts.get(facts)
         if verdict is None:
             verdict = verdicts[facts] = (
-                _guard(policy, agent, req_key, key, vis, "list", is_self, owned, off) is None
+                _guard(policy, agent, requester, key, gw, vis, "list", is_self, owned, off) is None
             )
         if verdict:
-            visible.append(raw)
+            visible.append(row)
         else:
             hidden += 1
     warning = None

@@ -130,12 +130,25 @@ class AgentPolicy:
         }
 
 
+HOME = "home"
+PeerMode = Literal["sidecar", "direct"]
+
+
 @dataclass(frozen=True)
 class Peer:
+    """Another host's gateway, named in `gateway.peers`.
+
+    `sidecar` mode (the default) reaches that host's own sidecar, which decides again under its own policy
+    and alone talks to its gateway. `direct` mode (`direct: true`, a warned opt-in) pairs a device of this
+    host with the peer's gateway itself: whoever controls this host then acts on that gateway.
+    """
+
     name: str
     url: str
     agents: tuple[str, ...]
     allow_insecure: bool = False
+    sidecar: str | None = None
+    mode: PeerMode = "sidecar"
 
 
 @dataclass
@@ -189,12 +202,77 @@ class Policy:
     @cached_property
     def peers(self) -> tuple[Peer, ...]:
         gateway = _obj(self.doc.data.get("gateway"))
-        return tuple(
-            Peer(
-                name, str(spec["url"]), tuple(spec.get("agents", ())), bool(spec.get("allowInsecure", False))
+        found = []
+        for name, spec in _obj(gateway.get("peers")).items():
+            keys = ("gateway", "peers", name)
+            line = self.doc.line_of(keys)
+            where = ".".join(keys)
+            if not is_agent_id(name) or name in (HOME, self.gateway_name):
+                raise PolicyError(
+                    self.doc.path,
+                    line,
+                    where,
+                    f"{name!r} cannot name a peer",
+                    f"lowercase letters, digits, _ and -, other than {HOME!r} and this host's own "
+                    f"gateway.name ({self.gateway_name!r})",
+                )
+            sidecar, url, direct = spec.get("sidecar"), spec.get("url"), spec.get("direct") is True
+            if direct and not url:
+                raise PolicyError(self.doc.path, line, where, "direct: true needs the peer gateway's url")
+            if not direct and not sidecar:
+                raise PolicyError(
+                    self.doc.path,
+                    line,
+                    where,
+                    "a peer needs its sidecar's address"
+                    + (
+                        " (a gateway url alone would make this host hold a credential for that host's "
+                        "gateway)"
+                        if url
+                        else ""
+                    ),
+                    'sidecar: "https://<host>:8766/peer" (that host decides inbound calls under its own '
+                    'policy), or url: "wss://<host>:18789" with direct: true to pair this host with '
+                    "the peer gateway itself (a warned opt-in)",
+                )
+            found.append(
+                Peer(
+                    name,
+                    str(url or ""),
+                    tuple(a.strip().lower() for a in spec.get("agents", ())),
+                    bool(spec.get("allowInsecure", False)),
+                    str(sidecar) if sidecar and not direct else None,
+                    "direct" if direct else "sidecar",
+                )
             )
-            for name, spec in _obj(gateway.get("peers")).items()
-        )
+        return tuple(found)
+
+    @cached_property
+    def gateway_name(self) -> str:
+        """This host's own gateway as peers name it (`gateway.name`), e.g. in `jarvis@macbook`."""
+        name = _obj(self.doc.data.get("gateway")).get("name")
+        return name.strip().lower() if isinstance(name, str) and name.strip() else HOME
+
+    @cached_property
+    def gateway_names(self) -> tuple[str, ...]:
+        return (HOME, *(p.name for p in self.peers))
+
+    def peer(self, name: str) -> Peer | None:
+        return next((p for p in self.peers if p.name == name), None)
+
+    def gateway_of(self, name: str) -> str | None:
+        """The canonical gateway name for `name` (this host's own `gateway.name` is `home`), else None."""
+        name = name.strip().lower()
+        if name in (HOME, self.gateway_name):
+            return HOME
+        return name if self.peer(name) is not None else None
+
+    def pinned(self, gateway: str) -> frozenset[str]:
+        """The agents the policy itself places on `gateway`: its own entries at home, a peer's `agents`."""
+        if gateway == HOME:
+            return frozenset(self.agent_ids)
+        peer = self.peer(gateway)
+        return frozenset(peer.agents) if peer is not None else frozenset()
 
     @cached_property
     def known_agents(self) -> frozenset[str]:

@@ -62,8 +62,18 @@ POLICY_SCHEMA: dict[str, Spec] = {
     "session": {"mainKey": "str"},
     "gateway": {
         "url": "str",
+        "name": "str",
         "allowInsecure": "bool",
-        "peers": ("map", {"url": "str", "agents": "patterns", "allowInsecure": "bool"}),
+        "peers": (
+            "map",
+            {
+                "sidecar": "str",
+                "url": "str",
+                "direct": "bool",
+                "agents": "patterns",
+                "allowInsecure": "bool",
+            },
+        ),
     },
     "limits": {"maxHops": "int", "sendsPerMinute": "int", "replyBackTurns": "int"},
 }

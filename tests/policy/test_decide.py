@@ -118,7 +118,7 @@ def test_an_agent_the_gateway_reports_is_known_even_if_the_policy_omits_it() -> 
 
 
 def test_peer_agents_are_known_targets() -> None:
-    p = policy(gateway={"peers": {"imac": {"url": "wss://imac.local:18789", "agents": ["pepper"]}}})
+    p = policy(gateway={"peers": {"imac": {"sidecar": "https://imac.local:8766/peer", "agents": ["pepper"]}}})
     assert decide(p, Requester.of("main"), "sessions_send", "agent:pepper:main", StaticView()).allowed
 
 
