@@ -34,7 +34,7 @@ _UPSERT = (
     "ON CONFLICT (key, gateway) DO UPDATE SET "
     + ", ".join(
         f"{c} = COALESCE(excluded.{c}, sessions.{c})"
-        if c in ("spawned_by", "parent", "depth")
+        if c in ("spawned_by", "parent", "depth", "parent_gateway")
         else f"{c} = excluded.{c}"
         for c in COLUMNS
         if c not in ("key", "gateway")
@@ -152,6 +152,11 @@ class Mirror:
                 if version > SCHEMA_VERSION:
                     raise MirrorError(
                         f"{self.path} was written by a newer sidecar (schema version {version})"
+                    )
+                if version < SCHEMA_VERSION:
+                    raise MirrorError(
+                        f"{self.path} has schema version {version}; run `sidecar serve` once to upgrade "
+                        f"it to {SCHEMA_VERSION}"
                     )
                 self._load()
                 return
@@ -296,7 +301,7 @@ class Mirror:
         nodes = self._index.nodes
         fresh: list[SessionRow] = []
         for row in rows:
-            held = nodes.get(row.key)
+            held = nodes.get((row.gateway, row.key))
             if (
                 held is not None
                 and held.order is not None
@@ -337,22 +342,27 @@ class Mirror:
             self._pending.extend(partial(self._index.drop, key, gateway) for key in keys)
         return keys
 
-    def record_spawned_child(self, child_key: str, parent_key: str, agent: str, gateway: str) -> SessionRow:
+    def record_spawned_child(
+        self, child_key: str, parent_key: str, agent: str, gateway: str, *, parent_gateway: str = "home"
+    ) -> SessionRow:
         """Make a child this sidecar just spawned visible to its own policy at once, before any event.
 
         Without it, the parent's next call would meet a child the view has never heard of: not owned
-        (so `tree` visibility refuses it) and not counted against maxChildren.
+        (so `tree` visibility refuses it) and not counted against maxChildren. The parent is this
+        sidecar's requester, on `parent_gateway` (home), also when the child runs on a peer.
         """
         now = time.time()
+        parent = parent_key.strip().lower()
         row = SessionRow(
             key=child_key.strip().lower(),
             gateway=gateway,
             agent=agent.strip().lower(),
-            spawned_by=parent_key.strip().lower(),
-            parent=parent_key.strip().lower(),
-            depth=self.view.depth_of(parent_key.strip().lower()) + 1,
+            spawned_by=parent,
+            parent=parent,
+            depth=self.view.depth_of(parent, parent_gateway) + 1,
             updated_at=int(now * 1000),
             seen_at=now,
+            parent_gateway=parent_gateway,
         )
         self.apply([row])
         return row
@@ -390,7 +400,10 @@ class Mirror:
             return [r[0] for r in rows]
 
     def _refresh_agents(self, conn: sqlite3.Connection) -> None:
-        self._index.agents = frozenset(r[0] for r in conn.execute("SELECT agent_id FROM agents"))
+        held: dict[str, set[str]] = {}
+        for gateway, agent_id in conn.execute("SELECT gateway, agent_id FROM agents"):
+            held.setdefault(gateway, set()).add(agent_id)
+        self._index.agents = {gateway: frozenset(ids) for gateway, ids in held.items()}
 
     def pragma(self, name: str) -> Any:
         with self.reading() as conn:

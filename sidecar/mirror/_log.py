@@ -49,6 +49,9 @@ class DecisionRecord:
     latency_us: int | None
     cursor: int | None
     trace_id: str | None
+    requester_gateway: str | None = None
+    target_gateway: str | None = None
+    side: str | None = None
 
 
 _DECISION_COLUMNS = tuple(f.name for f in fields(DecisionRecord))
@@ -133,9 +136,16 @@ class DecisionLog:
         trace_id: str | None = None,
         gateway: str | None = None,
         ts: float | None = None,
+        requester_gateway: str = "home",
+        target_gateway: str | None = None,
+        side: str = "outbound",
     ) -> int:
         """Append one decision and return its id. `cursor` defaults to the mirror's event seq for `gateway`
         (or for its only gateway), so each decision says how current the view it was made on was.
+
+        Both ends are (gateway, agent, session): `requester_gateway` is where the requester lives (a peer's
+        name for a call that peer forwarded), `target_gateway` (default `gateway`) where the target does;
+        `side` says whether this host decided as the sender (outbound) or as the receiver (inbound).
 
         Raises:
             ValueError: `outcome` is not allowed/denied/error.
@@ -163,6 +173,9 @@ class DecisionLog:
                 latency_us,
                 cursor,
                 trace_id,
+                requester_gateway,
+                target_gateway if target_gateway is not None else gateway,
+                side,
             )
             if self._journal is not None:
                 line = json.dumps(row, ensure_ascii=False, separators=(",", ":")) + "\n"
@@ -205,6 +218,9 @@ class DecisionLog:
             cursor=cursor,
             trace_id=trace_id,
             gateway=gateway,
+            requester_gateway=decision.requester.gateway,
+            target_gateway=decision.target_gateway or gateway,
+            side=decision.side,
         )
 
     @property
@@ -297,6 +313,8 @@ def _read_journal(fd: int) -> list[tuple[Any, ...]]:
             row = json.loads(line)
         except ValueError:
             continue
+        if isinstance(row, list) and len(row) == len(_DECISION_COLUMNS) - 3:
+            row += ["home", None, "outbound"]  # journaled by a sidecar before gateways were recorded
         if isinstance(row, list) and len(row) == len(_DECISION_COLUMNS):
             rows.append(tuple(row))
     return rows
@@ -318,6 +336,7 @@ class OutboxEntry:
     hop: int
     trace_id: str | None
     body: str | None = field(repr=False)
+    requester_gateway: str = "home"
 
 
 _OUTBOX_COLUMNS = tuple(f.name for f in fields(OutboxEntry))
@@ -345,8 +364,13 @@ class Outbox:
         hop: int = 0,
         trace_id: str | None = None,
         created_at: float | None = None,
+        requester_gateway: str = "home",
     ) -> OutboxEntry:
-        """Queue one send. Adding the same idempotency key again returns the existing entry unchanged."""
+        """Queue one send. Adding the same idempotency key again returns the existing entry unchanged.
+
+        The requester is (`requester_gateway`, requester); the target is (`gateway`, target). A receiving
+        host queues a peer's send under the sender's own idempotency key, so a resend is found here.
+        """
         values: dict[str, Any] = {
             "idempotency_key": idempotency_key,
             "send_id": send_id,
@@ -357,6 +381,7 @@ class Outbox:
             "hop": hop,
             "trace_id": trace_id,
             "body": body,
+            "requester_gateway": requester_gateway,
         }
         with self._mirror.write(durable=True) as db:
             db.execute(

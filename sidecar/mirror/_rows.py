@@ -32,6 +32,7 @@ COLUMNS = (
     "model",
     "snapshot_at",
     "seen_at",
+    "parent_gateway",
 )
 
 _TOOL_FIELDS = (
@@ -111,11 +112,21 @@ class SessionRow(NamedTuple):
     model: str | None = None
     snapshot_at: int | None = None
     seen_at: float = 0.0
+    # The gateway the parent lives on. None for every row a gateway reports: a gateway can only describe
+    # its own sessions, so its spawnedBy names a session on that same gateway. Only a child this host
+    # spawned on a peer itself names a parent elsewhere (its requester, at home).
+    parent_gateway: str | None = None
 
     @property
     def parent_key(self) -> str | None:
         """spawnedBy, else parentSessionKey: OpenClaw's own order when it decides who owns a child."""
         return self.spawned_by or self.parent
+
+    @property
+    def owner(self) -> tuple[str, str] | None:
+        """(gateway, key) of the session that spawned this one."""
+        parent = self.parent_key
+        return None if parent is None else (self.parent_gateway or self.gateway, parent)
 
     @property
     def active(self) -> bool:
@@ -177,6 +188,7 @@ class SessionRow(NamedTuple):
                 v if type(v := get("model")) is str else None,
                 captured if type(captured) is int else _int(captured),
                 seen_at,
+                None,  # parent_gateway: a gateway's spawnedBy names a session on that same gateway
             ),
         )
 

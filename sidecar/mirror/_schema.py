@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 TABLES = (
     """
@@ -36,6 +36,7 @@ TABLES = (
         snapshot_at INTEGER,
         seen_at REAL NOT NULL,
         sync_gen INTEGER NOT NULL DEFAULT 0,
+        parent_gateway TEXT,
         PRIMARY KEY (key, gateway)
     )
     """,
@@ -81,7 +82,10 @@ TABLES = (
         source TEXT,
         latency_us INTEGER,
         cursor INTEGER,
-        trace_id TEXT
+        trace_id TEXT,
+        requester_gateway TEXT,
+        target_gateway TEXT,
+        side TEXT
     )
     """,
     "CREATE INDEX IF NOT EXISTS decisions_ts ON decisions (ts)",
@@ -101,12 +105,26 @@ TABLES = (
         hop INTEGER NOT NULL DEFAULT 0,
         trace_id TEXT,
         body TEXT,
+        requester_gateway TEXT NOT NULL DEFAULT 'home',
         CHECK (status = 'pending' OR body IS NULL)
     )
     """,
     "CREATE INDEX IF NOT EXISTS outbox_pending ON outbox (status, created_at)",
     "CREATE INDEX IF NOT EXISTS outbox_send ON outbox (send_id)",
 )
+
+
+# Version 1 -> 2: gateways are part of identity (a recorded child's parent gateway; both gateways of a
+# decision and which side decided it; the requester's gateway of an outbox entry).
+MIGRATIONS: dict[int, tuple[str, ...]] = {
+    1: (
+        "ALTER TABLE sessions ADD COLUMN parent_gateway TEXT",
+        "ALTER TABLE decisions ADD COLUMN requester_gateway TEXT",
+        "ALTER TABLE decisions ADD COLUMN target_gateway TEXT",
+        "ALTER TABLE decisions ADD COLUMN side TEXT",
+        "ALTER TABLE outbox ADD COLUMN requester_gateway TEXT NOT NULL DEFAULT 'home'",
+    ),
+}
 
 
 class SchemaTooNew(RuntimeError):
@@ -129,6 +147,12 @@ def ensure_schema(execute: Callable[[str], Any], version: int) -> bool:
             f"{SCHEMA_VERSION}: upgrade the sidecar, or delete the file (it is rebuilt from the gateway)"
         )
     if version == SCHEMA_VERSION:
+        return False
+    if version in MIGRATIONS:
+        for upgrade in range(version, SCHEMA_VERSION):
+            for statement in MIGRATIONS[upgrade]:
+                execute(statement)
+        execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         return False
     for statement in TABLES:
         execute(statement)

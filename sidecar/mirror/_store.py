@@ -31,22 +31,28 @@ class ServiceStore:
         """sessions_list rows, newest first, each also naming its `agent` and `gateway`."""
         return [_shape(row) for row in self.mirror.view.session_keys(gateway)]
 
-    def keys(self, gateway: str | None = None, *, updated_since: int | None = None) -> list[str]:
+    def keys(
+        self, gateway: str | None = None, *, updated_since: int | None = None
+    ) -> list[str | tuple[str, str]]:
         return self.mirror.view.listing_keys(gateway, updated_since=updated_since)
 
-    def rows_for(self, keys: Sequence[str], gateway: str | None = None) -> list[dict[str, Any]]:
+    def rows_for(
+        self, keys: Sequence[str | tuple[str, str]], gateway: str | None = None
+    ) -> list[dict[str, Any]]:
         return [_shape(row) for row in self.mirror.view.rows_for(keys, gateway)]
 
-    def get(self, key: str) -> dict[str, Any] | None:
-        row = self.mirror.view.get(key)
+    def get(self, key: str, gateway: str | None = None) -> dict[str, Any] | None:
+        row = self.mirror.view.get(key, gateway)
         return None if row is None else _shape(row)
 
     def upsert(self, row: dict[str, Any], gateway: str) -> None:
         """Take one gateway row (as sessions.list returns it) into the mirror."""
         self.mirror.apply([SessionRow.from_gateway(row, gateway, seen_at=time.time())])
 
-    def record_spawned_child(self, child_key: str, parent_key: str, agent: str, gateway: str) -> None:
-        self.mirror.record_spawned_child(child_key, parent_key, agent, gateway)
+    def record_spawned_child(
+        self, child_key: str, parent_key: str, agent: str, gateway: str, parent_gateway: str = "home"
+    ) -> None:
+        self.mirror.record_spawned_child(child_key, parent_key, agent, gateway, parent_gateway=parent_gateway)
 
     def log_decision(self, **fields: Any) -> None:
         self.mirror.decisions.record(**fields)

@@ -436,7 +436,7 @@ class MirrorSync:
             GatewayError: the lookup failed for another reason (unreachable, ambiguous label, ...).
         """
         if key is not None:
-            found = self.mirror.view.get(key)
+            found = self.mirror.view.get(key, self.gateway)
             if found is not None:
                 return found
             if looks_like_session_id(key):
@@ -451,7 +451,7 @@ class MirrorSync:
         if resolved is None:
             return None
         key = str(resolved["key"]).strip().lower()
-        return self.mirror.view.get(key) or await self._lookup(key, resolved)
+        return self.mirror.view.get(key, self.gateway) or await self._lookup(key, resolved)
 
     async def _resolve_raw(self, params: Mapping[str, Any]) -> Mapping[str, Any] | None:
         try:

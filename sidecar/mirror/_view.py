@@ -5,9 +5,10 @@ question `decide` asks (`parent_of`, `has_agent`, `depth_of`, `active_children`)
 `SessionIndex`, which the Mirror updates in the same call that commits each write. Listing and full rows
 (`session_keys`, `get`, `children_of`) come from SQLite.
 
-Session keys are global in the view, as they are to the engine: agents are pinned to one gateway, and
-the only keys two gateways share are main sessions like `agent:main:main`, which have no parent. When
-two gateways do report one key, the view follows the row written last.
+Sessions are (gateway, key) in the view, as they are to the engine: every gateway has an
+`agent:main:main`, and a key one gateway reports says nothing about a session on another. A row's parent
+lives on the row's own gateway (a peer's rows can only describe that peer's sessions), except for a
+child this host spawned on a peer itself, whose parent gateway the row records.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from sidecar.mirror._rows import COLUMNS, SessionRow
 if TYPE_CHECKING:
     from sidecar.mirror._db import Mirror
 
+HOME = "home"
 MAX_DEPTH_WALK = 64
 _SELECT = f"SELECT {', '.join(COLUMNS)} FROM sessions"
 _IN_CHUNK = 500  # bound parameters per IN (...) query, well under SQLITE_MAX_VARIABLE_NUMBER
@@ -38,10 +40,12 @@ def _listing_filter(gateway: str | None, updated_since: int | None) -> tuple[str
     return ("WHERE " + " AND ".join(clauses) if clauses else ""), params
 
 
+_Ref = tuple[str, str]  # (gateway, key)
+
+
 @dataclass(slots=True)
 class _Node:
-    gateway: str
-    parent: str | None
+    parent: _Ref | None
     depth: int | None
     active: bool
     order: int | None
@@ -53,21 +57,22 @@ class SessionIndex:
     __slots__ = ("active", "agents", "nodes")
 
     def __init__(self) -> None:
-        self.nodes: dict[str, _Node] = {}
-        self.active: dict[str, int] = {}
-        self.agents: frozenset[str] = frozenset()
+        self.nodes: dict[_Ref, _Node] = {}
+        self.active: dict[_Ref, int] = {}
+        self.agents: dict[str, frozenset[str]] = {}
 
     def put(self, row: SessionRow) -> None:
-        old = self.nodes.get(row.key)
-        parent, depth = row.parent_key, row.depth
+        ref = (row.gateway, row.key)
+        old = self.nodes.get(ref)
+        parent, depth = row.owner, row.depth
         if old is not None:
             self._release(old)
             # spawnedBy and spawnDepth never change once set; an event captured between the gateway's two
             # spawn patches carries neither, and must not make a known child look parentless.
             parent = parent or old.parent
             depth = old.depth if depth is None else depth
-        node = _Node(row.gateway, parent, depth, row.active, row.order)
-        self.nodes[row.key] = node
+        node = _Node(parent, depth, row.active, row.order)
+        self.nodes[ref] = node
         if node.parent is not None and node.active:
             self.active[node.parent] = self.active.get(node.parent, 0) + 1
 
@@ -76,10 +81,9 @@ class SessionIndex:
             self.put(row)
 
     def drop(self, key: str, gateway: str) -> None:
-        old = self.nodes.get(key)
-        if old is not None and old.gateway == gateway:
+        old = self.nodes.pop((gateway, key), None)
+        if old is not None:
             self._release(old)
-            del self.nodes[key]
 
     def _release(self, node: _Node) -> None:
         if node.parent is not None and node.active:
@@ -102,14 +106,21 @@ class MirrorView:
 
     # -- SessionView: O(1), from memory -----------------------------------------------------------
 
-    def parent_of(self, key: str) -> str | None:
-        node = self._nodes.get(key)
+    def owner_of(self, key: str, gateway: str = HOME) -> tuple[str, str] | None:
+        node = self._nodes.get((gateway, key))
         return None if node is None else node.parent
 
-    def has_agent(self, agent_id: str) -> bool:
-        return agent_id in self._index.agents
+    def parent_of(self, key: str, gateway: str = HOME) -> str | None:
+        node = self._nodes.get((gateway, key))
+        return None if node is None or node.parent is None else node.parent[1]
 
-    def depth_of(self, key: str) -> int:
+    def has_agent(self, agent_id: str, gateway: str | None = None) -> bool:
+        agents = self._index.agents
+        if gateway is None:
+            return any(agent_id in held for held in agents.values())
+        return agent_id in agents.get(gateway, ())
+
+    def depth_of(self, key: str, gateway: str = HOME) -> int:
         """spawnDepth when the gateway reported it, else the number of parents above `key` (bounded).
 
         A `:subagent:` key the mirror has never seen counts one level per `:subagent:` segment, as
@@ -117,11 +128,11 @@ class MirrorView:
         """
         nodes = self._nodes
         walked = 0
-        current = key
+        current = (gateway, key)
         while walked < MAX_DEPTH_WALK:
             node = nodes.get(current)
             if node is None:
-                return walked if walked else current.count(":subagent:")
+                return walked if walked else key.count(":subagent:")
             if node.depth is not None:
                 return walked + node.depth
             if node.parent is None:
@@ -130,26 +141,27 @@ class MirrorView:
             walked += 1
         return walked
 
-    def active_children(self, key: str) -> int:
-        return self._index.active.get(key, 0)
+    def active_children(self, key: str, gateway: str = HOME) -> int:
+        return self._index.active.get((gateway, key), 0)
 
     # -- rows, from SQLite -------------------------------------------------------------------------
 
     def __contains__(self, key: object) -> bool:
-        return key in self._nodes
+        """`key in view`: a home key, or a (gateway, key) pair."""
+        return (key if isinstance(key, tuple) else (HOME, key)) in self._nodes
 
     def __len__(self) -> int:
         return len(self._nodes)
 
     def get(self, key: str, gateway: str | None = None) -> SessionRow | None:
-        """The mirrored row for `key` (on `gateway`, or the one the view follows), else None."""
+        """The mirrored row for `key` on `gateway` (None: the home row, else any gateway's), else None."""
         key = key.strip().lower()
         if gateway is None:
-            node = self._nodes.get(key)
-            if node is None:
-                return None
-            gateway = node.gateway
-        rows = self._rows(f"{_SELECT} WHERE key = ? AND gateway = ?", (key, gateway))
+            rows = self._rows(
+                f"{_SELECT} WHERE key = ? ORDER BY gateway = ? DESC, gateway LIMIT 1", (key, HOME)
+            )
+        else:
+            rows = self._rows(f"{_SELECT} WHERE key = ? AND gateway = ?", (key, gateway))
         return rows[0] if rows else None
 
     def session_keys(self, gateway: str | None = None, *, limit: int | None = None) -> list[SessionRow]:
@@ -163,40 +175,50 @@ class MirrorView:
             params.append(max(0, limit))
         return self._rows(f"{_SELECT} {where} ORDER BY updated_at DESC, rowid{tail}", params)
 
-    def listing_keys(self, gateway: str | None = None, *, updated_since: int | None = None) -> list[str]:
-        """The keys of `session_keys`, in its order, without reading or building the rows (a list call
-        decides on keys alone and fetches only its page)."""
+    def listing_keys(
+        self, gateway: str | None = None, *, updated_since: int | None = None
+    ) -> list[str | tuple[str, str]]:
+        """The rows of `session_keys`, in its order, without reading or building them (a list call
+        decides on keys alone and fetches only its page): a home row as its key, another gateway's row as
+        (gateway, key), since the same key on two gateways is two sessions."""
         where, params = _listing_filter(gateway, updated_since)
         with self._mirror.reading() as conn:
-            cursor = conn.execute(f"SELECT key FROM sessions {where} ORDER BY updated_at DESC, rowid", params)
-            return [key for (key,) in cursor]
+            cursor = conn.execute(
+                f"SELECT gateway, key FROM sessions {where} ORDER BY updated_at DESC, rowid", params
+            )
+            return [key if gw == HOME else (gw, key) for (gw, key) in cursor]
 
-    def rows_for(self, keys: Iterable[str], gateway: str | None = None) -> list[SessionRow]:
-        """The rows of `keys` (on `gateway`), in `session_keys` order."""
-        wanted = list(dict.fromkeys(keys))
+    def rows_for(self, keys: Iterable[str | tuple[str, str]], gateway: str | None = None) -> list[SessionRow]:
+        """The rows of `keys` (home keys, or (gateway, key) refs; only on `gateway` if given), in
+        `session_keys` order."""
+        by_gateway: dict[str, list[str]] = {}
+        for ref in dict.fromkeys(keys):
+            gw, key = (HOME, ref) if isinstance(ref, str) else ref
+            if gateway is None or gw == gateway:
+                by_gateway.setdefault(gw, []).append(key)
         found: list[tuple[int, SessionRow]] = []
         with self._mirror.reading() as conn:
-            for start in range(0, len(wanted), _IN_CHUNK):
-                chunk = wanted[start : start + _IN_CHUNK]
-                params: list[object] = list(chunk)
-                where = f"WHERE key IN ({', '.join('?' * len(chunk))})"
-                if gateway is not None:
-                    where += " AND gateway = ?"
-                    params.append(gateway)
-                cursor = conn.execute(f"SELECT rowid, {', '.join(COLUMNS)} FROM sessions {where}", params)
-                found += [(record[0], SessionRow(*record[1:])) for record in cursor]
+            for gw, wanted in by_gateway.items():
+                for start in range(0, len(wanted), _IN_CHUNK):
+                    chunk = wanted[start : start + _IN_CHUNK]
+                    where = f"WHERE key IN ({', '.join('?' * len(chunk))}) AND gateway = ?"
+                    cursor = conn.execute(
+                        f"SELECT rowid, {', '.join(COLUMNS)} FROM sessions {where}", [*chunk, gw]
+                    )
+                    found += [(record[0], SessionRow(*record[1:])) for record in cursor]
         # session_keys' order: updatedAt newest first, undated last, then rowid.
         found.sort(key=lambda pair: (pair[1].updated_at is None, -(pair[1].updated_at or 0), pair[0]))
         return [row for _, row in found]
 
-    def children_of(self, key: str) -> list[SessionRow]:
-        """Direct children (spawnedBy or parentSessionKey is `key`), newest first."""
+    def children_of(self, key: str, gateway: str = HOME) -> list[SessionRow]:
+        """Direct children of (gateway, key) (spawnedBy or parentSessionKey is `key`), newest first."""
         key = key.strip().lower()
+        same = "COALESCE(parent_gateway, gateway) = :g"
         sql = (
-            f"{_SELECT} WHERE spawned_by = :k UNION {_SELECT} WHERE parent = :k AND spawned_by IS NULL "
-            "ORDER BY updated_at DESC, key"
+            f"{_SELECT} WHERE spawned_by = :k AND {same} UNION {_SELECT} WHERE parent = :k AND "
+            f"spawned_by IS NULL AND {same} ORDER BY updated_at DESC, key"
         )
-        return self._rows(sql, {"k": key})
+        return self._rows(sql, {"k": key, "g": gateway})
 
     def _rows(self, sql: str, params: Iterable[object] | dict[str, object]) -> list[SessionRow]:
         with self._mirror.reading() as conn:

@@ -16,11 +16,15 @@ class Store(Protocol):
 
     def rows(self, gateway: str | None = None) -> list[dict[str, Any]]: ...
 
-    def keys(self, gateway: str | None = None, *, updated_since: int | None = None) -> list[str]:
+    def keys(
+        self, gateway: str | None = None, *, updated_since: int | None = None
+    ) -> list[str | tuple[str, str]]:
         """The key of every row (on `gateway`; updatedAt >= `updated_since` ms), in `rows` order."""
         ...
 
-    def rows_for(self, keys: Sequence[str], gateway: str | None = None) -> list[dict[str, Any]]:
+    def rows_for(
+        self, keys: Sequence[str | tuple[str, str]], gateway: str | None = None
+    ) -> list[dict[str, Any]]:
         """The rows of `keys` (on `gateway`), in `rows` order: a page is fetched without the rest."""
         ...
 

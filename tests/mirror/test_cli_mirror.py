@@ -11,7 +11,7 @@ import pytest
 
 from sidecar.cli import main
 from sidecar.config import mirror_path, state_dir
-from sidecar.mirror import Mirror, SessionRow
+from sidecar.mirror import SCHEMA_VERSION, Mirror, SessionRow
 
 LIVE_AGO = 3.0
 
@@ -81,7 +81,7 @@ def test_status_shows_each_gateways_freshness_from_the_agents_default_mirror(
     make_mirror(state_root / "lead" / "mirror.db")
     code, out, _ = run(capsys, "mirror", "status", "--agent", "lead")
     assert code == 0
-    assert f"mirror {state_root / 'lead' / 'mirror.db'} (schema 1)" in out
+    assert f"mirror {state_root / 'lead' / 'mirror.db'} (schema {SCHEMA_VERSION})" in out
     assert "1 sessions, 2 agents, 0 decisions logged, 0 sends pending" in out
     header, line = [x for x in out.splitlines() if x.startswith(("GATEWAY", "home"))]
     assert header.split() == ["GATEWAY", "STATE", "ROWS", "LAST", "FULL", "SYNC", "LAST", "EVENT", "SEQ"]

@@ -159,6 +159,9 @@ def test_the_decision_log_has_no_column_that_could_hold_a_message(fresh_db: Mirr
         "latency_us",
         "cursor",
         "trace_id",
+        "requester_gateway",
+        "target_gateway",
+        "side",
     }
     with pytest.raises(TypeError, match="message"):
         fresh_db.decisions.record(  # type: ignore[call-arg]
