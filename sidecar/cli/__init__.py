@@ -21,7 +21,17 @@ Exit codes: 0 a decision or result was produced, 2 bad input (the message says w
 Registrar = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], None]
 
 
-GROUPS = ("_policy", "_gateway", "_mirror", "_outbox", "_decisions", "_serve", "_manifest", "_doctor")
+GROUPS = (
+    "_policy",
+    "_gateway",
+    "_mirror",
+    "_outbox",
+    "_decisions",
+    "_serve",
+    "_peer",
+    "_manifest",
+    "_doctor",
+)
 """Every command group (a module of this package with `register`), in the order `--help` lists them."""
 
 COMMANDS = {
@@ -32,6 +42,7 @@ COMMANDS = {
     "outbox": "_outbox",
     "decisions": "_decisions",
     "serve": "_serve",
+    "peer": "_peer",
     "manifest": "_manifest",
     "doctor": "_doctor",
 }

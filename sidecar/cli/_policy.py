@@ -19,6 +19,7 @@ from sidecar.policy import (
     Requester,
     StaticView,
     decide,
+    decide_inbound,
     is_agent_id,
     parse_cases,
     policy_report,
@@ -37,6 +38,14 @@ examples:
   sidecar explain --policy team.json5 --agent dev-2 sessions_history agent:lead:main --json
   sidecar explain --policy team.json5 --agent manager sessions_spawn research
   sidecar explain --policy team.json5 --agent hr sessions_list
+  sidecar explain --policy macbook.json5 --agent jarvis --gateway imac sessions_send agent:pepper:main
+  sidecar explain --policy imac.json5 --from macbook --agent jarvis sessions_send agent:pepper:main
+
+--gateway NAME places the target on that gateway (as the tool argument `gateway` does); without it the
+target goes to the gateway known to hold its agent (home first). A target on a peer reached through its
+sidecar is decided twice: here, outbound, under this policy; and on the peer, inbound, under the peer's
+policy (its receivesFrom must name the requester as <agent>@<this host>). --from PEER explains that
+inbound side, as the receiving host decides a call from PEER's agent --agent.
 
 Prints every gate in OpenClaw's order (unknown-target, sandbox, visibility, agent-to-agent, allow-list,
 receives-from, spawn-allow) with pass or fail and the file:line that set each value, then the fix.
@@ -86,6 +95,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     _common(explain)
     explain.add_argument(
         "--session", metavar="KEY", help="the requester's session key (default agent:<ID>:main)"
+    )
+    explain.add_argument("--gateway", metavar="NAME", help="the gateway the target is on (default: routed)")
+    explain.add_argument(
+        "--from",
+        dest="from_peer",
+        metavar="PEER",
+        help="explain the receiving side: --agent is an agent of PEER calling this host's agents",
     )
     explain.add_argument("tool", metavar="TOOL", choices=TOOLS, help="one of " + ", ".join(TOOLS))
     explain.add_argument("target", metavar="TARGET", nargs="?", help="session key, or agent id for spawn")
@@ -148,6 +164,8 @@ def _load(args: argparse.Namespace) -> Policy | None:
 
 
 def _explain(args: argparse.Namespace) -> int:
+    if args.from_peer:
+        return _explain_inbound(args)
     policy = _load(args)
     if policy is None:
         return 2
@@ -155,12 +173,49 @@ def _explain(args: argparse.Namespace) -> int:
         requester = Requester.of(args.agent, args.session, main_key=policy.main_key)
     except MalformedKey as exc:
         return bad_input(f"--session: {exc}")
+    if args.gateway and policy.gateway_of(args.gateway) is None:
+        return bad_input(
+            f"--gateway {args.gateway!r} is not a gateway of {policy.path} (known: {', '.join(policy.gateway_names)})"
+        )
     if args.tool == "sessions_list" and args.target:
         return bad_input("sessions_list takes no TARGET")
     if args.tool in ("sessions_history", "sessions_send") and not args.target:
         return bad_input(f"{args.tool} needs a TARGET session key, e.g. agent:{args.agent}:main")
-    view = StaticView(agents=policy.known_agents)
-    decision = decide(policy, requester, args.tool, args.target, view, explain=True)
+    view = pinned_view(policy)
+    decision = decide(policy, requester, args.tool, args.target, view, gateway=args.gateway, explain=True)
+    if args.json:
+        print(json.dumps(decision.as_dict(), indent=2))
+    else:
+        print(render_decision(decision, policy))
+    return 0
+
+
+def pinned_view(policy: Policy) -> StaticView:
+    """What explain knows offline: this policy's agents at home, each peer's pinned agents."""
+    return StaticView(
+        agents=frozenset(policy.agent_ids),
+        peer_agents={peer.name: frozenset(peer.agents) for peer in policy.peers},
+    )
+
+
+def _explain_inbound(args: argparse.Namespace) -> int:
+    try:
+        policy = load_policy(args.policy)
+    except PolicyError as exc:
+        return bad_input(str(exc))
+    peer = policy.gateway_of(args.from_peer)
+    if peer is None or peer == "home":
+        known = ", ".join(p.name for p in policy.peers) or "none"
+        return bad_input(f"--from {args.from_peer!r} is not a peer in {policy.path} (peers: {known})")
+    if not is_agent_id(args.agent):
+        return bad_input(
+            f"--agent {args.agent!r} is not a valid agent id (lowercase letters, digits, _ and -)"
+        )
+    try:
+        requester = Requester.of(args.agent, args.session, main_key=policy.main_key, gateway=peer)
+    except MalformedKey as exc:
+        return bad_input(f"--session: {exc}")
+    decision = decide_inbound(policy, requester, args.tool, args.target, pinned_view(policy), explain=True)
     if args.json:
         print(json.dumps(decision.as_dict(), indent=2))
     else:
@@ -172,7 +227,7 @@ def _show(args: argparse.Namespace) -> int:
     policy = _load(args)
     if policy is None:
         return 2
-    report = policy_report(policy, args.agent, StaticView(agents=policy.known_agents))
+    report = policy_report(policy, args.agent, pinned_view(policy))
     if args.json:
         print(json.dumps(report, indent=2))
     else:

@@ -14,11 +14,31 @@ _MARK = {"pass": "PASS", "fail": "FAIL", "n/a": " n/a", "not reached": "  - "}
 def render_decision(decision: Decision, policy: Policy) -> str:
     req = decision.requester
     target = decision.target or decision.target_agent or "(no target)"
+    here = policy.gateway_name
+    on = decision.target_gateway
     lines = [
-        f"{decision.tool}: {req.agent_id} ({req.session_key}) -> {target}",
+        f"{decision.tool}: {req.principal} ({req.session_key}) -> {target}"
+        + (f" on {on if on != 'home' else here}" if on else ""),
         f"policy: {policy.path}" + (f" (inherits {policy.openclaw.path})" if policy.openclaw else ""),
-        "",
     ]
+    peer = policy.peer(on) if on else None
+    if decision.side == "inbound":
+        lines.append(
+            f"decided by: {here} (the receiving host), inbound, under this policy; {req.gateway} already "
+            "decided it outbound under its own"
+        )
+    elif peer is not None and peer.mode == "sidecar":
+        lines.append(
+            f"decided by: {here} (the sending host), outbound; {on}'s sidecar decides it again inbound under "
+            f"{on}'s policy (there: sidecar explain --from {here} --agent {req.agent_id} {decision.tool} "
+            f"{target})"
+        )
+    elif peer is not None:
+        lines.append(
+            f"decided by: {here} only: {on} is a direct peer (this host holds a device on {on}'s gateway), "
+            "so no inbound decision is made there"
+        )
+    lines.append("")
     for check in decision.checks:
         detail = check.detail or ("not reached" if check.outcome == "not reached" else "")
         lines.append(f"  {_MARK[check.outcome]}  {check.gate:<15} {detail}".rstrip())
