@@ -19,11 +19,13 @@ from anyio.abc import TaskGroup
 from sidecar.config import mirror_path, state_dir
 from sidecar.gateway import GatewayClient, GatewayError, TokenStore
 from sidecar.mirror import FLUSH_AFTER_S, Mirror, MirrorError, MirrorSync, ServiceStore
+from sidecar.peers import PeerHost, PeerLinks, build_peer_app, secret_name
 from sidecar.policy import Policy, Requester
-from sidecar.secrets import open_secret_store
-from sidecar.tools import HOME, GatewayPool, SessionsService
+from sidecar.secrets import SecretStore, open_secret_store
+from sidecar.tools import HOME, GatewayFault, GatewayPool, RoutingError, SessionsService
 
 log = logging.getLogger("sidecar")
+PEER_RETRY_S = 5.0
 
 
 @dataclass
@@ -40,6 +42,8 @@ class Runtime:
     _tasks: TaskGroup | None = field(default=None, init=False)
     service: SessionsService | None = field(default=None, init=False)
     _ready: anyio.Event = field(default_factory=anyio.Event, init=False)
+    _secrets: SecretStore | None = field(default=None, init=False, repr=False)
+    _peer_secrets: dict[str, str] = field(default_factory=dict, init=False, repr=False)
 
     @property
     def state_dir(self) -> Path:
@@ -48,17 +52,30 @@ class Runtime:
     async def open(self) -> SessionsService:
         """Open the secret store and mirror; gateways connect later, on first use."""
         secrets = await anyio.to_thread.run_sync(lambda: open_secret_store(self.token_store))
+        self._secrets = secrets
         self._tokens = TokenStore(secrets)
+        self._peer_secrets = {
+            p.name: found
+            for p in self.policy.peers
+            if p.mode == "sidecar" and (found := secrets.get(secret_name(p.name)))
+        }
         path = self.db or mirror_path(self.requester.agent_id)
         self.mirror = Mirror.open(path)
         self.pool = GatewayPool(self.home_url, self.policy.peers, self._connect)
         for peer in self.policy.peers:
             self.mirror.set_agents(peer.name, peer.agents, source="config")
-        self.service = SessionsService(self.policy, self.requester, ServiceStore(self.mirror), self.pool)
+        links = PeerLinks(self.policy, lambda name: self._peer_secrets.get(name.split(":", 1)[-1]))
+        self.service = SessionsService(
+            self.policy, self.requester, ServiceStore(self.mirror), self.pool, peers=links
+        )
         return self.service
 
     async def _connect(self, name: str, url: str, allow_insecure: bool) -> GatewayClient:
         assert self._tokens is not None and self.mirror is not None and self.pool is not None
+        peer = self.policy.peer(name)
+        if peer is not None and peer.mode == "sidecar":
+            # Never a device on another host's gateway: that host's sidecar acts there for us.
+            raise RoutingError(f"{name} is reached through its sidecar ({peer.sidecar}), not its gateway")
         await self._ready.wait()
         agent = self.requester.agent_id
         identity = await self._tokens.identity(url, agent)
@@ -114,6 +131,7 @@ class Runtime:
                 resumed = await self.service.resume_pending()
                 if resumed:
                     log.info("resumed %d send(s) left pending by a previous run", resumed)
+                await self._peer_loop()
             await anyio.sleep_forever()
 
     async def _write_decisions(self) -> None:
@@ -130,6 +148,46 @@ class Runtime:
                     log.warning(
                         "decision log: %d decisions wait for the database (%s)", decisions.pending, exc
                     )
+
+    async def _peer_loop(self) -> None:
+        """Learn each sidecar peer's agents, and deliver sends that stayed pending while a peer was down."""
+        assert self.service is not None and self.mirror is not None and self.pool is not None
+        peers = [p for p in self.policy.peers if p.mode == "sidecar"]
+        if not peers:
+            return
+        learned: set[str] = set()
+        while True:
+            for peer in peers:
+                if peer.name in learned:
+                    continue
+                try:
+                    answer = await self.service.ctx.call_peer(peer.name, "peer_agents", {})
+                except GatewayFault as exc:
+                    log.info("peer %s not reachable yet: %s", peer.name, exc)
+                    continue
+                ids = [str(a) for a in answer.get("agents", []) if isinstance(a, str)]
+                self.pool.learn_agents(peer.name, ids)
+                self.mirror.set_agents(peer.name, ids)
+                learned.add(peer.name)
+            try:
+                resumed = await self.service.sends.resume_peers()
+            except Exception as exc:  # the loop must outlive any one peer's trouble
+                log.warning("resuming peer sends failed: %s", exc)
+                resumed = 0
+            if resumed:
+                log.info("delivered %d pending send(s) to peers", resumed)
+            await anyio.sleep(PEER_RETRY_S)
+
+    def peer_app(self, bind: str = "127.0.0.1") -> Any:
+        """The inbound peer endpoint (an ASGI app) for this host: decided here, acted on our own gateway."""
+        assert self.mirror is not None and self.pool is not None
+        pool = self.pool
+
+        async def home() -> Any:
+            return await pool.client(HOME)
+
+        host = PeerHost(self.policy, self.mirror, home, secrets=lambda: self._peer_secrets)
+        return build_peer_app(host, bind=bind)
 
     def close(self) -> None:
         if self.mirror is not None:

@@ -113,12 +113,13 @@ class MemoryStore:
     agents: frozenset[str] = frozenset()
     sessions: dict[str, dict[str, Any]] = field(default_factory=dict)
     parents: dict[str, str] = field(default_factory=dict)
+    peer_parents: dict[tuple[str, str], tuple[str, str]] = field(default_factory=dict)
     decisions: list[dict[str, Any]] = field(default_factory=list)
     outbox: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def view(self) -> StaticView:
-        return StaticView(agents=self.agents, parents=self.parents)
+        return StaticView(agents=self.agents, parents=self.parents, peer_parents=self.peer_parents)
 
     def rows(self, gateway: str | None = None) -> list[dict[str, Any]]:
         return [r for r in self.sessions.values() if gateway is None or r.get("gateway") == gateway]
@@ -134,16 +135,22 @@ class MemoryStore:
         wanted = set(keys)
         return [r for r in self.rows(gateway) if r["key"] in wanted]
 
-    def get(self, key: str) -> dict[str, Any] | None:
-        return self.sessions.get(key)
+    def get(self, key: str, gateway: str | None = None) -> dict[str, Any] | None:
+        found = self.sessions.get(key)
+        return found if found is None or gateway is None or found.get("gateway") == gateway else None
 
     def upsert(self, row: dict[str, Any], gateway: str) -> None:
         self.sessions[row["key"]] = {**row, "gateway": gateway, "agent": row["key"].split(":")[1]}
         if row.get("spawnedBy"):
             self.parents[row["key"]] = row["spawnedBy"]
 
-    def record_spawned_child(self, child_key: str, parent_key: str, agent: str, gateway: str) -> None:
-        self.parents[child_key] = parent_key
+    def record_spawned_child(
+        self, child_key: str, parent_key: str, agent: str, gateway: str, parent_gateway: str = "home"
+    ) -> None:
+        if gateway == "home" and parent_gateway == "home":
+            self.parents[child_key] = parent_key
+        else:
+            self.peer_parents[(gateway, child_key)] = (parent_gateway, parent_key)
         self.sessions[child_key] = {
             "key": child_key,
             "agent": agent,

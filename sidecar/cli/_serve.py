@@ -74,6 +74,17 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     parser.add_argument("--port", type=int, default=8765, help="HTTP port (default 8765)")
     parser.add_argument(
+        "--peer-port",
+        type=int,
+        metavar="PORT",
+        help="also serve the inbound peer endpoint (https://HOST:PORT/peer) for the hosts in gateway.peers",
+    )
+    parser.add_argument(
+        "--peer-host", default="127.0.0.1", help="peer endpoint bind address (off loopback needs --peer-cert)"
+    )
+    parser.add_argument("--peer-cert", metavar="FILE", help="TLS certificate (PEM) for the peer endpoint")
+    parser.add_argument("--peer-key", metavar="FILE", help="TLS private key (PEM) for the peer endpoint")
+    parser.add_argument(
         "--log-level",
         default=os.environ.get("SIDECAR_LOG_LEVEL", "warning"),
         choices=("debug", "info", "warning", "error"),
@@ -126,6 +137,16 @@ def _handle(args: argparse.Namespace) -> int:
         )
     if args.transport == "http" and args.host not in ("127.0.0.1", "::1", "localhost"):
         return _bad(f"--host {args.host}: the HTTP transport binds loopback only")
+    if args.peer_port is not None:
+        if args.peer_host not in ("127.0.0.1", "::1", "localhost") and not (args.peer_cert and args.peer_key):
+            return _bad(
+                f"--peer-host {args.peer_host}: off loopback the peer endpoint needs TLS; pass --peer-cert and "
+                "--peer-key"
+            )
+        if not any(p.mode == "sidecar" for p in policy.peers):
+            return _bad(
+                f"--peer-port: {policy.path} names no peer with a sidecar address under gateway.peers"
+            )
     runtime = Runtime(
         policy=policy,
         requester=requester,
@@ -146,6 +167,24 @@ def _handle(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _serve_peers(runtime: Runtime, args: argparse.Namespace) -> None:
+    import uvicorn
+
+    config = uvicorn.Config(
+        runtime.peer_app(args.peer_host),
+        host=args.peer_host,
+        port=args.peer_port,
+        log_level="warning",
+        lifespan="on",
+        ssl_certfile=args.peer_cert,
+        ssl_keyfile=args.peer_key,
+    )
+    scheme = "https" if args.peer_cert else "http"
+    print(f"sidecar: peer endpoint on {scheme}://{args.peer_host}:{args.peer_port}/peer", file=sys.stderr)
+    server = uvicorn.Server(config)
+    await server.serve()
+
+
 def _policy_url(policy: object) -> str | None:
     doc = getattr(policy, "doc", None)
     gateway = doc.data.get("gateway") if doc is not None else None
@@ -162,6 +201,8 @@ async def _serve(runtime: Runtime, args: argparse.Namespace) -> None:
     async def background() -> AsyncIterator[object]:
         async with anyio.create_task_group() as tasks:
             tasks.start_soon(runtime.keep_mirror_fresh)
+            if args.peer_port is not None:
+                tasks.start_soon(_serve_peers, runtime, args)
             try:
                 yield None
             finally:

@@ -19,17 +19,20 @@ from sidecar.peers._auth import (
     secret_name,
     server_proof,
 )
-from sidecar.peers._client import PeerClient, PeerDenied, PeerUnreachable
+from sidecar.peers._client import PeerCallFailed, PeerClient, PeerDenied, PeerUnreachable
 from sidecar.peers._endpoint import PeerGateway, PeerHost, build_peer_app, build_peer_server
+from sidecar.peers._links import PeerLinks
 
 __all__ = [
     "PeerAuth",
     "PeerAuthError",
+    "PeerCallFailed",
     "PeerClient",
     "PeerCredential",
     "PeerDenied",
     "PeerGateway",
     "PeerHost",
+    "PeerLinks",
     "PeerUnreachable",
     "build_peer_app",
     "build_peer_server",

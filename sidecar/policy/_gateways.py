@@ -39,7 +39,7 @@ def split_principal(text: str) -> tuple[str, str | None]:
     agent, sep, gateway = text.strip().rpartition("@")
     if not sep:
         return text.strip(), None
-    return agent, gateway.strip().lower()
+    return agent, gateway.strip()
 
 
 def principal_matches(policy: Policy, patterns: Iterable[str], agent_id: str, gateway: str) -> bool:

@@ -262,7 +262,8 @@ class Policy:
 
     def gateway_of(self, name: str) -> str | None:
         """The canonical gateway name for `name` (this host's own `gateway.name` is `home`), else None."""
-        name = name.strip().lower()
+        # Exact names, as the policy spells them: `HOME` is not `home` (a typo should fail, not route).
+        name = name.strip()
         if name in (HOME, self.gateway_name):
             return HOME
         return name if self.peer(name) is not None else None

@@ -9,8 +9,11 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
+from sidecar.peers import PeerAuthError, PeerCallFailed, PeerClient, PeerDenied, PeerLinks, PeerUnreachable
 from sidecar.policy import (
+    TOOLS,
     Decision,
     MalformedKey,
     Policy,
@@ -32,11 +35,27 @@ class CallContext:
     store: Store
     gateways: GatewayPool
     clock: Callable[[], float] = time.time
+    peers: PeerLinks | None = None
 
-    def decide(self, tool: Tool, target: str | None, gateway: str = HOME) -> Decision:
-        """Decide and log; raise `Denied` on a refusal."""
+    def via_sidecar(self, gateway: str) -> bool:
+        """Whether `gateway` is a peer reached through its own sidecar (never through its gateway)."""
+        peer = self.policy.peer(gateway)
+        return peer is not None and peer.mode == "sidecar"
+
+    def peer(self, gateway: str) -> PeerClient:
+        """The client for a sidecar peer; a missing secret or address is a fault naming the fix."""
+        if self.peers is None:
+            raise GatewayFault(f"peer {gateway} is reached through its sidecar, but no peer links are set up")
+        try:
+            return self.peers.client(gateway)
+        except PeerAuthError as exc:
+            raise GatewayFault(str(exc)) from None
+
+    def decide(self, tool: Tool, target: str | None, gateway: str | None = None) -> Decision:
+        """Decide and log; raise `Denied` on a refusal. `gateway` is the caller's explicit `gateway`
+        argument; the decision's `target_gateway` says where the target is (route the call there)."""
         started = time.perf_counter_ns()
-        decision = decide(self.policy, self.requester, tool, target, self.view())
+        decision = decide(self.policy, self.requester, tool, target, self.view(), gateway=gateway)
         self.store.log_decision(
             requester_agent=self.requester.agent_id,
             requester_session=self.requester.session_key,
@@ -45,15 +64,41 @@ class CallContext:
             outcome="allowed" if decision.allowed else "denied",
             gate=decision.gate,
             source=decision.source,
-            gateway=gateway,
+            gateway=decision.target_gateway or HOME,
             latency_us=(time.perf_counter_ns() - started) // 1000,
+            requester_gateway=self.requester.gateway,
+            target_gateway=decision.target_gateway,
+            side=decision.side,
         )
         if not decision.allowed:
             raise Denied(decision)
         return decision
 
+    async def call_peer(
+        self, gateway: str, tool: str, args: dict[str, Any], timeout: float = 60.0
+    ) -> dict[str, Any]:
+        """One call to a sidecar peer as this agent; a remote denial becomes `Denied` naming that host."""
+        full = {
+            "requesterAgent": self.requester.agent_id,
+            "requesterSession": self.requester.session_key,
+            **args,
+        }
+        try:
+            return await self.peer(gateway).call(tool, full, timeout=timeout)
+        except PeerDenied as exc:
+            raise Denied(remote_decision(self.requester, gateway, exc.decision)) from None
+        except PeerUnreachable as exc:
+            raise GatewayFault(
+                f"{exc}. Start that host's sidecar with --peer-port, or check the address in "
+                f"gateway.peers.{gateway}.sidecar ({self.policy.path}); `sidecar doctor` checks it."
+            ) from None
+        except (PeerAuthError, PeerCallFailed) as exc:
+            raise GatewayFault(str(exc)) from None
+
     def view(self) -> SessionView:
-        return _KnownAgents(self.store.view, self.gateways.all_agents())
+        return _KnownAgents(
+            self.store.view, {name: frozenset(self.gateways.known_on(name)) for name in self.gateways.names}
+        )
 
     def canonical(self, raw: str) -> str:
         """The canonical key the engine will decide on, or `raw` when it is malformed (the engine refuses it)."""
@@ -80,21 +125,47 @@ class CallContext:
             raise BadCall(str(exc)) from None
 
 
+def remote_decision(requester: Requester, gateway: str, found: dict[str, Any]) -> Decision:
+    """The receiving host's denial, told as its own: its gate, its key, and the fix on that host."""
+    host = str(found.get("host") or gateway)
+    return Decision(
+        False,
+        "sessions_send" if found.get("tool") not in TOOLS else found["tool"],
+        requester,
+        found.get("target"),
+        found.get("targetAgent"),
+        str(found.get("gate") or "receives-from"),
+        f"{gateway} refused it (inbound, under that host's own policy): {found.get('message')}",
+        str(found.get("source") or f"{host}'s policy"),
+        str(found.get("fix") or f"The fix must be made in {host}'s policy."),
+        (),
+        gateway,
+        "inbound",
+    )
+
+
 @dataclass(frozen=True)
 class _KnownAgents:
-    """The mirror's view plus every agent any gateway reported."""
+    """The mirror's view plus the agents each gateway reported (or its peer sidecar listed), per gateway."""
 
     inner: SessionView
-    extra: frozenset[str]
+    held: dict[str, frozenset[str]]
 
-    def parent_of(self, key: str) -> str | None:
-        return self.inner.parent_of(key)
+    def parent_of(self, key: str, gateway: str = HOME) -> str | None:
+        return self.inner.parent_of(key, gateway)
 
-    def has_agent(self, agent_id: str) -> bool:
-        return agent_id in self.extra or self.inner.has_agent(agent_id)
+    def owner_of(self, key: str, gateway: str = HOME) -> tuple[str, str] | None:
+        return self.inner.owner_of(key, gateway)
 
-    def depth_of(self, key: str) -> int:
-        return self.inner.depth_of(key)
+    def has_agent(self, agent_id: str, gateway: str | None = None) -> bool:
+        if gateway is None:
+            found = any(agent_id in agents for agents in self.held.values())
+        else:
+            found = agent_id in self.held.get(gateway, frozenset())
+        return found or self.inner.has_agent(agent_id, gateway)
 
-    def active_children(self, key: str) -> int:
-        return self.inner.active_children(key)
+    def depth_of(self, key: str, gateway: str = HOME) -> int:
+        return self.inner.depth_of(key, gateway)
+
+    def active_children(self, key: str, gateway: str = HOME) -> int:
+        return self.inner.active_children(key, gateway)

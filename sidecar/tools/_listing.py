@@ -22,27 +22,51 @@ async def list_sessions(
     ctx.decide("sessions_list", None)
     freshness: dict[str, Any] = {"fresh": True}
     try:
-        await ctx.client(ctx.route(ctx.requester.agent_id, gateway) if gateway else HOME)
+        name = ctx.route(ctx.requester.agent_id, gateway) if gateway else HOME
+        if not ctx.via_sidecar(name):
+            await ctx.client(name)
     except (GatewayFault, GatewayError) as exc:
         # The mirror still answers; say plainly that it may be behind.
         freshness = {
             "fresh": False,
             "note": f"served from the local mirror; the gateway is unreachable: {exc}",
         }
-    # Page first: decide on keys alone (one verdict per class of key, in filter_sessions), cut the page,
-    # and only then read and shape its rows. Reading and shaping every mirrored row cost as much as the
-    # whole answer whatever the limit (docs/benchmarks.md, item 4).
-    since = None if active_minutes is None else int(ctx.clock() * 1000) - active_minutes * 60_000
-    keys = ctx.store.keys(gateway, updated_since=since)
-    scope = filter_sessions(ctx.policy, ctx.requester, keys, ctx.view())
     main_key = ctx.policy.main_key
-    visible = [k for k in scope.visible if k != "unknown"]
+    since = None if active_minutes is None else int(ctx.clock() * 1000) - active_minutes * 60_000
+    if gateway is not None and ctx.via_sidecar(ctx.route(ctx.requester.agent_id, gateway)):
+        # That host lists only its agents that accept this one (inbound); this policy then filters again.
+        answer = await ctx.call_peer(gateway, "peer_list", {"limit": 1000})
+        listed = answer.get("sessions")
+        remote = {
+            (gateway, str(r["key"])): {**r, "gateway": gateway, "agent": str(r["key"]).split(":")[1]}
+            for r in (listed if isinstance(listed, list) else [])
+            if isinstance(r, dict)
+            and str(r.get("key", "")).startswith("agent:")
+            and (since is None or (r.get("updatedAt") or 0) >= since)
+        }
+        freshness = {
+            "fresh": True,
+            "note": f"listed by {gateway}'s sidecar: only its agents that accept this one",
+        }
+        keys: list[str | tuple[str, str]] = list(remote)
+    else:
+        remote = None
+        # Page first: decide on keys alone (one verdict per class of key, in filter_sessions), cut the
+        # page, and only then read and shape its rows. Reading and shaping every mirrored row cost as much
+        # as the whole answer whatever the limit (docs/benchmarks.md, item 4). A row of another gateway
+        # is (gateway, key): a peer's agent:main:main is not this agent's own session.
+        keys = ctx.store.keys(gateway, updated_since=since)
+    scope = filter_sessions(ctx.policy, ctx.requester, keys, ctx.view())
+    visible = [k for k in scope.visible if _key_of(k) != "unknown"]
     if kinds:
         wanted = {k.lower() for k in kinds}
-        visible = [k for k in visible if kind_of(k, main_key) in wanted]
+        visible = [k for k in visible if kind_of(_key_of(k), main_key) in wanted]
     page = visible if limit is None else visible[: max(0, limit)]
-    rows = ctx.store.rows_for(page, gateway)
-    # A key mirrored from two gateways has two rows; the page holds exactly the first `len(page)`.
+    rows = (
+        [remote[k] for k in page if isinstance(k, tuple)]
+        if remote is not None
+        else ctx.store.rows_for(page, gateway)
+    )
     shown = [{**r, "kind": kind_of(str(r["key"]), main_key)} for r in rows[: len(page)]]
     return {
         "count": len(shown),
@@ -56,6 +80,10 @@ async def list_sessions(
             "warning": scope.warning,
         },
     }
+
+
+def _key_of(ref: str | tuple[str, str]) -> str:
+    return ref if isinstance(ref, str) else ref[1]
 
 
 def kind_of(key: str, main_key: str) -> str:

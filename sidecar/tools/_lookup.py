@@ -21,24 +21,27 @@ async def decide_key(ctx: CallContext, tool: Tool, raw: str, gateway: str | None
     """Decide `tool` on session key `raw`; returns the decision and the gateway that holds the target."""
     key = ctx.canonical(raw)
     target_agent = key.split(":")[1] if key.startswith("agent:") else ctx.policy.default_agent
-    name = ctx.route(target_agent, gateway)
-    first = decide(ctx.policy, ctx.requester, tool, raw, ctx.view())
+    first = decide(ctx.policy, ctx.requester, tool, raw, ctx.view(), gateway=gateway)
+    name = first.target_gateway
     if (
         first.gate == "visibility"
         and first.target is not None
+        and name is not None
+        and not ctx.via_sidecar(name)
         and is_agent_id(target_agent)
-        and ctx.store.get(first.target) is None
+        and ctx.store.get(first.target, name) is None
     ):
         try:
             await ensure_known(ctx, first.target, name)
         except (GatewayFault, GatewayError) as exc:
             log.info("could not look up %s (%s); the denial stands", first.target, exc)
-    return ctx.decide(tool, raw, name), name
+    decision = ctx.decide(tool, raw, gateway)
+    return decision, decision.target_gateway or HOME
 
 
 async def ensure_known(ctx: CallContext, key: str, gateway: str) -> None:
     """A target the mirror does not hold is looked up on its gateway before the decision."""
-    if ctx.store.get(key) is not None:
+    if ctx.store.get(key, gateway) is not None:
         return
     client = await ctx.client(gateway)
     found = await client.request("sessions.list", {"search": key, "limit": 20}, idempotent=True)

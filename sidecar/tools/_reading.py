@@ -18,9 +18,13 @@ async def read_history(
     gateway: str | None = None,
 ) -> dict[str, Any]:
     decision, name = await decide_key(ctx, "sessions_history", session_key, gateway)
-    client = await ctx.client(name)
     params: dict[str, Any] = {"sessionKey": decision.target, "limit": min(limit or 200, 1000)}
-    payload = await client.request("chat.history", params, idempotent=True)
+    if ctx.via_sidecar(name):
+        # That host decides again and reads its own gateway; the transcript is sanitised here as any other.
+        payload = await ctx.call_peer(name, "peer_history", params)
+    else:
+        client = await ctx.client(name)
+        payload = await client.request("chat.history", params, idempotent=True)
     raw = payload.get("messages", []) if isinstance(payload, dict) else []
     clean = _history.sanitise(raw, include_tools=include_tools, source_session=str(decision.target))
     return {

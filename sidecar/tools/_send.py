@@ -27,7 +27,7 @@ from sidecar.gateway import (
 )
 from sidecar.tools import _guard, _history
 from sidecar.tools._context import CallContext
-from sidecar.tools._errors import BadCall, GatewayFault
+from sidecar.tools._errors import BadCall, Denied, GatewayFault
 from sidecar.tools._lookup import decide_key, resolve_label
 from sidecar.tools._routing import HOME, GatewayLike
 
@@ -50,6 +50,7 @@ class SendPipeline:
         self.ctx = ctx
         per_minute = ctx.policy.limits.get("sendsPerMinute", _guard.DEFAULT_SENDS_PER_MINUTE)
         self.limiter = _guard.SendRateLimiter(per_minute)
+        self.in_flight: set[str] = set()
 
     async def send(
         self,
@@ -113,6 +114,8 @@ class SendPipeline:
                 "delivery": {"status": "delivered", "mode": "direct"},
                 "note": "This exact message was already delivered to this session; it was not sent again.",
             }
+        if self.ctx.via_sidecar(name):
+            return await self._to_peer(name, target, idem, message, wait, trace, base)
         client = await self.ctx.client(name)
         baseline = None
         if wait > 0:
@@ -200,6 +203,105 @@ class SendPipeline:
         if reply is not None:
             result["reply"] = reply
         return result
+
+    async def _to_peer(
+        self,
+        name: str,
+        target: str,
+        idem: str,
+        message: str,
+        wait: float,
+        trace: _guard.Trace,
+        base: dict[str, Any],
+    ) -> dict[str, Any]:
+        """Hand the send to the peer's sidecar under the same idempotency key. That host decides it again,
+        queues it in its own outbox and looks for the key in its transcript, so a resend after it died is
+        delivered once; while it stays down the send stays pending here and is resumed later."""
+        args = {
+            "sessionKey": target,
+            "message": _guard.stamp(message, trace, self.ctx.requester.agent_id),
+            "idempotencyKey": idem,
+            "timeoutSeconds": wait,
+            "traceId": trace.trace_id,
+            "hop": trace.hop,
+        }
+        self.in_flight.add(idem)
+        try:
+            answer = await self._peer_attempts(name, target, idem, args, wait)
+        finally:
+            self.in_flight.discard(idem)
+        if answer is None:
+            return {
+                **base,
+                "status": "queued",
+                "delivery": {"status": "pending", "mode": "peer"},
+                "note": f"{name}'s sidecar is unreachable; the message stays in the outbox and is delivered once "
+                "when it is back (`sidecar outbox` shows it). Sending the same message again does not "
+                "duplicate it.",
+            }
+        self.ctx.store.outbox_finish(idem, "delivered", run_id=str(answer.get("runId") or idem))
+        status = str(answer.get("status") or "accepted")
+        result: dict[str, Any] = {
+            **base,
+            "status": "ok" if status == "duplicate" else status,
+            "delivery": {"status": "delivered", "mode": "peer"},
+        }
+        if status == "duplicate":
+            result["note"] = f"{name} already had this message; it was delivered once."
+        for field_name in ("reply", "error"):
+            if answer.get(field_name):
+                result[field_name] = str(answer[field_name])
+        return result
+
+    async def _peer_attempts(
+        self, name: str, target: str, idem: str, args: dict[str, Any], wait: float
+    ) -> dict[str, Any] | None:
+        last: Exception | None = None
+        for attempt in range(1, SEND_ATTEMPTS + 1):
+            try:
+                return await self.ctx.call_peer(name, "peer_send", args, timeout=wait + 30)
+            except Denied:
+                self.ctx.store.outbox_finish(idem, "failed", error=f"refused by {name}")
+                raise
+            except GatewayFault as exc:
+                last = exc
+                log.info("sending to %s on %s: attempt %d failed (%s); retrying", target, name, attempt, exc)
+                await anyio.sleep(min(0.5 * 2**attempt, 8.0))
+        log.warning("send %s to %s stays pending: %s", idem, name, last)
+        return None
+
+    async def resume_peers(self, older_than: float = 20.0) -> int:
+        """Deliver pending sends to sidecar peers that are not being sent right now (the peer was down)."""
+        resumed = 0
+        for entry in self.ctx.store.outbox_pending():
+            name, key = str(entry["gateway"]), str(entry["idempotency_key"])
+            if not self.ctx.via_sidecar(name) or key in self.in_flight or entry.get("body") is None:
+                continue
+            if self.ctx.clock() - float(entry.get("created_at") or 0) < older_than:
+                continue
+            trace = _guard.Trace(str(entry.get("trace_id") or ""), int(entry.get("hop") or 1))
+            args = {
+                "sessionKey": str(entry["target"]),
+                "message": _guard.stamp(str(entry["body"]), trace, self.ctx.requester.agent_id),
+                "idempotencyKey": key,
+                "timeoutSeconds": 0,
+                "traceId": trace.trace_id,
+                "hop": trace.hop,
+            }
+            self.in_flight.add(key)
+            try:
+                answer = await self.ctx.call_peer(name, "peer_send", args)
+            except Denied:
+                self.ctx.store.outbox_finish(key, "failed", error=f"refused by {name}")
+                continue
+            except GatewayFault as exc:
+                log.info("resuming send %s to %s: %s", key, name, exc)
+                continue
+            finally:
+                self.in_flight.discard(key)
+            self.ctx.store.outbox_finish(key, "delivered", run_id=str(answer.get("runId") or key))
+            resumed += 1
+        return resumed
 
     async def _retrying(self, what: str, op: Callable[[GatewayLike], Awaitable[_T]], name: str) -> _T:
         """Run `op` against gateway `name`, riding out a dropped connection or a gateway restart."""
@@ -293,6 +395,8 @@ class SendPipeline:
         resumed = 0
         for entry in self.ctx.store.outbox_pending():
             key, body = str(entry["idempotency_key"]), entry.get("body")
+            if self.ctx.via_sidecar(str(entry["gateway"])):
+                continue  # resume_peers delivers these, under the same key
             if body is None or self.ctx.clock() - float(entry.get("created_at") or 0) > DEDUPE_WINDOW_S:
                 self.ctx.store.outbox_finish(
                     key, "failed", error="expired: the sidecar was down too long to resend"

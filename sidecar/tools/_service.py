@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from sidecar.peers import PeerLinks
 from sidecar.policy import Decision, Policy, Requester, SessionView, Tool
 from sidecar.tools._context import CallContext
 from sidecar.tools._listing import list_sessions
@@ -30,11 +31,12 @@ class SessionsService:
     store: Store
     gateways: GatewayPool
     clock: Callable[[], float] = time.time
+    peers: PeerLinks | None = None
     ctx: CallContext = field(init=False)
     sends: SendPipeline = field(init=False)
 
     def __post_init__(self) -> None:
-        self.ctx = CallContext(self.policy, self.requester, self.store, self.gateways, self.clock)
+        self.ctx = CallContext(self.policy, self.requester, self.store, self.gateways, self.clock, self.peers)
         self.sends = SendPipeline(self.ctx)
 
     def decide(self, tool: Tool, target: str | None, gateway: str = HOME) -> Decision:

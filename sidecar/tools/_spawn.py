@@ -39,12 +39,11 @@ async def spawn(
             )
     if not task.strip():
         raise BadCall("task must not be empty")
-    target_agent = (agent_id or ctx.requester.agent_id).strip().lower()
-    name = ctx.route(target_agent, gateway)
-    decision = ctx.decide("sessions_spawn", agent_id, name)
+    decision = ctx.decide("sessions_spawn", agent_id, gateway)
+    name = decision.target_gateway or HOME
     target_agent = str(decision.target_agent)
     view = ctx.view()
-    depth = view.depth_of(ctx.requester.session_key) + 1
+    depth = view.depth_of(ctx.requester.session_key, ctx.requester.gateway) + 1
     limit = ctx.policy.for_agent(ctx.requester.agent_id).max_spawn_depth.value
     child = f"agent:{target_agent}:subagent:{uuid.uuid4()}"
     idem = f"spawn-{uuid.uuid4()}"
@@ -64,6 +63,24 @@ async def spawn(
         params["label"] = label
     if run_timeout_seconds is not None:
         params["timeoutMs"] = int(run_timeout_seconds) * 1000
+    if ctx.via_sidecar(name):
+        args: dict[str, Any] = {"agentId": target_agent, "task": text}
+        if label:
+            args["label"] = label
+        if run_timeout_seconds is not None:
+            args["runTimeoutSeconds"] = int(run_timeout_seconds)
+        answer = await ctx.call_peer(name, "peer_spawn", args)
+        remote = str(answer.get("childSessionKey") or child)
+        # Ours although it runs there: the parent is this requester, at home.
+        ctx.store.record_spawned_child(remote, ctx.requester.session_key, target_agent, name, HOME)
+        return {
+            "status": "accepted",
+            "childSessionKey": remote,
+            "runId": str(answer.get("runId") or idem),
+            "mode": "run",
+            "gateway": name,
+            "note": SUBAGENT_NOTE,
+        }
     # Visible to our own policy at once, before the gateway's event reaches the mirror.
     ctx.store.record_spawned_child(child, ctx.requester.session_key, target_agent, name)
     client = await ctx.client(name)
