@@ -26,8 +26,8 @@ async def decide_key(ctx: CallContext, tool: Tool, raw: str, gateway: str | None
     if (
         first.gate == "visibility"
         and first.target is not None
-        and name is not None
-        and not ctx.via_sidecar(name)
+        # Only a row on the requester's own gateway can make it the owner: a peer's rows never can.
+        and name == ctx.requester.gateway
         and is_agent_id(target_agent)
         and ctx.store.get(first.target, name) is None
     ):

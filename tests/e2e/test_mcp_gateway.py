@@ -251,8 +251,10 @@ async def test_agents_on_peer_gateways_are_reached_by_name(
             "gateway": {
                 "url": openclaw_gateway.url,
                 "peers": {
-                    "imac": {"url": imac.url, "agents": ["pepper", "friday"]},
-                    "studio": {"url": studio.url, "agents": ["ultron"]},
+                    # Direct pairing with each peer gateway: the explicit, warned opt-in (the default is
+                    # a peer sidecar per host, tests/e2e/test_peer_hosts.py).
+                    "imac": {"url": imac.url, "direct": True, "agents": ["pepper", "friday"]},
+                    "studio": {"url": studio.url, "direct": True, "agents": ["ultron"]},
                 },
             },
             "tools": {"sessions": {"visibility": "all"}, "agentToAgent": {"enabled": True}},
