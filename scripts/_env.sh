@@ -14,7 +14,7 @@ ensure_venv() {
   fi
   if [ ! -f "$stamp" ]; then
     step "installing openclaw-sessions-sidecar with dev and gateway extras"
-    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -e "$ROOT_DIR[dev,gateway]"
+    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -e "$ROOT_DIR[dev,gateway,otel]"
     rm -f "$VENV"/.installed-* && touch "$stamp"
   fi
 }

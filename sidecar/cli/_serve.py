@@ -12,6 +12,7 @@ from pathlib import Path
 
 import anyio
 
+from sidecar import telemetry
 from sidecar.config import ENV_VAR, load_policy
 from sidecar.mirror import MirrorError
 from sidecar.policy import MalformedKey, PolicyError, Requester, is_agent_id
@@ -95,6 +96,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         default=os.environ.get("SIDECAR_LOG_FILE"),
         help="also append logs to PATH (created 0600; default $SIDECAR_LOG_FILE); many MCP clients discard stderr",
     )
+    parser.add_argument(
+        "--otel",
+        action="store_true",
+        help="export OpenTelemetry traces and metrics over OTLP (needs the otel extra; configured by the "
+        "standard OTEL_* variables, e.g. OTEL_EXPORTER_OTLP_ENDPOINT; also $SIDECAR_OTEL=1)",
+    )
     parser.set_defaults(handler=_handle)
 
 
@@ -147,6 +154,11 @@ def _handle(args: argparse.Namespace) -> int:
             return _bad(
                 f"--peer-port: {policy.path} names no peer with a sidecar address under gateway.peers"
             )
+    if telemetry.wanted(args.otel):
+        try:
+            telemetry.configure(args.agent)
+        except telemetry.TelemetryUnavailable as exc:
+            return _bad(str(exc))
     runtime = Runtime(
         policy=policy,
         requester=requester,
@@ -164,6 +176,8 @@ def _handle(args: argparse.Namespace) -> int:
     except (SecretStoreUnavailable, MirrorError) as exc:
         print(f"sidecar serve: {exc}", file=sys.stderr)
         return 1
+    finally:
+        telemetry.shutdown()
     return 0
 
 
@@ -213,7 +227,7 @@ async def _serve(runtime: Runtime, args: argparse.Namespace) -> None:
     if args.transport == "stdio":
         await server.run_stdio_async()
         return
-    from sidecar.mcp import load_or_create_token, serve_http
+    from sidecar.mcp import FleetPage, WithFleet, load_or_create_token, serve_http
 
     token_path = runtime.state_dir / "http-token"
     token = load_or_create_token(token_path)
@@ -222,4 +236,12 @@ async def _serve(runtime: Runtime, args: argparse.Namespace) -> None:
         f"(bearer token in {token_path} or $SIDECAR_HTTP_TOKEN)",
         file=sys.stderr,
     )
-    await serve_http(server.streamable_http_app(host=args.host), args.host, args.port, token)
+    mirror = runtime.mirror
+    assert mirror is not None
+    fleet = FleetPage(lambda: service.policy, service.view, mirror.decisions.recent)
+    print(
+        f"sidecar: the fleet page is at http://{args.host}:{args.port}{fleet.prefix}/#token=<token>",
+        file=sys.stderr,
+    )
+    app = WithFleet(server.streamable_http_app(host=args.host), fleet)
+    await serve_http(app, args.host, args.port, token, public=fleet.public_paths)

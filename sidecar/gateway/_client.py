@@ -24,6 +24,7 @@ from typing import Any, Final
 import anyio
 from websockets.exceptions import ConnectionClosed
 
+from sidecar import telemetry
 from sidecar.gateway._credentials import TokenStore, check_url
 from sidecar.gateway._errors import (
     RETRYABLE_CONNECT_ERRORS,
@@ -84,6 +85,8 @@ class _Call:
     result: Any = _UNSET
     error: GatewayError | None = None
     lost: GatewayError | None = None
+    # Taken when the call is made: the send may happen later, in the supervisor's task and context.
+    traceparent: str | None = field(default_factory=telemetry.traceparent)
     _changed: anyio.Event = field(default_factory=anyio.Event)
 
     def notify(self) -> None:
@@ -283,7 +286,7 @@ class GatewayClient:
             waiter = self._state_changed
             await waiter.wait()
         request_id, text = conn.protocol.send_request(
-            call.method, call.params, expect_final=call.expect_final
+            call.method, call.params, expect_final=call.expect_final, traceparent=call.traceparent
         )
         size = len(text.encode("utf-8"))
         if size > conn.hello.policy.max_payload:

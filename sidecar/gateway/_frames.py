@@ -48,11 +48,15 @@ class RequestFrame:
     id: str
     method: str
     params: Any = None
+    # W3C trace context of the caller's span; the gateway runs the request as a child of it.
+    traceparent: str | None = None
 
     def encode(self) -> str:
         frame: dict[str, Any] = {"type": "req", "id": self.id, "method": self.method}
         if self.params is not None:
             frame["params"] = self.params
+        if self.traceparent is not None:
+            frame["traceparent"] = self.traceparent
         return json.dumps(frame, separators=(",", ":"), ensure_ascii=False)
 
 

@@ -134,7 +134,9 @@ class GatewayProtocol:
         self.phase = Phase.AWAIT_HELLO
         return RequestFrame(self._connect_id, "connect", params).encode()
 
-    def send_request(self, method: str, params: Any = None, *, expect_final: bool = False) -> tuple[str, str]:
+    def send_request(
+        self, method: str, params: Any = None, *, expect_final: bool = False, traceparent: str | None = None
+    ) -> tuple[str, str]:
         """Register a request and return `(id, text to send)`. Only valid after hello-ok."""
         if self.phase is not Phase.OPEN:
             raise RuntimeError(f"requests need an open connection (phase {self.phase.value})")
@@ -142,7 +144,7 @@ class GatewayProtocol:
             raise ValueError("connect is sent by send_connect")
         request_id = self._new_id()
         self._pending[request_id] = _Pending(method, expect_final)
-        return request_id, RequestFrame(request_id, method, params).encode()
+        return request_id, RequestFrame(request_id, method, params, traceparent).encode()
 
     def forget(self, request_id: str) -> None:
         """Stop tracking a request the caller gave up on; a late response to it is then dropped."""

@@ -1,6 +1,15 @@
 """The MCP layer: translate tool calls to the service and results back; never decide."""
 
-from sidecar.mcp._http import load_or_create_token, serve_http
+from sidecar.mcp._fleet import FLEET_PREFIX, FleetPage, WithFleet
+from sidecar.mcp._http import BearerAuth, load_or_create_token, serve_http
 from sidecar.mcp._server import build_server
 
-__all__ = ["build_server", "load_or_create_token", "serve_http"]
+__all__ = [
+    "FLEET_PREFIX",
+    "BearerAuth",
+    "FleetPage",
+    "WithFleet",
+    "build_server",
+    "load_or_create_token",
+    "serve_http",
+]

@@ -10,6 +10,7 @@ import hmac
 import json
 import os
 import secrets
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -22,18 +23,22 @@ LOOPBACK = ("127.0.0.1", "::1", "localhost")
 class BearerAuth:
     """ASGI middleware: every HTTP request must carry `Authorization: Bearer <token>`."""
 
-    def __init__(self, app: ASGIApp, token: str) -> None:
+    def __init__(self, app: ASGIApp, token: str, public: Collection[str] = ()) -> None:
         if len(token) < 16:
             raise ValueError("the HTTP bearer token must be at least 16 characters")
         self.app = app
         self._expected = f"Bearer {token}".encode()
+        # Exact paths served without the token (the fleet page's data-less shell; see FleetPage).
+        self._public = frozenset(public)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         given = dict(scope.get("headers") or []).get(b"authorization", b"")
-        if hmac.compare_digest(given, self._expected):
+        if hmac.compare_digest(given, self._expected) or (
+            scope.get("path") in self._public and scope.get("method") in ("GET", "HEAD")
+        ):
             await self.app(scope, receive, send)
             return
         body = json.dumps(
@@ -71,10 +76,12 @@ def load_or_create_token(path: Path) -> str:
     return token
 
 
-async def serve_http(app: Any, host: str, port: int, token: str) -> None:
+async def serve_http(app: Any, host: str, port: int, token: str, public: Collection[str] = ()) -> None:
     import uvicorn
 
     if host not in LOOPBACK:
         raise ValueError(f"refusing to listen on {host}: the sidecar's HTTP transport binds loopback only")
-    config = uvicorn.Config(BearerAuth(app, token), host=host, port=port, log_level="warning", lifespan="on")
+    config = uvicorn.Config(
+        BearerAuth(app, token, public), host=host, port=port, log_level="warning", lifespan="on"
+    )
     await uvicorn.Server(config).serve()

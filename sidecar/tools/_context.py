@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from sidecar import telemetry
 from sidecar.peers import PeerAuthError, PeerCallFailed, PeerClient, PeerDenied, PeerLinks, PeerUnreachable
 from sidecar.policy import (
     TOOLS,
@@ -55,7 +56,13 @@ class CallContext:
         """Decide and log; raise `Denied` on a refusal. `gateway` is the caller's explicit `gateway`
         argument; the decision's `target_gateway` says where the target is (route the call there)."""
         started = time.perf_counter_ns()
-        decision = decide(self.policy, self.requester, tool, target, self.view(), gateway=gateway)
+        if telemetry.enabled():
+            with telemetry.span("sidecar.decide", **{"sidecar.tool": tool}):
+                decision = decide(self.policy, self.requester, tool, target, self.view(), gateway=gateway)
+                outcome = "allowed" if decision.allowed else "denied"
+                telemetry.decided(tool, outcome, decision.gate, (time.perf_counter_ns() - started) / 1e9)
+        else:
+            decision = decide(self.policy, self.requester, tool, target, self.view(), gateway=gateway)
         self.store.log_decision(
             requester_agent=self.requester.agent_id,
             requester_session=self.requester.session_key,

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 import anyio
 
+from sidecar import telemetry
 from sidecar.gateway import (
     ConnectionLost,
     GatewayAuthChanged,
@@ -127,7 +128,8 @@ class SendPipeline:
         for attempt in range(RUN_ATTEMPTS):
             # A derived key only after the transcript proved the previous run never reached the target.
             key = idem if attempt == 0 else f"{idem}-r{attempt}"
-            run_id = await self._dispatch(name, target, idem, {**params, "idempotencyKey": key})
+            with telemetry.span("sidecar.forward", **{"gateway.method": "agent", "sidecar.gateway": name}):
+                run_id = await self._dispatch(name, target, idem, {**params, "idempotencyKey": key})
             client = await self.ctx.client(name)
             if wait == 0:
                 self.ctx.store.outbox_finish(idem, "delivered", run_id=run_id)
@@ -138,9 +140,12 @@ class SendPipeline:
                     "delivery": {"status": "accepted", "mode": "direct"},
                 }
             try:
-                waited = await client.request(
-                    "agent.wait", {"runId": run_id, "timeoutMs": int(wait * 1000)}, timeout=wait + 2
-                )
+                with telemetry.span(
+                    "sidecar.wait", **{"gateway.method": "agent.wait", "sidecar.run_id": run_id}
+                ):
+                    waited = await client.request(
+                        "agent.wait", {"runId": run_id, "timeoutMs": int(wait * 1000)}, timeout=wait + 2
+                    )
             except RequestTimeout:
                 waited = {"status": "timeout"}
             except FINAL:

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from sidecar import telemetry
 from sidecar.peers import PeerLinks
 from sidecar.policy import Decision, Policy, Requester, SessionView, Tool
 from sidecar.tools._context import CallContext
@@ -57,9 +58,10 @@ class SessionsService:
         active_minutes: int | None = None,
         gateway: str | None = None,
     ) -> dict[str, Any]:
-        return await list_sessions(
-            self.ctx, kinds=kinds, limit=limit, active_minutes=active_minutes, gateway=gateway
-        )
+        with telemetry.tool_call("sessions_list", self.requester.agent_id):
+            return await list_sessions(
+                self.ctx, kinds=kinds, limit=limit, active_minutes=active_minutes, gateway=gateway
+            )
 
     async def sessions_history(
         self,
@@ -69,9 +71,10 @@ class SessionsService:
         include_tools: bool = False,
         gateway: str | None = None,
     ) -> dict[str, Any]:
-        return await read_history(
-            self.ctx, session_key=session_key, limit=limit, include_tools=include_tools, gateway=gateway
-        )
+        with telemetry.tool_call("sessions_history", self.requester.agent_id):
+            return await read_history(
+                self.ctx, session_key=session_key, limit=limit, include_tools=include_tools, gateway=gateway
+            )
 
     async def sessions_send(
         self,
@@ -83,14 +86,15 @@ class SessionsService:
         timeout_seconds: float | None = None,
         gateway: str | None = None,
     ) -> dict[str, Any]:
-        return await self.sends.send(
-            message=message,
-            session_key=session_key,
-            label=label,
-            agent_id=agent_id,
-            timeout_seconds=timeout_seconds,
-            gateway=gateway,
-        )
+        with telemetry.tool_call("sessions_send", self.requester.agent_id):
+            return await self.sends.send(
+                message=message,
+                session_key=session_key,
+                label=label,
+                agent_id=agent_id,
+                timeout_seconds=timeout_seconds,
+                gateway=gateway,
+            )
 
     async def sessions_spawn(
         self,
@@ -102,15 +106,16 @@ class SessionsService:
         gateway: str | None = None,
         extra: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
-        return await spawn(
-            self.ctx,
-            task=task,
-            agent_id=agent_id,
-            label=label,
-            run_timeout_seconds=run_timeout_seconds,
-            gateway=gateway,
-            extra=extra,
-        )
+        with telemetry.tool_call("sessions_spawn", self.requester.agent_id):
+            return await spawn(
+                self.ctx,
+                task=task,
+                agent_id=agent_id,
+                label=label,
+                run_timeout_seconds=run_timeout_seconds,
+                gateway=gateway,
+                extra=extra,
+            )
 
     async def resume_pending(self) -> int:
         """Deliver sends a previous run of this sidecar left in the outbox (see `SendPipeline.resume_pending`)."""

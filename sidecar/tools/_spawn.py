@@ -9,10 +9,11 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from sidecar import telemetry
 from sidecar.gateway import GatewayError
 from sidecar.tools._context import CallContext
 from sidecar.tools._errors import BadCall
-from sidecar.tools._routing import HOME
+from sidecar.tools._routing import HOME, GatewayLike
 
 SUBAGENT_NOTE = (
     "Auto-announce is push-based. After spawning children, do NOT call sessions_list, sessions_history, "
@@ -84,6 +85,26 @@ async def spawn(
     # Visible to our own policy at once, before the gateway's event reaches the mirror.
     ctx.store.record_spawned_child(child, ctx.requester.session_key, target_agent, name)
     client = await ctx.client(name)
+    forward = telemetry.span(
+        "sidecar.forward", **{"gateway.method": "sessions.create", "sidecar.gateway": name}
+    )
+    with forward:
+        created = await _create(client, ctx, name, params)
+    created = created if isinstance(created, dict) else {}
+    key = str(created.get("key") or child)
+    if key != child:
+        ctx.store.record_spawned_child(key, ctx.requester.session_key, target_agent, name)
+    return {
+        "status": "accepted",
+        "childSessionKey": key,
+        "runId": str(created.get("runId") or idem),
+        "mode": "run",
+        "gateway": name,
+        "note": SUBAGENT_NOTE,
+    }
+
+
+async def _create(client: GatewayLike, ctx: CallContext, name: str, params: dict[str, Any]) -> Any:
     try:
         created = await client.request("sessions.create", params, timeout=30)
     except GatewayError as exc:
@@ -101,15 +122,4 @@ async def spawn(
             params.pop("parentSessionKey")
             params.pop("spawnDepth")
         created = await client.request("sessions.create", params, timeout=30)
-    created = created if isinstance(created, dict) else {}
-    key = str(created.get("key") or child)
-    if key != child:
-        ctx.store.record_spawned_child(key, ctx.requester.session_key, target_agent, name)
-    return {
-        "status": "accepted",
-        "childSessionKey": key,
-        "runId": str(created.get("runId") or idem),
-        "mode": "run",
-        "gateway": name,
-        "note": SUBAGENT_NOTE,
-    }
+    return created
