@@ -162,3 +162,71 @@ async def test_off_by_default_every_hook_is_a_shared_no_op_and_no_frame_changes(
                 "sessions_send", {"sessionKey": "agent:dev-1:main", "message": "x"}
             )
     assert not result.is_error
+
+
+def test_the_real_otlp_exporters_deliver_spans_and_metrics_to_an_otlp_http_receiver(tmp_path: Path) -> None:
+    """No OpenTelemetry Collector installs from PyPI, npm or Debian, so the receiver is a loopback
+    OTLP/HTTP endpoint decoding the protobuf wire format with the official opentelemetry-proto."""
+    import http.server
+    import subprocess
+    import sys
+    import threading
+
+    from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+    received: dict[str, list[bytes]] = {"/v1/traces": [], "/v1/metrics": []}
+
+    class Receiver(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            received.setdefault(self.path, []).append(body)
+            self.send_response(200)
+            self.send_header("Content-Type", "application/x-protobuf")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        env = {
+            **os.environ,
+            "PYTHONPATH": str(REPO),
+            "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{httpd.server_address[1]}",
+            "NO_PROXY": "127.0.0.1",
+            "no_proxy": "127.0.0.1",
+        }
+        tp = f"00-{TRACE_ID}-{PARENT_ID}-01"
+        done = subprocess.run(
+            [sys.executable, str(REPO / "tests" / "otlp_run.py"), tp],
+            env=env, capture_output=True, text=True, timeout=120, check=False,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr[-3000:]
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    spans = []
+    for body in received["/v1/traces"]:
+        request = ExportTraceServiceRequest.FromString(body)
+        for rs in request.resource_spans:
+            service = {a.key: a.value.string_value for a in rs.resource.attributes}
+            assert (
+                service["service.name"] == "openclaw-sessions-sidecar" and service["sidecar.agent"] == "lead"
+            )
+            spans += [s for ss in rs.scope_spans for s in ss.spans]
+    names = [s.name for s in spans]
+    assert names.count("sidecar sessions_send") == 2 and names.count("sidecar.decide") == 2
+    assert "sidecar.forward" in names and "sidecar.wait" in names
+    joined = [s for s in spans if s.name == "sidecar sessions_send" and s.trace_id.hex() == TRACE_ID]
+    assert len(joined) == 1
+    metric_names = {
+        m.name
+        for body in received["/v1/metrics"]
+        for rm in ExportMetricsServiceRequest.FromString(body).resource_metrics
+        for sm in rm.scope_metrics
+        for m in sm.metrics
+    }
+    assert {"sidecar.decisions", "sidecar.decision.duration", "sidecar.tool.duration"} <= metric_names
