@@ -64,6 +64,10 @@ class Runtime:
         self.pool = GatewayPool(self.home_url, self.policy.peers, self._connect)
         for peer in self.policy.peers:
             self.mirror.set_agents(peer.name, peer.agents, source="config")
+        # Until a gateway answers this run, decide with the release it ran last time (the mirror knows).
+        for cursor in self.mirror.cursors.all():
+            if cursor.openclaw_version:
+                self.pool.learn_release(cursor.gateway, cursor.openclaw_version)
         links = PeerLinks(self.policy, lambda name: self._peer_secrets.get(name.split(":", 1)[-1]))
         self.service = SessionsService(
             self.policy, self.requester, ServiceStore(self.mirror), self.pool, peers=links
@@ -84,6 +88,10 @@ class Runtime:
             url, identity, self._tokens, agent, shared_token=shared, allow_insecure=allow_insecure
         )
         hello = await client.connect()
+        if client.features is not None:
+            # Decisions follow this gateway's own release (its defaults, guard and denial strings).
+            self.pool.learn_release(name, client.features.adapter.measured)
+            self.mirror.cursors.update(name, openclaw_version=hello.server_version)
         defaults = hello.session_defaults
         if name == HOME and defaults is not None and defaults.default_agent_id:
             self.policy.adopt_gateway_defaults(defaults.default_agent_id, defaults.main_key or "main")

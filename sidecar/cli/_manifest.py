@@ -46,6 +46,7 @@ examples:
   # OpenClaw itself, for every agent in the policy: one sidecar per agent under mcp.servers, and per
   # agent a tools.deny of OpenClaw's built-in session tools and of every other agent's sidecar
   sidecar manifest openclaw --policy team.json5 > sidecar-fragment.json5
+  sidecar manifest openclaw --policy team.json5 --openclaw-version 2026.4.12   # agents.list[] shape
 
   # one agent of an OpenClaw fleet, on another gateway, with the sidecar installed elsewhere
   sidecar manifest openclaw --agent dev-1 --policy team.json5 --gateway ws://127.0.0.1:19001 \\
@@ -84,6 +85,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.add_argument("--gateway", metavar="URL", help="gateway URL written as serve --gateway")
     parser.add_argument(
         "--sidecar", metavar="PATH", help="the sidecar executable to launch (default: this installation's)"
+    )
+    parser.add_argument(
+        "--openclaw-version",
+        metavar="VERSION",
+        help="the OpenClaw release of the gateway, for the fragment's shape (default: the newest "
+        "supported, 2026.9.6); 2026.3.x has no mcp.servers, so there the other clients apply",
     )
     parser.set_defaults(handler=_handle)
 
@@ -143,14 +150,17 @@ def _handle(args: argparse.Namespace) -> int:
     if client == "openclaw":
         launches = {a: launch_for(a, policy_path, command, gateway) for a in policy.agent_ids}
         agents = [args.agent] if args.agent else None
-        config = openclaw_fragment(policy, launches, agents)
+        try:
+            config = openclaw_fragment(policy, launches, agents, openclaw_version=args.openclaw_version)
+        except ValueError as exc:  # NoMcpClient names the clients that work; else an unsupported release
+            return _bad(str(exc))
         _warn_truncated(policy)
         if args.agent:
             _note(
                 f"every other agent must also deny sessions-{args.agent}__* or it can act as {args.agent}; "
                 f"print the whole fleet with: sidecar manifest openclaw --policy {policy.path}"
             )
-        print(render(client, config, openclaw_header(policy_path)), end="")
+        print(render(client, config, openclaw_header(policy_path, args.openclaw_version)), end="")
         return 0
 
     launch = launch_for(args.agent, policy_path, command, gateway)

@@ -32,9 +32,11 @@ examples:
   sidecar mirror status --db ~/.local/state/openclaw-sessions-sidecar/lead/mirror.db --json
   SIDECAR_STATE_DIR=/srv/sidecar sidecar mirror status --agent dev-1
 
-Shows, per gateway: the state (live, syncing, stale), the mirrored rows, the last full snapshot, how
-long ago the last event arrived and the last event seq. A mirror that heard nothing for
-{STALE_AFTER_S:g} s is stale (the gateway ticks every 30 s), and a hint says what to check.
+Shows, per gateway: its OpenClaw release, the state (live, syncing, stale), how the mirror follows it
+(`events`, or `polling` with the most seconds a row can lag, for releases without session events such
+as 2026.3.x), the mirrored rows, the last full snapshot, how long ago the last event arrived and the
+last event seq. A mirror that heard nothing for {STALE_AFTER_S:g} s is stale (the gateway ticks every
+30 s), a polled one once its last snapshot is older than its bound, and a hint says what to check.
 The database is opened read-only, so this is safe while the sidecar runs.
 Default database: ${STATE_ENV}/<agent>/mirror.db, else ~/.local/state/openclaw-sessions-sidecar/<agent>/mirror.db.
 Exit codes: 0 every gateway live, 1 something is stale, syncing or never synced, 2 bad input or no
@@ -46,7 +48,7 @@ examples:
   sidecar mirror sync --gateway ws://127.0.0.1:18789 --agent lead
   OPENCLAW_GATEWAY_TOKEN=... sidecar mirror sync --gateway wss://gw.example.com --agent dev-1 --name studio
 
-Takes one full snapshot (sessions.list, paged, and agents.list) into the agent's mirror, printing
+Takes one full snapshot (sessions.list, paged where the release pages, and agents.list) into the agent's mirror, printing
 progress on stderr. The sidecar keeps its mirror live by itself; this is for a mirror whose sidecar is
 not running, and it refuses while one is live (--force overrides). Pair the agent first (sidecar pair).
 Default database: ${STATE_ENV}/<agent>/mirror.db. Exit codes: 0 synced, 1 the sync failed, 2 bad input.
@@ -184,6 +186,14 @@ def _hint(cursor: SyncCursor, freshness: str, now: float) -> str | None:
     )
 
 
+def _follows(g: dict[str, Any]) -> str:
+    """How the mirror keeps up with this gateway, with the staleness it promises when polling."""
+    if g.get("mode") == "polling":
+        bound = g.get("stale_bound")
+        return f"polling (rows <= {bound:g} s old)" if isinstance(bound, int | float) else "polling"
+    return "events" if g.get("mode") == "events" else "-"
+
+
 def _age(seconds: float) -> str:
     seconds = max(0.0, seconds)
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
@@ -208,14 +218,16 @@ def render_status(report: dict[str, Any]) -> str:
     if not report["gateways"]:
         lines.append("no gateway synced yet: start the sidecar, or run sidecar mirror sync")
         return "\n".join(lines)
-    header = ("GATEWAY", "STATE", "ROWS", "LAST FULL SYNC", "LAST EVENT", "SEQ")
+    header = ("GATEWAY", "OPENCLAW", "STATE", "FOLLOWS", "ROWS", "LAST FULL SYNC", "LAST EVENT", "SEQ")
     table = [header]
     for g in report["gateways"]:
         age = g["last_event_age_s"]
         table.append(
             (
                 g["gateway"],
+                g.get("openclaw_version") or "?",
                 g["freshness"],
+                _follows(g),
                 str(g["rows"]),
                 _when(g["last_full_sync"]),
                 "never" if age is None else f"{_age(age)} ago",

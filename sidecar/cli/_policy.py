@@ -27,6 +27,7 @@ from sidecar.policy import (
     render_policy,
     render_results,
     run_cases,
+    semantics_for,
 )
 
 EXPLAIN_EPILOG = f"""\
@@ -40,6 +41,7 @@ examples:
   sidecar explain --policy team.json5 --agent hr sessions_list
   sidecar explain --policy macbook.json5 --agent jarvis --gateway imac sessions_send agent:pepper:main
   sidecar explain --policy imac.json5 --from macbook --agent jarvis sessions_send agent:pepper:main
+  sidecar explain --policy team.json5 --agent lead --openclaw-version 2026.3.13 sessions_send agent:dev-1:main
 
 --gateway NAME places the target on that gateway (as the tool argument `gateway` does); without it the
 target goes to the gateway known to hold its agent (home first). A target on a peer reached through its
@@ -47,6 +49,9 @@ sidecar is decided twice: here, outbound, under this policy; and on the peer, in
 policy (its receivesFrom must name the requester as <agent>@<this host>). --from PEER explains that
 inbound side, as the receiving host decides a call from PEER's agent --agent.
 
+Decides under the semantics of the newest supported OpenClaw release (2026.9.6) unless
+--openclaw-version names the gateway's release (2026.3.13 to 2026.9.6): its defaults (before 2026.9:
+visibility tree, agent-to-agent off), its tree guard and its exact denial strings.
 Prints every gate in OpenClaw's order (unknown-target, sandbox, visibility, agent-to-agent, allow-list,
 receives-from, spawn-allow) with pass or fail and the file:line that set each value, then the fix.
 --json prints one object with allowed, gate, message, source, fix and checks.
@@ -57,10 +62,12 @@ SHOW_EPILOG = f"""\
 examples:
   sidecar policy show --policy team.json5 --agent lead
   SIDECAR_POLICY=team.json5 sidecar policy show --agent research --json
+  sidecar policy show --policy team.json5 --agent lead --openclaw-version 2026.4.12
 
 Shows each effective value (visibility, sendVisibility, agent-to-agent, allow lists, receivesFrom,
 subagents, sandbox) with where it came from: this agent's entry, the policy's sidecar-wide value, the
-inherited openclaw.json, or OpenClaw 2026.9.6's default. Warns loudly when the agent can read and message
+inherited openclaw.json, or the OpenClaw release's default (2026.9.6's unless --openclaw-version names
+another supported release; before 2026.9 visibility defaults to tree and agent-to-agent to off). Warns loudly when the agent can read and message
 every other agent. The policy may also come from ${ENV_VAR}. Exit 0 on success, 2 on bad input.
 """
 
@@ -137,6 +144,12 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--policy", metavar="FILE", help=f"policy file (JSON5); default ${ENV_VAR}")
     parser.add_argument("--agent", metavar="ID", required=True, help="the agent this sidecar serves")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of text")
+    parser.add_argument(
+        "--openclaw-version",
+        metavar="VERSION",
+        help="decide under this OpenClaw release's semantics (supported: 2026.3.13 to 2026.9.6; "
+        "default: the newest, 2026.9.6)",
+    )
 
 
 def bad_input(message: str) -> int:
@@ -160,7 +173,12 @@ def _load(args: argparse.Namespace) -> Policy | None:
             f"Add it as agents.entries.{args.agent}: {{}} so its policy is explicit."
         )
         return None
-    return policy
+    try:
+        semantics = semantics_for(args.openclaw_version)
+    except ValueError as exc:
+        bad_input(f"--openclaw-version: {exc}")
+        return None
+    return policy.for_release(semantics)
 
 
 def _explain(args: argparse.Namespace) -> int:

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from sidecar.policy import Policy
+from sidecar.policy import Policy, semantics_for
 
 CLIENTS = ("openclaw", "claude-desktop", "claude-code", "cursor", "vscode", "codex")
 Client = Literal["openclaw", "claude-desktop", "claude-code", "cursor", "vscode", "codex"]
@@ -220,16 +220,51 @@ def client_config(client: Client, launch: Launch, name: str) -> dict[str, Any]:
     return {"mcpServers": {name: entry}}
 
 
+class NoMcpClient(ValueError):
+    """The OpenClaw release cannot launch MCP servers (no `mcp` key), so no fragment can wire it."""
+
+
+NON_OPENCLAW_CLIENTS = tuple(c for c in CLIENTS if c != "openclaw")
+
+
+def fragment_release(version: str | None) -> str:
+    """The measured release whose config shape a fragment for `version` takes (default: the newest).
+
+    Raises:
+        ValueError: `version` is outside the supported range (the message names it).
+        NoMcpClient: the release has no `mcp.servers` (2026.3.x); the message names the clients that work.
+    """
+    release = semantics_for(version).version
+    if release == "2026.3.13":
+        shown = version or release
+        raise NoMcpClient(
+            f"OpenClaw {shown} has no mcp key in openclaw.json (mcp.servers arrived in 2026.4), so it cannot "
+            "launch the sidecar as an MCP server and there is no fragment to print. The sidecar still serves "
+            f"agents of a {shown} gateway through any other MCP client: {', '.join(NON_OPENCLAW_CLIENTS)} "
+            "(sidecar manifest <client> --agent ID --policy FILE). Or upgrade the gateway to 2026.4.12 or later"
+        )
+    return release
+
+
 def openclaw_fragment(
-    policy: Policy, launches: Mapping[str, Launch], agents: Sequence[str] | None = None
+    policy: Policy,
+    launches: Mapping[str, Launch],
+    agents: Sequence[str] | None = None,
+    *,
+    openclaw_version: str | None = None,
 ) -> dict[str, Any]:
     """The `openclaw.json` fragment for a fleet: per agent, its sidecar under `mcp.servers.sessions-<id>`
     and `agents.entries.<id>.tools.deny` listing OpenClaw's built-in session tools and every other
     agent's sidecar, so each agent's only way to other sessions is its own sidecar.
 
     `launches` maps every agent in the policy to its launch; `agents` picks whose entries to emit
-    (default: all of them). The denies always cover every agent in the policy.
+    (default: all of them). The denies always cover every agent in the policy. `openclaw_version` picks
+    the shape that release validates: before 2026.9 agents are `agents.list[]` entries `{id, tools}`.
+
+    Raises:
+        NoMcpClient: the release has no `mcp.servers` (see `fragment_release`).
     """
+    release = fragment_release(openclaw_version)
     fleet = list(policy.agent_ids)
     missing = [a for a in fleet if a not in launches]
     if missing:
@@ -246,16 +281,30 @@ def openclaw_fragment(
             if other != agent_id:
                 deny += _namespace_deny(safe[server_name(other)], own)
         entries[agent_id] = {"tools": {"deny": deny}}
+    if release != "2026.9.6":
+        listed = [{"id": agent_id, **entry} for agent_id, entry in entries.items()]
+        return {"mcp": {"servers": servers}, "agents": {"list": listed}}
     return {"mcp": {"servers": servers}, "agents": {"entries": entries}}
 
 
-def openclaw_header(policy_path: str) -> list[str]:
+def openclaw_header(policy_path: str, openclaw_version: str | None = None) -> list[str]:
     """The comment on top of an OpenClaw fragment: where it goes and what each part does."""
+    release = semantics_for(openclaw_version).version
+    entries = "agents.entries.<id>" if release == "2026.9.6" else "agents.list[] entry {id: <id>}"
+    shape = [] if openclaw_version is None else [f"In the shape OpenClaw {openclaw_version} validates."]
     return [
         f"openclaw.json fragment for the agents in {policy_path}, from `sidecar manifest openclaw`.",
+        *shape,
         f"Where: {WHERE['openclaw']}.",
         "mcp.servers.sessions-<id>: the sidecar for agent <id>, exposing only its sessions_* tools.",
-        "agents.entries.<id>.tools.deny: OpenClaw's built-in session tools and every other agent's sidecar",
+        *(
+            []
+            if release == "2026.9.6"
+            else [
+                "Merge each agents.list entry into the existing entry with the same id (lists do not merge)."
+            ]
+        ),
+        f"{entries}.tools.deny: OpenClaw's built-in session tools and every other agent's sidecar",
         "(tools are named <server>__<tool>), so each agent reaches other sessions only through its own sidecar.",
         "If an agent already has a tools.deny list, add these entries to it instead of replacing it.",
         "Pair each agent once first: sidecar pair --gateway URL --agent <id>",

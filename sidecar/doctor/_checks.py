@@ -5,7 +5,7 @@ needs doing, the exact fix: a command to run or a key to set. The checks run in 
 
 1. the policy parses, and no agent in it is accidentally wide open;
 2. a secret store is usable (only the backend is checked; no entry is read);
-3. the home gateway is reachable and speaks protocol 4;
+3. the home gateway is reachable, speaks protocol 3 or 4 and runs a supported OpenClaw release;
 4. the agent's device is paired there with every scope the sidecar uses;
 5. the agent's session mirror is fresh, per gateway;
 6. every peer gateway, as in 3 and 4;
@@ -43,6 +43,7 @@ from sidecar.config import load_policy, mirror_path
 from sidecar.deploy import audit_openclaw_config
 from sidecar.gateway import (
     ALL_SCOPES,
+    SUPPORTED_RANGE,
     AuthError,
     DeviceIdentity,
     GatewayClient,
@@ -52,7 +53,9 @@ from sidecar.gateway import (
     PairingRequired,
     ProtocolMismatch,
     TokenStore,
+    UnsupportedVersion,
     check_url,
+    is_supported,
 )
 from sidecar.gateway._errors import ErrorContext
 from sidecar.gateway._handshake import ConnectAuth, build_connect_params
@@ -442,9 +445,12 @@ async def check_gateway(
         return Check(name, "FAIL", f"{url}: {exc.message}", exc.hint or None)
     readyz = f", /readyz {ready}" if ready is not None else ""
     if hello is None:
-        return Check(name, "PASS", f"{url} is reachable{readyz} and accepts protocol 4")
-    version = f" (OpenClaw {hello.server_version})" if hello.server_version else ""
-    return Check(name, "PASS", f"{url} is reachable{readyz} and speaks protocol {hello.protocol}{version}")
+        # Its release shows in the pairing check, which connects with the stored device.
+        return Check(name, "PASS", f"{url} is reachable{readyz} and accepts the protocols offered (3-4)")
+    if not is_supported(hello.server_version):
+        error = UnsupportedVersion(hello.server_version, f"the gateway at {url}")
+        return Check(name, "FAIL", error.message, error.hint)
+    return Check(name, "PASS", f"{url} is reachable{readyz}; {_release_line(hello)}")
 
 
 def _tcp_probe(host: str, port: int, timeout: float) -> tuple[str, str] | None:
@@ -640,7 +646,19 @@ async def check_pairing(
             f"Store one with: {ctx.pair_command}",
         )
     return Check(
-        name, "PASS", f"agent {agent} is paired at {url} as device {device} with every scope the sidecar uses"
+        name,
+        "PASS",
+        f"agent {agent} is paired at {url} as device {device} with every scope the sidecar uses; "
+        f"{_release_line(hello)}",
+    )
+
+
+def _release_line(hello: HelloOk) -> str:
+    """`OpenClaw 2026.4.12 (protocol 3), supported (2026.3.13 to 2026.9.6)`: what doctor says of a release."""
+    state = "supported" if is_supported(hello.server_version) else "NOT supported"
+    return (
+        f"the gateway runs OpenClaw {hello.server_version or '(version not reported)'} "
+        f"(protocol {hello.protocol}), {state} ({SUPPORTED_RANGE})"
     )
 
 

@@ -1,7 +1,8 @@
-"""Talking to an OpenClaw gateway over its WebSocket protocol v4.
+"""Talking to an OpenClaw gateway over its WebSocket protocol (v4, and v3 for OpenClaw 2026.3/2026.4).
 
 `GatewayClient` is the connection the sidecar uses: timeouts, tick-based liveness, reconnects, and the
 `agent` method's two responses. `GatewayProtocol` is the sans-IO state machine underneath it.
+`Adapter` and `Features` hold what each OpenClaw release does differently (`adapter_for(version)`).
 `TokenStore` keeps each agent's device key and device token in the OS keyring. Every failure is a
 `GatewayError` subclass whose text says what to do next.
 """
@@ -68,11 +69,34 @@ from sidecar.gateway._protocol import (
     ResponseReceived,
     ShutdownAnnounced,
 )
+from sidecar.gateway._transport import features_of
+from sidecar.gateway._versions import (
+    ADAPTERS,
+    MAX_PROTOCOL,
+    MIN_PROTOCOL,
+    NEWEST_VERSION,
+    SUPPORTED_RANGE,
+    SUPPORTED_VERSIONS,
+    Adapter,
+    Features,
+    UnsupportedVersion,
+    adapter_for,
+    is_supported,
+    is_unknown_method,
+    parse_version,
+)
 
 __all__ = [
+    "ADAPTERS",
     "ALL_SCOPES",
+    "MAX_PROTOCOL",
+    "MIN_PROTOCOL",
+    "NEWEST_VERSION",
     "PROTOCOL_VERSION",
+    "SUPPORTED_RANGE",
+    "SUPPORTED_VERSIONS",
     "Accepted",
+    "Adapter",
     "AgentAccepted",
     "AuthError",
     "AuthRateLimited",
@@ -89,6 +113,7 @@ __all__ = [
     "ErrorShape",
     "EventReceived",
     "EventStream",
+    "Features",
     "GatewayAuthChanged",
     "GatewayClient",
     "GatewayError",
@@ -128,8 +153,14 @@ __all__ = [
     "TickTimeout",
     "TokenStore",
     "Unavailable",
+    "UnsupportedVersion",
     "UpgradeRejected",
+    "adapter_for",
     "canonical_url",
     "check_url",
     "entry_name",
+    "features_of",
+    "is_supported",
+    "is_unknown_method",
+    "parse_version",
 ]

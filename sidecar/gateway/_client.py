@@ -51,6 +51,7 @@ from sidecar.gateway._protocol import (
     ShutdownAnnounced,
 )
 from sidecar.gateway._transport import Connection, Credentials, close_info, open_connection
+from sidecar.gateway._versions import Features, is_unknown_method
 
 log = logging.getLogger("sidecar.gateway")
 
@@ -133,6 +134,7 @@ class GatewayClient:
         self.reconnect = reconnect
         self.backoff = backoff or Backoff()
         self.hello: HelloOk | None = None
+        self.features: Features | None = None
         self.epoch = 0
         self.failure: GatewayError | None = None
         self._creds = Credentials(identity, token_store, agent_id, shared_token)
@@ -256,6 +258,36 @@ class GatewayClient:
             raise RequestTimeout("agent (final result)", timeout or 0) from None
         return call.result
 
+    def supports(self, method: str) -> bool:
+        """Whether this gateway has `method`, as far as hello and earlier probes tell (see `probe`)."""
+        return self.features is None or self.features.has(method)
+
+    async def probe(
+        self, method: str, params: Any = None, *, timeout: float | None = None
+    ) -> tuple[bool, Any]:
+        """Call `method` where it may not exist; returns `(exists, payload)`. An `unknown method` answer
+        is recorded as a fact about this gateway (later `supports` calls say no), not raised.
+
+        Raises:
+            GatewayError: any other failure.
+        """
+        if not self.supports(method):
+            return False, None
+        try:
+            return True, await self.request(method, params, timeout=timeout, idempotent=True)
+        except GatewayError as exc:
+            if not is_unknown_method(exc):
+                raise
+            if self.features is not None:
+                self.features.note_missing(method)
+            log.info("gateway %s has no %s (OpenClaw %s)", self.url, method, self.version or "?")
+            return False, None
+
+    @property
+    def version(self) -> str | None:
+        """The gateway's OpenClaw release from its last hello, e.g. `2026.4.12`."""
+        return self.hello.server_version if self.hello is not None else None
+
     def events(self, max_buffer: int = 1024) -> EventStream:
         """Subscribe to events. A subscriber that falls `max_buffer` behind loses events (see `seq`)."""
         return self._events.subscribe(max_buffer, lambda: self.failure)
@@ -332,6 +364,7 @@ class GatewayClient:
     def _install(self, conn: Connection) -> None:
         self._conn = conn
         self.hello = conn.hello
+        self.features = conn.features
         self.epoch += 1
         self._restart_hint_s = None
         self._last_connect_error = None

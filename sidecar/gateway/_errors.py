@@ -91,8 +91,8 @@ class ProtocolMismatch(GatewayError):
         server = f"protocol {expected}" if expected is not None else "another protocol version"
         super().__init__(
             message,
-            f"The gateway speaks {server}; this sidecar speaks protocol 4 only. "
-            "Run an OpenClaw gateway that speaks protocol 4 (openclaw 2026.9 or later)",
+            f"The gateway speaks {server}; this sidecar speaks protocols 3 and 4 "
+            "(OpenClaw 2026.3.13 to 2026.9.6). Run a supported OpenClaw release",
         )
 
 

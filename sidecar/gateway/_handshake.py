@@ -15,8 +15,10 @@ from typing import Any
 from sidecar import __version__
 from sidecar.gateway._errors import ProtocolViolation
 from sidecar.gateway._identity import DeviceIdentity, signature_payload_v3
+from sidecar.gateway._versions import MAX_PROTOCOL, MIN_PROTOCOL
 
-PROTOCOL_VERSION = 4
+PROTOCOL_VERSION = MAX_PROTOCOL
+"""The newest protocol; connect offers MIN_PROTOCOL..MAX_PROTOCOL and hello-ok says which one is spoken."""
 ALL_SCOPES: tuple[str, ...] = (
     "operator.read",
     "operator.write",
@@ -126,8 +128,10 @@ def build_connect_params(
         device_family=client.device_family,
     )
     params: dict[str, Any] = {
-        "minProtocol": PROTOCOL_VERSION,
-        "maxProtocol": PROTOCOL_VERSION,
+        # 2026.9 answers 4 and refuses 3 for operators; 2026.3.x and 2026.4.x only know 3. The same
+        # device signature (v3 payload) verifies on all of them.
+        "minProtocol": MIN_PROTOCOL,
+        "maxProtocol": MAX_PROTOCOL,
         "client": client.to_wire(),
         "role": role,
         "scopes": scope_list,
@@ -188,9 +192,10 @@ class HelloOk:
         if p.get("type") != "hello-ok":
             raise ProtocolViolation(f"connect answered with {p.get('type')!r}, not hello-ok")
         protocol = _int(p, "protocol", "hello-ok")
-        if protocol != PROTOCOL_VERSION:
+        if not MIN_PROTOCOL <= protocol <= MAX_PROTOCOL:
             raise ProtocolViolation(
-                f"hello-ok negotiated protocol {protocol}, but only {PROTOCOL_VERSION} was offered"
+                f"hello-ok negotiated protocol {protocol}, but only {MIN_PROTOCOL} to {MAX_PROTOCOL} "
+                "were offered"
             )
         server = _obj(p.get("server"), "hello-ok.server")
         features = _obj(p.get("features", {}), "hello-ok.features")

@@ -42,6 +42,7 @@ from sidecar.gateway._protocol import (
     HandshakeFailed,
     HelloReceived,
 )
+from sidecar.gateway._versions import Features, UnsupportedVersion, adapter_for
 
 OPEN_MAX_SIZE = 32 * 1024 * 1024
 
@@ -53,6 +54,7 @@ class Connection:
     ws: ClientConnection
     protocol: GatewayProtocol
     hello: HelloOk
+    features: Features
     sent_device_token: bool = field(default=False)
 
     async def abort(self, code: int, reason: str) -> None:
@@ -117,7 +119,22 @@ async def open_connection(
     issued = hello.auth.device_token
     if issued is not None and issued != device_token:
         await creds.store.store_token(url, creds.agent_id, creds.identity, issued, hello.auth.scopes)
-    return Connection(ws, protocol, hello, sent_device_token=device_token is not None)
+    try:
+        features = features_of(hello, where=f"the gateway at {url}")
+    except UnsupportedVersion:
+        await _close_quietly(ws, 1000, "unsupported gateway version")
+        raise
+    return Connection(ws, protocol, hello, features, sent_device_token=device_token is not None)
+
+
+def features_of(hello: HelloOk, *, where: str = "the gateway") -> Features:
+    """The connection's features from hello: the release's adapter and the methods hello lists.
+
+    Raises:
+        UnsupportedVersion: the release is outside the supported range.
+    """
+    adapter = adapter_for(hello.server_version, where=where)
+    return Features(hello.server_version, hello.protocol, adapter, hello.methods)
 
 
 async def _open_socket(url: str, max_size: int) -> ClientConnection:

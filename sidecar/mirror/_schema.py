@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 TABLES = (
     """
@@ -66,7 +66,10 @@ TABLES = (
         snapshot_offset INTEGER NOT NULL DEFAULT 0,
         snapshot_started REAL,
         snapshot_ts INTEGER,
-        last_error TEXT
+        last_error TEXT,
+        mode TEXT,
+        stale_bound REAL,
+        openclaw_version TEXT
     )
     """,
     """
@@ -123,6 +126,13 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
         "ALTER TABLE decisions ADD COLUMN target_gateway TEXT",
         "ALTER TABLE decisions ADD COLUMN side TEXT",
         "ALTER TABLE outbox ADD COLUMN requester_gateway TEXT NOT NULL DEFAULT 'home'",
+    ),
+    # 2 -> 3: how the mirror follows each gateway (`events`, or `polling` where the release has no
+    # session events), the staleness it promises when polling, and the gateway's OpenClaw release.
+    2: (
+        "ALTER TABLE sync_cursor ADD COLUMN mode TEXT",
+        "ALTER TABLE sync_cursor ADD COLUMN stale_bound REAL",
+        "ALTER TABLE sync_cursor ADD COLUMN openclaw_version TEXT",
     ),
 }
 

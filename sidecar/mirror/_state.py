@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from sidecar.mirror._db import Mirror
 
 State = Literal["syncing", "live", "stale"]
+Mode = Literal["events", "polling"]
 STALE_AFTER_S = 90.0
 """No event for this long means the link is not live: the gateway ticks every 30 s."""
 
@@ -34,13 +35,20 @@ class SyncCursor:
     snapshot_started: float | None = None
     snapshot_ts: int | None = None
     last_error: str | None = None
+    mode: Mode | None = None
+    stale_bound: float | None = None
+    """When polling: the most seconds a mirrored row can lag the gateway (poll interval plus snapshot)."""
+    openclaw_version: str | None = None
 
     def freshness(self, now: float | None = None, stale_after: float = STALE_AFTER_S) -> State:
         """The state a reader should believe: `live` with no event for `stale_after` seconds is stale
-        (the sidecar that wrote it is gone or cut off)."""
+        (the sidecar that wrote it is gone or cut off). A polled mirror is live while its last snapshot
+        is within its stated bound."""
         now = time.time() if now is None else now
         if self.state != "live":
             return self.state
+        if self.mode == "polling" and self.stale_bound is not None:
+            return "live" if now - (self.last_full_sync or 0.0) <= self.stale_bound else "stale"
         heard = max(self.last_event or 0.0, self.last_full_sync or 0.0)
         return "live" if now - heard <= stale_after else "stale"
 
@@ -58,20 +66,30 @@ class CursorStore:
         self._mirror = mirror
         self._gens: dict[str, int] = {}
         self._seq: dict[str, tuple[int | None, int | None]] = {}
+        self._columns: tuple[str, ...] | None = None
 
     def load(self) -> None:
         self._gens = {c.gateway: c.snapshot_gen for c in self.all()}
 
+    def _names(self, conn: Any) -> tuple[str, ...]:
+        # A read-only open of a file an older sidecar wrote lacks the newer columns: read what is there.
+        if self._columns is None:
+            have = {row[1] for row in conn.execute("PRAGMA table_info(sync_cursor)")}
+            self._columns = tuple(n for n in _NAMES if n in have)
+        return self._columns
+
     def get(self, gateway: str) -> SyncCursor | None:
         with self._mirror.reading() as conn:
-            row = conn.execute(f"SELECT {', '.join(_NAMES)} FROM sync_cursor WHERE gateway = ?", (gateway,))
+            names = self._names(conn)
+            row = conn.execute(f"SELECT {', '.join(names)} FROM sync_cursor WHERE gateway = ?", (gateway,))
             found = row.fetchone()
-        return None if found is None else SyncCursor(*found)
+        return None if found is None else SyncCursor(**dict(zip(names, found, strict=True)))
 
     def all(self) -> list[SyncCursor]:
         with self._mirror.reading() as conn:
-            rows = conn.execute(f"SELECT {', '.join(_NAMES)} FROM sync_cursor ORDER BY gateway").fetchall()
-        return [SyncCursor(*row) for row in rows]
+            names = self._names(conn)
+            rows = conn.execute(f"SELECT {', '.join(names)} FROM sync_cursor ORDER BY gateway").fetchall()
+        return [SyncCursor(**dict(zip(names, row, strict=True))) for row in rows]
 
     def gen(self, gateway: str) -> int:
         return self._gens.get(gateway, 0)

@@ -7,6 +7,11 @@ captured before an event that the mirror applied already. Rows therefore replace
 gateway's capture order (`snapshotAt`), and a deletion seen during a snapshot keeps a tombstone until the
 snapshot ends, so a page captured earlier cannot bring the session back.
 
+Releases without session events (OpenClaw 2026.3.x answers `sessions.subscribe` with `unknown method`)
+are polled instead: a full snapshot every `poll_every` seconds, so a mirrored row lags the gateway by at
+most the interval plus one snapshot, a bound the cursor states (`mode`, `stale_bound`) for `mirror
+status`. Releases without `sessions.list` paging (before 2026.9) are listed in one unpaged request.
+
 The gateway numbers the events of each connection (`seq`, from 1) and drops events for a slow consumer
 while still counting them; a gap, or a new connection (`epoch`), means the mirror may have missed
 something, and it resyncs. Unknown stays unknown: `ensure_known` asks the gateway about a target the
@@ -25,7 +30,7 @@ from typing import Any, Protocol
 import anyio
 from anyio.abc import TaskStatus
 
-from sidecar.gateway import RequestError
+from sidecar.gateway import RequestError, is_unknown_method
 from sidecar.mirror._db import Mirror
 from sidecar.mirror._errors import MirrorError
 from sidecar.mirror._rows import SessionRow, agent_of_key
@@ -40,6 +45,7 @@ PAGES_PER_WRITE = 5
 SESSION_EVENTS = frozenset({"sessions.changed", "session.message"})
 _GONE = frozenset({"delete", "archive"})
 _FLUSH_EVERY_S = 5.0
+POLL_EVERY_S = 10.0
 
 
 class EventLike(Protocol):
@@ -88,6 +94,7 @@ class MirrorSync:
         pages_per_write: int = PAGES_PER_WRITE,
         refresh_after: float = 60.0,
         request_timeout: float = 30.0,
+        poll_every: float = POLL_EVERY_S,
     ) -> None:
         self.mirror = mirror
         self.client = client
@@ -97,6 +104,9 @@ class MirrorSync:
         self.pages_per_write = max(1, pages_per_write)
         self.refresh_after = refresh_after
         self.request_timeout = request_timeout
+        self.poll_every = poll_every
+        self.polling = False
+        """True while the gateway has no session events and the mirror polls it."""
         self.snapshots = 0
         self.resync_reasons: list[str] = []
         self._epoch: int | None = None
@@ -166,13 +176,38 @@ class MirrorSync:
         epoch = getattr(self.client, "epoch", None)
         if isinstance(epoch, int) and epoch != self._epoch:
             self._epoch, self._seq = epoch, None
-        await self._request("sessions.subscribe", {})
+        self.polling = not await self._subscribe()
         await self.snapshot()
+
+    async def _subscribe(self) -> bool:
+        """Subscribe to session events; False when this gateway has none (then the mirror polls)."""
+        features = getattr(self.client, "features", None)
+        if features is not None and not features.has("sessions.subscribe"):
+            return False
+        try:
+            await self._request("sessions.subscribe", {})
+        except RequestError as exc:
+            if not is_unknown_method(exc):
+                raise
+            # An answer about this gateway, not a failure: it has no session events.
+            if features is not None:
+                features.note_missing("sessions.subscribe")
+            return False
+        return True
+
+    def _adapter(self) -> Any:
+        features = getattr(self.client, "features", None)
+        return getattr(features, "adapter", None)
 
     async def _next_job(self) -> None:
         while self._wanted is None and not self._stale_keys:
             wait: float | None = None
-            if self._refresh_due:
+            if self.polling:
+                wait = self.poll_every - (time.monotonic() - self._last_full)
+                if wait <= 0:
+                    self._refresh_due = True
+                    return
+            elif self._refresh_due:
                 wait = self.refresh_after - (time.monotonic() - self._last_full)
                 if wait <= 0:
                     return
@@ -234,7 +269,8 @@ class MirrorSync:
         if name == "sessions.changed" and payload.get("reason") in _GONE:
             self._forget(key, payload)
             return
-        snapshot = payload.get("session")
+        adapter = self._adapter()
+        snapshot = adapter.changed_row(dict(payload)) if adapter is not None else payload.get("session")
         if not isinstance(snapshot, Mapping):
             # No row to apply: fetch this one session rather than guess from a partial payload.
             self._stale_keys.add(key)
@@ -299,6 +335,7 @@ class MirrorSync:
             **({} if resume else {"snapshot_started": time.time(), "snapshot_ts": None}),
         )
         self._tombstones = {}
+        started = time.monotonic()
         try:
             with self.mirror.bulk():
                 rows, total = await self._snapshot(gen, offset, resume, since)
@@ -314,6 +351,7 @@ class MirrorSync:
             )
             self.mirror.cursors.update(self.gateway, state="stale", snapshot_offset=0)
             return await self._take_snapshot()
+        took = time.monotonic() - started
         self._last_full = time.monotonic()
         now = time.time()
         self.mirror.cursors.update(
@@ -324,6 +362,10 @@ class MirrorSync:
             snapshot_offset=0,
             seq=self._seq,
             epoch=self._epoch,
+            mode="polling" if self.polling else "events",
+            # Polled: a change lands at most one interval plus one snapshot later; twice the last
+            # snapshot's time (and 5 s) leaves room for a slower next one.
+            stale_bound=round(self.poll_every + max(5.0, 2 * took), 1) if self.polling else None,
         )
         self.snapshots += 1
         return rows
@@ -346,9 +388,16 @@ class MirrorSync:
         buffered: list[SessionRow] = []
         pages = 0
         extra: dict[str, Any] = {}
+        adapter = self._adapter()
+        if adapter is not None and not adapter.paged_list:
+            # No paging before 2026.9 (`offset` is rejected): every row in one answer.
+            offset = done = 0
         while True:
             self._shift = 0
-            page = await self._list({"offset": offset})
+            page = await self._list(
+                {"offset": offset} if adapter is None else adapter.list_params(offset, self.page_size),
+                paged=adapter is None or adapter.paged_list,
+            )
             raw = page.get("sessions")
             rows_in = [r for r in raw if isinstance(r, Mapping)] if isinstance(raw, list) else []
             total = page["totalCount"] if isinstance(page.get("totalCount"), int) else done + len(rows_in)
@@ -410,11 +459,11 @@ class MirrorSync:
             rows = [row for row in rows if not self._buried(row)]
         self.mirror.apply(rows, gen=gen)
 
-    async def _list(self, params: Mapping[str, Any]) -> Mapping[str, Any]:
-        page = await self._request(
-            "sessions.list",
-            {"limit": self.page_size, "includeGlobal": True, "includeUnknown": True, **params},
-        )
+    async def _list(self, params: Mapping[str, Any], *, paged: bool = True) -> Mapping[str, Any]:
+        base: dict[str, Any] = {"includeGlobal": True, "includeUnknown": True}
+        if paged:
+            base["limit"] = self.page_size
+        page = await self._request("sessions.list", {**base, **params})
         if not isinstance(page, Mapping):
             raise SyncError(f"sessions.list answered {type(page).__name__}, not an object")
         return page

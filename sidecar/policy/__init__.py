@@ -29,12 +29,15 @@ from sidecar.policy._keys import (
 from sidecar.policy._matrix import GATE_LETTERS, Cell, Matrix, access_matrix, render_matrix_text
 from sidecar.policy._model import HOME, OPENCLAW_DEFAULTS, AgentPolicy, Peer, Policy, Resolved, Source
 from sidecar.policy._schema import PolicyError, parse_json5, validate
+from sidecar.policy._versions import NEWEST, SEMANTICS, Semantics, semantics_for
 
 __all__ = [
     "GATES",
     "GATE_LETTERS",
     "HOME",
+    "NEWEST",
     "OPENCLAW_DEFAULTS",
+    "SEMANTICS",
     "TOOLS",
     "AgentPolicy",
     "Case",
@@ -51,6 +54,7 @@ __all__ = [
     "PolicyError",
     "Requester",
     "Resolved",
+    "Semantics",
     "SessionKey",
     "SessionView",
     "Source",
@@ -79,6 +83,7 @@ __all__ = [
     "render_policy",
     "render_results",
     "run_cases",
+    "semantics_for",
     "split_principal",
     "validate",
 ]

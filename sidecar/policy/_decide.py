@@ -305,7 +305,7 @@ def decide(
             return deny(
                 "unknown-target",
                 message,
-                "agent id rules (OpenClaw 2026.9.6)",
+                f"agent id rules ({policy.semantics.label})",
                 _fixes.unknown_target(policy, None, policy.known_agents),
                 None,
                 None,
@@ -339,7 +339,7 @@ def decide(
         return deny(
             "unknown-target",
             str(exc),
-            "session key rules (OpenClaw 2026.9.6)",
+            f"session key rules ({policy.semantics.label})",
             _fixes.unknown_target(policy, None, policy.known_agents),
             None,
             None,
@@ -462,9 +462,10 @@ def _guard(
     owned: bool,
     trace: _Trace,
 ) -> tuple[str, str, str, str] | None:
-    """OpenClaw 2026.9.6's visibility guard plus the `scoped` extension. Returns (gate, message, source, fix).
+    """The visibility guard of the policy's OpenClaw release plus the `scoped` extension.
 
-    An agent on another gateway is another agent, whatever its id: `main` on a peer is never "same agent".
+    Returns (gate, message, source, fix). An agent on another gateway is another agent, whatever its id:
+    `main` on a peer is never "same agent".
     """
     tool: Tool = (
         "sessions_send" if action == "send" else ("sessions_list" if action == "list" else "sessions_history")
@@ -474,7 +475,8 @@ def _guard(
     cross = key.agent_id != req.agent_id or target_gw != requester.gateway
     target_name = principal(key.agent_id, target_gw)
     mode = vis.value
-    if key.is_incognito:
+    sem = policy.semantics
+    if key.is_incognito and sem.incognito_hidden:
         trace.add("visibility", "fail", "incognito sessions are hidden from session tools", vis)
         return (
             "visibility",
@@ -482,8 +484,9 @@ def _guard(
             vis.describe(),
             "Incognito sessions are never reachable through session tools; target a regular session.",
         )
-    # Rows the requester spawned stay reachable under tree/all even on another agent (ACP/subagent children).
-    if owned and mode in ("tree", "all") and (not cross or key.is_subagent):
+    # Rows the requester spawned stay reachable under tree/all; from 2026.9 even on another agent
+    # (ACP/subagent children), before that only the same agent's direct children.
+    if owned and mode in ("tree", "all") and (not cross or (sem.owned_cross_agent and key.is_subagent)):
         trace.add("visibility", "pass", f"{key.key} was spawned by {req.key}", vis)
         return None
     if cross:
@@ -508,8 +511,7 @@ def _guard(
             trace.add("visibility", "fail", f"visibility {mode!r} does not reach other agents", vis)
             return (
                 "visibility",
-                f"{prefix} visibility is restricted. Set tools.sessions.visibility=all to allow cross-agent "
-                "access; use tools.agentToAgent to restrict permitted agent pairs.",
+                sem.cross_agent_denial(prefix),
                 vis.describe(),
                 _fixes.visibility(policy, agent, vis, tool, target_name, True)
                 + _later_fixes(policy, agent, requester, key, target_gw, action),
@@ -557,7 +559,8 @@ def _guard(
             vis.describe(),
             _fixes.visibility(policy, agent, vis, tool, key.agent_id, False),
         )
-    if mode == "tree" and not is_self and not owned and req.rest != policy.main_key:
+    main_sees_all = sem.main_sees_agent and req.rest == policy.main_key
+    if mode == "tree" and not is_self and not owned and not main_sees_all:
         trace.add(
             "visibility", "fail", "only the requester's session and its spawned children are visible", vis
         )

@@ -70,7 +70,7 @@ def open_default_warning(agent: AgentPolicy) -> str | None:
         ("tools.agentToAgent.allow", agent.allow),
     ]
     unset = [
-        f"{name} (unset: OpenClaw 2026.9.6 defaults to {v.describe().split(' = ')[-1]})"
+        f"{name} (unset: {v.source.release} defaults to {v.describe().split(' = ')[-1]})"
         for name, v in keys
         if v.is_default
     ]

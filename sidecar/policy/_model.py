@@ -1,7 +1,8 @@
 """The effective policy of one agent, every value carrying where it came from.
 
 Resolution order for each value: the agent's own entry in the policy file, the policy file's sidecar-wide
-value, the inherited openclaw.json, then OpenClaw 2026.9.6's default.
+value, the inherited openclaw.json, then the default of the OpenClaw release the policy is decided for
+(`Policy.semantics`: the requester's gateway's release, else the newest supported one).
 """
 
 from __future__ import annotations
@@ -19,25 +20,16 @@ from sidecar.policy._schema import (
     Document,
     PolicyError,
 )
+from sidecar.policy._versions import NEWEST, Semantics
 
 T = TypeVar("T")
 Origin = Literal["agent", "sidecar", "openclaw", "default"]
-OPENCLAW_VERSION = "OpenClaw 2026.9.6"
+OPENCLAW_VERSION = NEWEST.label
 
-# OpenClaw 2026.9.6's values when a key is unset. Note the 2026.9 flip: visibility `all` and
-# agent-to-agent on, so an unset config is wide open (older releases defaulted to `tree` and off).
-OPENCLAW_DEFAULTS: dict[str, Any] = {
-    "tools.sessions.visibility": "all",
-    "tools.agentToAgent.enabled": True,
-    "tools.agentToAgent.allow": (),
-    "subagents.allowAgents": (),
-    "subagents.maxSpawnDepth": 1,
-    "subagents.maxChildrenPerAgent": 5,
-    "subagents.requireAgentId": False,
-    "sandbox.mode": "off",
-    "sandbox.sessionToolsVisibility": "spawned",
-    "session.mainKey": "main",
-}
+# The newest release's values when a key is unset. Note the 2026.9 flip: visibility `all` and
+# agent-to-agent on, so an unset config is wide open (older releases default to `tree` and off; see
+# `Semantics.defaults` for each).
+OPENCLAW_DEFAULTS: dict[str, Any] = dict(NEWEST.defaults)
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,11 +40,13 @@ class Source:
     key: str
     file: str | None = None
     line: int | None = None
+    release: str = OPENCLAW_VERSION
+    """For a default: the OpenClaw release whose default it is, e.g. `OpenClaw 2026.3.13`."""
 
     def describe(self, value: Any) -> str:
         shown = _show(value)
         if self.origin == "default":
-            return f"default ({OPENCLAW_VERSION}): {self.key} = {shown}"
+            return f"default ({self.release}): {self.key} = {shown}"
         where = f"{self.file}:{self.line}" if self.line else str(self.file)
         return f"{where} {self.key} = {shown}"
 
@@ -157,11 +151,26 @@ class Policy:
 
     doc: Document
     openclaw: Document | None = None
+    semantics: Semantics = NEWEST
     _cache: dict[str, AgentPolicy] = field(default_factory=dict, repr=False)
 
     @property
     def path(self) -> str:
         return self.doc.path
+
+    def for_release(self, semantics: Semantics) -> Policy:
+        """The same files decided under another OpenClaw release's semantics (a new Policy)."""
+        if semantics is self.semantics:
+            return self
+        other = Policy(self.doc, self.openclaw, semantics)
+        for name in ("default_agent", "main_key"):
+            if name in self.__dict__:
+                other.__dict__[name] = self.__dict__[name]
+        return other
+
+    def _default(self, key: str, fallback: Any = None) -> Resolved[Any]:
+        value = self.semantics.defaults.get(key, fallback)
+        return Resolved(value, Source("default", key, release=self.semantics.label))
 
     # -- agents -----------------------------------------------------------------------------------
 
@@ -314,7 +323,7 @@ class Policy:
         )
         if vis.source.origin == "openclaw" and vis.value not in OPENCLAW_VISIBILITIES:
             # OpenClaw treats an invalid visibility as its default rather than refusing to start.
-            vis = Resolved(OPENCLAW_DEFAULTS["tools.sessions.visibility"], vis.source)
+            vis = Resolved(self.semantics.defaults["tools.sessions.visibility"], vis.source)
         send = self._agent_first(
             agent_id,
             ("tools", "sessions", "sendVisibility"),
@@ -406,8 +415,7 @@ class Policy:
             found = self._lookup(self.openclaw, (), keys, "openclaw", kind)
         if found is not None:
             return found
-        value = OPENCLAW_DEFAULTS.get(default_key, default)
-        return Resolved(value, Source("default", default_key))
+        return self._default(default_key, default)
 
     def _agent_only(self, agent_id: str, keys: tuple[str, ...]) -> Resolved[tuple[str, ...] | None]:
         entry = self._agent_entry(agent_id)
@@ -415,7 +423,10 @@ class Policy:
             found = self._lookup(self.doc, entry[1], keys, "agent", tuple)
             if found is not None:
                 return found
-        return Resolved(None, Source("default", "agents.entries.<id>." + ".".join(keys)))
+        return Resolved(
+            None,
+            Source("default", "agents.entries.<id>." + ".".join(keys), release=self.semantics.label),
+        )
 
     def _subagent_value(self, agent_id: str, name: str, kind: type) -> Resolved[Any]:
         return self._layered(
@@ -455,7 +466,7 @@ class Policy:
             found = self._lookup(doc, base, keys, origin, kind)
             if found is not None:
                 return found
-        return Resolved(OPENCLAW_DEFAULTS[default_key], Source("default", default_key))
+        return self._default(default_key)
 
 
 def _openclaw_entry(doc: Document, agent_id: str) -> tuple[str, ...] | None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sidecar import telemetry
@@ -23,6 +23,7 @@ from sidecar.policy import (
     Tool,
     canonical_key,
     decide,
+    semantics_for,
 )
 from sidecar.tools._errors import BadCall, Denied, GatewayFault
 from sidecar.tools._routing import HOME, GatewayLike, GatewayPool, RoutingError
@@ -37,6 +38,22 @@ class CallContext:
     gateways: GatewayPool
     clock: Callable[[], float] = time.time
     peers: PeerLinks | None = None
+    _by_release: dict[str, Policy] = field(default_factory=dict, repr=False)
+
+    def effective_policy(self) -> Policy:
+        """The policy under the semantics of the requester's own gateway (home): its OpenClaw release as
+        its hello reported it (this run or, until home answers, the last run's), else the newest."""
+        release = self.gateways.release_of(HOME)
+        if release is None:
+            return self.policy
+        held = self._by_release.get(release)
+        if (
+            held is None
+            or held.default_agent != self.policy.default_agent
+            or held.main_key != self.policy.main_key
+        ):
+            held = self._by_release[release] = self.policy.for_release(semantics_for(release))
+        return held
 
     def via_sidecar(self, gateway: str) -> bool:
         """Whether `gateway` is a peer reached through its own sidecar (never through its gateway)."""
@@ -58,11 +75,15 @@ class CallContext:
         started = time.perf_counter_ns()
         if telemetry.enabled():
             with telemetry.span("sidecar.decide", **{"sidecar.tool": tool}):
-                decision = decide(self.policy, self.requester, tool, target, self.view(), gateway=gateway)
+                decision = decide(
+                    self.effective_policy(), self.requester, tool, target, self.view(), gateway=gateway
+                )
                 outcome = "allowed" if decision.allowed else "denied"
                 telemetry.decided(tool, outcome, decision.gate, (time.perf_counter_ns() - started) / 1e9)
         else:
-            decision = decide(self.policy, self.requester, tool, target, self.view(), gateway=gateway)
+            decision = decide(
+                self.effective_policy(), self.requester, tool, target, self.view(), gateway=gateway
+            )
         self.store.log_decision(
             requester_agent=self.requester.agent_id,
             requester_session=self.requester.session_key,

@@ -62,6 +62,18 @@ def _text_of(message: dict[str, Any]) -> str:
     return ""
 
 
+def carries(message: Any, stamped: str) -> bool:
+    """Whether a transcript message is the user turn of a message we sent as `stamped` (body plus
+    trailer). Releases before 2026.9 keep neither the send's idempotency key nor its run id in the
+    transcript, so the stamp is the mark: its trailer names the chain and hop, and the body must match
+    too (two messages of one hop differ in the body, and so in their idempotency key)."""
+    if not isinstance(message, dict) or message.get("role") != "user":
+        return False
+    text = _text_of(message)
+    body, _, trailer = stamped.rstrip().rpartition("\n\n")
+    return bool(trailer) and trailer in text and body.strip() in text
+
+
 def inbound_trace(messages: list[Any]) -> Trace | None:
     """The trace of the newest user message in the requester's own session, if one carried a trailer."""
     for message in reversed(messages):

@@ -56,7 +56,7 @@ async def list_sessions(
         # as the whole answer whatever the limit (docs/benchmarks.md, item 4). A row of another gateway
         # is (gateway, key): a peer's agent:main:main is not this agent's own session.
         keys = ctx.store.keys(gateway, updated_since=since)
-    scope = filter_sessions(ctx.policy, ctx.requester, keys, ctx.view())
+    scope = filter_sessions(ctx.effective_policy(), ctx.requester, keys, ctx.view())
     visible = [k for k in scope.visible if _key_of(k) != "unknown"]
     if kinds:
         wanted = {k.lower() for k in kinds}

@@ -21,7 +21,7 @@ async def decide_key(ctx: CallContext, tool: Tool, raw: str, gateway: str | None
     """Decide `tool` on session key `raw`; returns the decision and the gateway that holds the target."""
     key = ctx.canonical(raw)
     target_agent = key.split(":")[1] if key.startswith("agent:") else ctx.policy.default_agent
-    first = decide(ctx.policy, ctx.requester, tool, raw, ctx.view(), gateway=gateway)
+    first = decide(ctx.effective_policy(), ctx.requester, tool, raw, ctx.view(), gateway=gateway)
     name = first.target_gateway
     if (
         first.gate == "visibility"

@@ -37,6 +37,7 @@ class GatewayPool:
     _clients: dict[str, GatewayLike] = field(default_factory=dict)
     _learned: dict[str, set[str]] = field(default_factory=dict)
     _locks: dict[str, anyio.Lock] = field(default_factory=dict)
+    _releases: dict[str, str] = field(default_factory=dict)
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -53,6 +54,14 @@ class GatewayPool:
     def learn_agents(self, name: str, agent_ids: Iterable[str]) -> None:
         """Remember the agents a gateway's `agents.list` reported."""
         self._learned[name] = set(agent_ids)
+
+    def learn_release(self, name: str, version: str) -> None:
+        """Remember the OpenClaw release a gateway's hello reported (its semantics decide for its agents)."""
+        self._releases[name] = version
+
+    def release_of(self, name: str) -> str | None:
+        """The OpenClaw release of gateway `name` as last seen (this run or a previous one), or None."""
+        return self._releases.get(name)
 
     def known_on(self, name: str) -> set[str]:
         pinned = next((set(p.agents) for p in self.peers if p.name == name), set())

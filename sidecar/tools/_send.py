@@ -2,7 +2,8 @@
 
 One logical send has one idempotency key, written to the outbox before anything leaves. After a dropped
 connection or a gateway restart the target's transcript is read for that key before anything is sent
-again, so a send is delivered once however often the connection fails under it.
+again, so a send is delivered once however often the connection fails under it. Transcripts of releases
+before 2026.9 carry no key: there the message's own trace stamp (body plus trailer) is looked for.
 """
 
 from __future__ import annotations
@@ -159,7 +160,7 @@ class SendPipeline:
                 break
 
             async def arrived(client: GatewayLike) -> bool:
-                return await _already_delivered(client, target, idem)
+                return await _already_delivered(client, target, idem, params["message"])
 
             if await self._retrying(f"checking delivery to {target}", arrived, name):
                 break
@@ -334,7 +335,7 @@ class SendPipeline:
 
         async def once(client: GatewayLike) -> str:
             nonlocal tried
-            if tried and await _already_delivered(client, target, idem):
+            if tried and await _already_delivered(client, target, idem, params.get("message")):
                 return idem
             tried = True
             accepted = await client.agent(params, resend=False)
@@ -355,7 +356,7 @@ class SendPipeline:
         self, name: str, target: str, idem: str, params: dict[str, Any], base: dict[str, Any]
     ) -> dict[str, Any]:
         async def check(client: GatewayLike) -> bool:
-            return await _already_delivered(client, target, idem)
+            return await _already_delivered(client, target, idem, params.get("message"))
 
         if not await self._retrying(f"checking delivery to {target}", check, name):
             # Accepted but lost with the gateway: send it again under the same key (at least once).
@@ -456,8 +457,9 @@ def _idempotency_key(requester: str, gateway: str, target: str, message: str, tr
     return str(uuid.UUID(digest[:32]))
 
 
-async def _already_delivered(client: GatewayLike, target: str, idem: str) -> bool:
-    """Whether the target's transcript already holds the message sent under `idem`."""
+async def _already_delivered(client: GatewayLike, target: str, idem: str, stamped: Any = None) -> bool:
+    """Whether the target's transcript already holds the message sent under `idem` (by its key where the
+    release records it, else by the stamped text `stamped` itself)."""
     payload = await client.request("chat.history", {"sessionKey": target, "limit": 100}, idempotent=True)
     for message in (payload or {}).get("messages", []) if isinstance(payload, dict) else []:
         if not isinstance(message, dict):
@@ -465,6 +467,8 @@ async def _already_delivered(client: GatewayLike, target: str, idem: str) -> boo
         meta = message.get("__openclaw")
         meta = meta if isinstance(meta, dict) else {}
         if str(message.get("idempotencyKey", "")).startswith(idem) or meta.get("runId") == idem:
+            return True
+        if isinstance(stamped, str) and _guard.carries(message, stamped):
             return True
     return False
 

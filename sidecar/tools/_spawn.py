@@ -2,6 +2,9 @@
 
 The child is written to the mirror before the gateway answers, so the parent's own policy sees it
 immediately; OpenClaw's `sessions.create` then starts the run under the parent and depth we decided.
+Where `sessions.create` is missing (2026.3.x) or takes no depth and key (2026.4.x), the older sequence
+OpenClaw's own tool uses does the same: `sessions.patch {key, spawnedBy, spawnDepth, label}` creates the
+child under its parent, then `agent` starts the task on the `subagent` lane.
 """
 
 from __future__ import annotations
@@ -45,7 +48,7 @@ async def spawn(
     target_agent = str(decision.target_agent)
     view = ctx.view()
     depth = view.depth_of(ctx.requester.session_key, ctx.requester.gateway) + 1
-    limit = ctx.policy.for_agent(ctx.requester.agent_id).max_spawn_depth.value
+    limit = ctx.effective_policy().for_agent(ctx.requester.agent_id).max_spawn_depth.value
     child = f"agent:{target_agent}:subagent:{uuid.uuid4()}"
     idem = f"spawn-{uuid.uuid4()}"
     text = (
@@ -85,6 +88,23 @@ async def spawn(
     # Visible to our own policy at once, before the gateway's event reaches the mirror.
     ctx.store.record_spawned_child(child, ctx.requester.session_key, target_agent, name)
     client = await ctx.client(name)
+    features = getattr(client, "features", None)
+    adapter = getattr(features, "adapter", None)
+    if adapter is not None and adapter.spawn_sequence == "patch-agent":
+        with telemetry.span(
+            "sidecar.forward", **{"gateway.method": "sessions.patch", "sidecar.gateway": name}
+        ):
+            run_id = await _patch_then_run(
+                client, ctx, name, child, depth, text, idem, label, run_timeout_seconds
+            )
+        return {
+            "status": "accepted",
+            "childSessionKey": child,
+            "runId": run_id,
+            "mode": "run",
+            "gateway": name,
+            "note": SUBAGENT_NOTE,
+        }
     forward = telemetry.span(
         "sidecar.forward", **{"gateway.method": "sessions.create", "sidecar.gateway": name}
     )
@@ -123,3 +143,36 @@ async def _create(client: GatewayLike, ctx: CallContext, name: str, params: dict
             params.pop("spawnDepth")
         created = await client.request("sessions.create", params, timeout=30)
     return created
+
+
+async def _patch_then_run(
+    client: Any,
+    ctx: CallContext,
+    name: str,
+    child: str,
+    depth: int,
+    text: str,
+    idem: str,
+    label: str | None,
+    run_timeout_seconds: int | None,
+) -> str:
+    """Spawn without `sessions.create`: the patch makes the child session with its lineage, the run
+    starts the task in it. A peer gateway cannot know a parent that lives on another gateway, so there
+    the lineage stays ours (mirror) and only the label is patched."""
+    patch: dict[str, Any] = {"key": child}
+    if name == HOME:
+        patch |= {"spawnedBy": ctx.requester.session_key, "spawnDepth": depth}
+    if label:
+        patch["label"] = label
+    await client.request("sessions.patch", patch, timeout=30)
+    run: dict[str, Any] = {
+        "message": text,
+        "sessionKey": child,
+        "idempotencyKey": idem,
+        "deliver": False,
+        "lane": "subagent",
+    }
+    if run_timeout_seconds is not None:
+        run["timeout"] = int(run_timeout_seconds)
+    accepted = await client.agent(run, timeout=30)
+    return str(getattr(accepted, "run_id", None) or idem)

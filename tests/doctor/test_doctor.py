@@ -276,18 +276,18 @@ async def test_a_gateway_that_speaks_another_protocol_fails_with_the_hint() -> N
         check = await check_gateway("gateway", f"ws://127.0.0.1:{port}", timeout=2)
     assert check.status == "FAIL"
     assert "protocol mismatch" in check.detail
-    assert check.fix is not None and "protocol 5" in check.fix and "protocol 4" in check.fix
+    assert check.fix is not None and "protocol 5" in check.fix and "protocols 3 and 4" in check.fix
 
 
 @pytest.mark.anyio
-async def test_the_probe_carries_no_device_or_credential_and_an_auth_answer_means_protocol_4() -> None:
+async def test_the_probe_carries_no_device_or_credential_and_an_auth_answer_means_the_protocol_fits() -> None:
     required = {"ok": False, "error": {"code": "NOT_PAIRED", "message": "device identity required",
                                        "details": {"code": "DEVICE_IDENTITY_REQUIRED"}}}  # fmt: skip
     async with await scripted_server(required, (1008, "device identity required")) as server:
         port = server.sockets[0].getsockname()[1]
         check = await check_gateway("gateway", f"ws://127.0.0.1:{port}", timeout=2)
     assert check.status == "PASS", check
-    assert "accepts protocol 4" in check.detail
+    assert "accepts the protocols offered (3-4)" in check.detail
 
 
 @pytest.mark.anyio
@@ -598,7 +598,10 @@ def test_on_a_real_gateway_an_unpaired_agent_fails_with_the_pair_command(  # typ
     code, out, err = doctor(capsys, "--policy", str(policy), "--agent", "lead", "--json")
     checks = by_name(json.loads(out))
     assert code == 1
-    assert checks["gateway"]["status"] == "PASS" and "accepts protocol 4" in checks["gateway"]["detail"]
+    assert (
+        checks["gateway"]["status"] == "PASS"
+        and "accepts the protocols offered" in checks["gateway"]["detail"]
+    )
     assert checks["pairing"]["status"] == "FAIL"
     assert f"sidecar pair --gateway {gw.url} --agent lead" in checks["pairing"]["fix"]
     assert "openclaw devices approve <requestId>" in checks["pairing"]["fix"]

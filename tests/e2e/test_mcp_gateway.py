@@ -107,6 +107,7 @@ def user_texts(messages: list[dict[str, Any]]) -> list[str]:
     return out
 
 
+@pytest.mark.every_version
 async def test_the_hierarchy_is_enforced_exactly_on_a_real_gateway(openclaw_gateway, tmp_path) -> None:  # type: ignore[no-untyped-def]
     policy = write_policy(tmp_path, hierarchy_policy(openclaw_gateway.url))
     env = sidecar_env(tmp_path, openclaw_gateway.token)
@@ -194,6 +195,7 @@ async def test_history_from_another_agent_arrives_wrapped_as_untrusted_data(
     assert all(m["sourceSession"] == "agent:dev-4:main" for m in out["messages"])
 
 
+@pytest.mark.every_version
 async def test_a_spawn_creates_a_child_that_the_requester_may_read_at_once(
     openclaw_gateway, tmp_path
 ) -> None:  # type: ignore[no-untyped-def]
@@ -343,6 +345,7 @@ async def test_a_gateway_killed_mid_send_loses_and_duplicates_nothing(gateway_fa
     gw.stop()
 
 
+@pytest.mark.every_version
 def test_no_token_or_private_key_appears_in_any_output_log_or_file_the_run_produced() -> None:
     """Runs last in this module: every tool result, log line and sidecar file, against every secret seen."""
     if not SCANNED_ROOTS:

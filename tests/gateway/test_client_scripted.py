@@ -72,7 +72,7 @@ async def test_connect_sends_a_signed_v4_connect_and_exposes_hello() -> None:
         assert client.hello.session_defaults is not None
         assert client.hello.session_defaults.main_session_key == "agent:main:main"
         params = gw.connects[0]
-        assert (params["minProtocol"], params["maxProtocol"]) == (4, 4)
+        assert (params["minProtocol"], params["maxProtocol"]) == (3, 4)
         assert params["client"]["id"] == "gateway-client"
         assert params["client"]["mode"] == "cli"
         assert params["scopes"] == list(ALL_SCOPES)

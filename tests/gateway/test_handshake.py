@@ -67,7 +67,7 @@ def test_a_challenge_without_a_nonce_or_integer_ts_is_a_protocol_violation(paylo
 
 def test_connect_offers_protocol_4_only_as_a_gateway_client_operator_in_cli_mode() -> None:
     params = build_connect_params(challenge=CHALLENGE, identity=DeviceIdentity.generate(), auth=ConnectAuth())
-    assert (params["minProtocol"], params["maxProtocol"]) == (4, 4)
+    assert (params["minProtocol"], params["maxProtocol"]) == (3, 4)
     assert params["client"]["id"] == "gateway-client"
     assert params["client"]["mode"] == "cli"
     assert params["client"]["platform"] and params["client"]["version"]
@@ -174,7 +174,7 @@ def test_a_device_token_in_hello_ok_is_parsed_but_kept_out_of_repr() -> None:
 
 @pytest.mark.parametrize(
     ("key", "value"),
-    [("type", "hello"), ("protocol", 3), ("policy", {"maxPayload": 1}), ("server", None)],
+    [("type", "hello"), ("protocol", 5), ("policy", {"maxPayload": 1}), ("server", None)],
 )
 def test_a_hello_ok_that_breaks_the_contract_is_a_protocol_violation(key: str, value: object) -> None:
     payload = hello_payload()

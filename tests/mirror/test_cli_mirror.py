@@ -84,8 +84,10 @@ def test_status_shows_each_gateways_freshness_from_the_agents_default_mirror(
     assert f"mirror {state_root / 'lead' / 'mirror.db'} (schema {SCHEMA_VERSION})" in out
     assert "1 sessions, 2 agents, 0 decisions logged, 0 sends pending" in out
     header, line = [x for x in out.splitlines() if x.startswith(("GATEWAY", "home"))]
-    assert header.split() == ["GATEWAY", "STATE", "ROWS", "LAST", "FULL", "SYNC", "LAST", "EVENT", "SEQ"]
-    assert line.split()[:3] == ["home", "live", "1"] and "3s ago" in line and line.endswith("41")
+    assert header.split() == [
+        "GATEWAY", "OPENCLAW", "STATE", "FOLLOWS", "ROWS", "LAST", "FULL", "SYNC", "LAST", "EVENT", "SEQ",
+    ]  # fmt: skip
+    assert line.split()[:5] == ["home", "?", "live", "-", "1"] and "3s ago" in line and line.endswith("41")
     assert "hint" not in out
 
 
@@ -96,7 +98,7 @@ def test_status_flags_a_silent_gateway_as_stale_with_what_to_check(
     make_mirror(db, heard_ago=7200)
     code, out, _ = run(capsys, "mirror", "status", "--db", str(db))
     assert code == 1
-    assert [x.split()[:2] for x in out.splitlines() if x.startswith("home")] == [["home", "stale"]]
+    assert [x.split()[:3] for x in out.splitlines() if x.startswith("home")] == [["home", "?", "stale"]]
     assert "hint: home is stale (no event for 2h). Is the sidecar running (sidecar serve)" in out
     assert "sidecar mirror sync --gateway URL --agent ID" in out
 
@@ -216,3 +218,18 @@ def test_a_manual_sync_checks_its_arguments_before_connecting(
     )
     assert code == 2 and "ws://" in err
     assert not db.exists()
+
+
+def test_status_states_the_release_and_the_polling_bound_of_a_gateway_without_events(
+    capsys: pytest.CaptureFixture[str], state_root: Path
+) -> None:
+    path = state_root / "lead" / "mirror.db"
+    make_mirror(path)
+    with Mirror.open(path) as mirror:
+        mirror.cursors.update(
+            "home", mode="polling", stale_bound=16.0, openclaw_version="2026.3.13", last_full_sync=time.time()
+        )
+    code, out, _ = run(capsys, "mirror", "status", "--agent", "lead")
+    assert code == 0
+    line = next(x for x in out.splitlines() if x.startswith("home"))
+    assert "2026.3.13" in line and "polling (rows <= 16 s old)" in line

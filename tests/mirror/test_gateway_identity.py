@@ -57,6 +57,9 @@ def test_a_version_1_mirror_is_upgraded_in_place(tmp_path: Path) -> None:
         ALTER TABLE decisions DROP COLUMN target_gateway;
         ALTER TABLE decisions DROP COLUMN side;
         ALTER TABLE outbox DROP COLUMN requester_gateway;
+        ALTER TABLE sync_cursor DROP COLUMN mode;
+        ALTER TABLE sync_cursor DROP COLUMN stale_bound;
+        ALTER TABLE sync_cursor DROP COLUMN openclaw_version;
         PRAGMA user_version = 1;
         """
     )
@@ -74,3 +77,24 @@ def test_a_version_1_mirror_is_upgraded_in_place(tmp_path: Path) -> None:
         )
         [record] = mirror.decisions.recent(1)
         assert (record.requester_gateway, record.target_gateway, record.side) == ("home", "imac", "outbound")
+
+
+def test_a_version_2_mirror_gains_the_release_and_polling_columns(tmp_path: Path) -> None:
+    path = tmp_path / "mirror.db"
+    with Mirror.open(path) as mirror:
+        mirror.cursors.update("home", state="live")
+    conn = sqlite3.connect(path)
+    conn.executescript(
+        """
+        ALTER TABLE sync_cursor DROP COLUMN mode;
+        ALTER TABLE sync_cursor DROP COLUMN stale_bound;
+        ALTER TABLE sync_cursor DROP COLUMN openclaw_version;
+        PRAGMA user_version = 2;
+        """
+    )
+    conn.close()
+    with Mirror.open(path) as mirror:
+        assert mirror.pragma("user_version") == SCHEMA_VERSION
+        mirror.cursors.update("home", mode="polling", stale_bound=12.0, openclaw_version="2026.3.13")
+        cursor = mirror.cursors.get("home")
+        assert cursor is not None and (cursor.mode, cursor.openclaw_version) == ("polling", "2026.3.13")

@@ -33,6 +33,11 @@ def reliability_gateway(openclaw_toolchain: Any, tmp_path_factory: pytest.TempPa
             RELIABILITY_AGENTS,
             name="reliability",
             tools=openclaw_toolchain,
+            # Before 2026.9 every sessions_send over /tools/invoke (the differential's probes) is followed
+            # by up to 5 ping-pong runs unless this legacy key says 0; 2026.9 no longer accepts the key.
+            config_overrides=None
+            if openclaw_toolchain.version == "2026.9.6"
+            else {"session": {"agentToAgent": {"maxPingPongTurns": 0}}},
         )
     except GatewayError as exc:
         pytest.fail(f"the reliability gateway did not start:\n{exc}", pytrace=False)

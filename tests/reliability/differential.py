@@ -22,7 +22,15 @@ from typing import Any
 import anyio
 
 from sidecar.mirror import SessionRow
-from sidecar.policy import Requester, StaticView, decide, filter_sessions, parse_policy
+from sidecar.policy import (
+    NEWEST,
+    Requester,
+    StaticView,
+    decide,
+    filter_sessions,
+    parse_policy,
+    semantics_for,
+)
 from tests.reliability.support import Outcome, Progress, quiet, timed
 
 AGENTS = ("main", "pa", "dev-1", "dev-2")
@@ -95,7 +103,8 @@ def apply_to_gateway(config: dict[str, Any]) -> Any:
     return mutate
 
 
-def sidecar_policy(config: dict[str, Any], agents: list[str]) -> Any:
+def sidecar_policy(config: dict[str, Any], agents: list[str], release: str | None = None) -> Any:
+    """The sidecar's policy for `config`, decided under `release`'s semantics (default: the newest)."""
     tools: dict[str, Any] = {}
     if config["visibility"] is not None:
         tools["sessions"] = {"visibility": config["visibility"]}
@@ -103,7 +112,7 @@ def sidecar_policy(config: dict[str, Any], agents: list[str]) -> Any:
     if a2a:
         tools["agentToAgent"] = a2a
     doc = {"tools": tools, "agents": {"entries": {a: {} for a in agents}}}
-    return parse_policy(json.dumps(doc), "differential.json5")
+    return parse_policy(json.dumps(doc), "differential.json5").for_release(semantics_for(release))
 
 
 def gateway_answer(gw: Any, tool: str, args: dict[str, Any], requester: str) -> tuple[str, Any]:
@@ -172,7 +181,11 @@ def universe(gw: Any) -> tuple[list[str], StaticView]:
 def compare_config(gw: Any, config: dict[str, Any], kid: str) -> dict[str, Any]:
     """Apply one config and compare every (requester, target, tool) cell; blocking."""
     gw.patch_config(apply_to_gateway(config))
-    policy = sidecar_policy(config, list(gw.agents))
+    release = gw.tools.version
+    policy = sidecar_policy(config, list(gw.agents), release)
+    # 2026.9's `mode: "notify"` starts no run; older releases ignore it and wait for a reply, so there a
+    # fire-and-forget send (timeoutSeconds 0) asks the same question without waiting.
+    quiet_send = {"mode": "notify"} if release == NEWEST.version else {"timeoutSeconds": 0}
     keys, view = universe(gw)
     requesters = [MAIN, PA, DEV1, SIDE, kid]
     targets = [MAIN, kid, PA, DEV1, SIDE, DEV2]
@@ -192,7 +205,7 @@ def compare_config(gw: Any, config: dict[str, Any], kid: str) -> dict[str, Any]:
                 if tool == "sessions_history":
                     args["limit"] = 1
                 else:
-                    args.update(message="differential probe", mode="notify")
+                    args.update(message="differential probe", **quiet_send)
                 theirs, _ = gateway_answer(gw, tool, args, r_key)
                 d = decide(policy, req, tool, t_key, view)  # type: ignore[arg-type]
                 ours = "allowed" if d.allowed else "forbidden"

@@ -1,7 +1,8 @@
 """The sidecar's decisions equal OpenClaw's for generated global configs (POST /tools/invoke as the oracle).
 
 CI compares 8 configs (the hand-picked ones: case variants, globs, unset defaults, an empty allow list,
-agent-to-agent off); the soak adds random ones. See tests/reliability/differential.py.
+agent-to-agent off) on every supported release, each against its own gateway and semantics; the soak adds
+random ones. See tests/reliability/differential.py.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from tests.reliability.differential import FIXED, configs, differential, sidecar
 pytestmark = [pytest.mark.anyio, pytest.mark.gateway]
 
 
+@pytest.mark.every_version
 async def test_for_eight_global_configs_every_history_send_and_list_decision_matches_openclaw(
     reliability_gateway: Any,
 ) -> None:

@@ -15,6 +15,7 @@ from tests.reliability.kill_send import kill_mid_send
 pytestmark = [pytest.mark.anyio, pytest.mark.gateway]
 
 
+@pytest.mark.every_version
 async def test_a_gateway_killed_mid_send_three_ways_loses_and_duplicates_no_message(
     reliability_gateway: Any, tmp_path: Path
 ) -> None:
