@@ -6,8 +6,7 @@ the bearer token taken from the URL fragment (`#token=...`, which the browser ne
 """
 
 CSS = """
-:root { --ok:#2f9e5b; --bg:#fafafa; --fg:#1d1f23; --muted:#6b7280; --line:#d9dce1; --sel:#1f6feb;
-  --g0:#555d66; --g1:#7d8793; --g2:#d64545; --g3:#e8841a; --g4:#a8323e; --g5:#8250c4; --g6:#a86b12; }
+:root { --ok:#2f9e5b; --bg:#fafafa; --fg:#1d1f23; --muted:#6b7280; --line:#d9dce1; --sel:#1f6feb; }
 * { box-sizing: border-box; }
 body { margin:0; font:14px/1.4 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif; color:var(--fg);
   background:var(--bg); }
@@ -64,8 +63,6 @@ table.grid { border-collapse:separate; border-spacing:0; margin:8px 18px; }
 .grid tr.gstart > * { border-top:2px solid var(--line); }
 .grid .gcol { border-left:2px solid var(--line); }
 .ok { background:var(--ok); } .mix { background:#b58a12; }
-.g0 { background:var(--g0); } .g1 { background:var(--g1); } .g2 { background:var(--g2); }
-.g3 { background:var(--g3); } .g4 { background:var(--g4); } .g5 { background:var(--g5); } .g6 { background:var(--g6); }
 aside { flex:0 0 420px; max-width:45vw; border-left:1px solid var(--line); background:#fff;
   max-height:calc(100vh - 150px); overflow:auto; padding:12px 16px; }
 aside h2 { font-size:16px; margin:0 0 4px; }
@@ -74,11 +71,13 @@ aside h3 { font-size:13px; margin:16px 0 6px; color:var(--muted); text-transform
   font-weight:700; }
 #detail dl { margin:6px 0; } #detail dt { font-size:12px; color:var(--muted); margin-top:6px; }
 #detail dd { margin:0; word-break:break-word; }
-#detail table { border-collapse:collapse; width:100%; font-size:12px; margin-top:4px; }
+#detail table { border-collapse:collapse; width:100%; font-size:12px; margin-top:4px; table-layout:fixed; }
+#detail td:first-child { width:92px; } #detail td:nth-child(2) { width:74px; }
 #detail td { border-top:1px solid var(--line); padding:3px 4px; vertical-align:top; }
-#detail td.o-pass { color:var(--ok); font-weight:600; } #detail td.o-fail { color:var(--g2); font-weight:700; }
+#detail td.o-pass { color:var(--ok); font-weight:600; } #detail td.o-fail { color:#d64545; font-weight:700; }
 #detail td.o-na, #detail td.o-nr { color:var(--muted); }
-#detail .src { color:var(--muted); font-family:ui-monospace,monospace; font-size:11px; }
+#detail .src { color:var(--muted); font-family:ui-monospace,monospace; font-size:11px; word-break:break-all; }
+#detail td { overflow-wrap:anywhere; }
 #detail code, #recent code { font-family:ui-monospace,SFMono-Regular,Menlo,monospace; font-size:12px;
   background:#f3f4f6; padding:1px 4px; border-radius:3px; word-break:break-all; }
 .hint { color:var(--muted); }
@@ -92,8 +91,7 @@ aside h3 { font-size:13px; margin:16px 0 6px; color:var(--muted); text-transform
 SCRIPT = r"""
 (function () {
   "use strict";
-  var GL = {"unknown-target": "?", "sandbox": "B", "visibility": "V", "agent-to-agent": "A",
-            "allow-list": "L", "receives-from": "R", "spawn-allow": "S"};
+  var GL = {};
   var OUT = {"pass": ["PASS", "o-pass"], "fail": ["FAIL", "o-fail"], "n/a": ["n/a", "o-na"],
              "not reached": ["not reached", "o-nr"]};
   var D = null, state = {tool: 0, filter: "", group: true, collapsed: {}, mode: "all", sel: null};
@@ -193,7 +191,7 @@ SCRIPT = r"""
         if (r.agg || c.agg) {
           var a = aggregate(t, r.members, c.members);
           cls.push("agg");
-          color = a.ok === a.all ? "ok" : (a.ok === 0 ? "g" + a.gate : "mix");
+          color = a.ok === a.all ? "ok" : (a.ok === 0 ? "gk" + a.gate : "mix");
           txt = a.ok === a.all ? "\u2713" : (a.ok === 0 ? GL[D.gates[a.gate]] : a.ok);
           title = a.ok + " of " + a.all + " allowed; click to expand";
           if ((state.mode === "denied" && a.ok === a.all) || (state.mode === "allowed" && a.ok === 0)) cls.push("dim");
@@ -205,7 +203,7 @@ SCRIPT = r"""
         if ((state.mode === "denied" && v[0]) || (state.mode === "allowed" && !v[0])) cls.push("dim");
         if (sel && sel[0] === t && sel[1] === i && sel[2] === j) cls.push("sel");
         if (hot[t + ":" + i + ":" + j]) cls.push("hot");
-        color = v[0] ? "ok" : "g" + v[1];
+        color = v[0] ? "ok" : "gk" + v[1];
         txt = v[0] ? "\u2713" : GL[D.gates[v[1]]] || "x";
         title = D.agents[i] + " \u2192 " + D.agents[j] + ": " + (v[0] ? "allowed" : "denied at " + D.gates[v[1]]) +
           "\n" + (str(v[2], D.agents[i], D.agents[j]) || "");
@@ -234,7 +232,7 @@ SCRIPT = r"""
   }
   function legend() {
     var h = ['<span><i class="sw ok">\u2713</i>allowed</span>'];
-    D.gates.forEach(function (g, k) { h.push('<span><i class="sw g' + k + '">' + GL[g] + "</i>denied at " + esc(g) + "</span>"); });
+    D.gates.forEach(function (g, k) { h.push('<span><i class="sw gk' + k + '">' + GL[g] + "</i>denied at " + esc(g) + "</span>"); });
     h.push('<span><i class="sw mix" style="background-image:repeating-linear-gradient(45deg,rgba(255,255,255,.3) 0 3px,transparent 3px 7px)">3</i>collapsed group, mixed: number allowed</span>');
     h.push('<span>\u25cf recent decision</span>');
     $("legend").innerHTML = h.join("");
@@ -251,7 +249,7 @@ SCRIPT = r"""
     var txt = function (k) { return str(k, A, B); };
     h.push("<h2>" + esc(D.agents[i]) + " \u2192 " + esc(D.agents[j]) + "</h2>");
     h.push('<div class="hint">' + esc(tool) + ": " + esc(D.targets[t]) + "</div>");
-    h.push('<div class="verdict ' + (v[0] ? "ok" : "g" + v[1]) + '">' + (v[0] ? "ALLOWED" : "DENIED at gate '" + esc(D.gates[v[1]]) + "'") + "</div>");
+    h.push('<div class="verdict ' + (v[0] ? "ok" : "gk" + v[1]) + '">' + (v[0] ? "ALLOWED" : "DENIED at gate '" + esc(D.gates[v[1]]) + "'") + "</div>");
     h.push("<dl>");
     if (txt(v[3])) h.push("<dt>message</dt><dd>" + esc(txt(v[3])) + "</dd>");
     h.push("<dt>decided by</dt><dd><code>" + esc(txt(v[2]) || "(no source)") + "</code></dd>");
@@ -292,6 +290,12 @@ SCRIPT = r"""
   }
   function start(data) {
     D = data;
+    // One color class and letter per gate, from the document: gates added later need no page change.
+    var css = [];
+    D.gates.forEach(function (g, k) { GL[g] = D.gateStyle[k][0]; css.push(".gk" + k + "{background:" + D.gateStyle[k][1] + "}"); });
+    var style = document.createElement("style");
+    style.textContent = css.join("\n");
+    document.head.appendChild(style);
     $("policy").textContent = D.policy;
     $("generated").textContent = D.generated;
     document.title = "Access matrix \u2014 " + D.policy;

@@ -21,7 +21,25 @@ import re
 from collections.abc import Iterable
 from typing import Any, Protocol
 
-from sidecar.policy import GATES, Cell, Matrix
+from sidecar.policy import GATE_LETTERS, GATES, Cell, Matrix
+
+# Known gates keep their color and letter; a gate added later gets the next spare color and its initial.
+GATE_COLORS = {
+    "unknown-target": "#555d66",
+    "sandbox": "#7d8793",
+    "visibility": "#d64545",
+    "agent-to-agent": "#e8841a",
+    "allow-list": "#a8323e",
+    "receives-from": "#8250c4",
+    "spawn-allow": "#a86b12",
+}
+SPARE_COLORS = ("#1f7a8c", "#b0417a", "#6d6a1f", "#3b5bab", "#8c4a2f", "#4a7d3a", "#6b5b95", "#99582a")
+
+
+def gate_style(gate: str, index: int) -> tuple[str, str]:
+    """(letter, color) of a gate."""
+    letter = GATE_LETTERS.get(gate) or gate[:1].upper()
+    return letter, GATE_COLORS.get(gate) or SPARE_COLORS[index % len(SPARE_COLORS)]
 
 
 class DecisionLike(Protocol):
@@ -144,6 +162,7 @@ def page_data(
         "agents": list(matrix.agents),
         "tools": list(matrix.tools),
         "gates": list(GATES),
+        "gateStyle": [list(gate_style(g, i)) for i, g in enumerate(GATES)],
         "strings": strings.items,
         "checksets": checksets,
         "cells": cells,

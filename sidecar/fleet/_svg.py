@@ -5,18 +5,22 @@ from __future__ import annotations
 
 from xml.sax.saxutils import escape
 
-from sidecar.policy import GATE_LETTERS, GATES, Matrix
+from sidecar.fleet._data import gate_style
+from sidecar.policy import GATES, Matrix
 
-COLORS = {
-    None: "#2f9e5b",
-    "unknown-target": "#555d66",
-    "sandbox": "#7d8793",
-    "visibility": "#d64545",
-    "agent-to-agent": "#e8841a",
-    "allow-list": "#a8323e",
-    "receives-from": "#8250c4",
-    "spawn-allow": "#a86b12",
-}
+ALLOWED = "#2f9e5b"
+
+
+def _color(gate: str | None) -> str:
+    if gate is None:
+        return ALLOWED
+    return gate_style(gate, GATES.index(gate) if gate in GATES else 0)[1]
+
+
+def _letter(gate: str | None) -> str:
+    return "\u2713" if gate is None else gate_style(gate, 0)[0]
+
+
 FONT = "font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif"
 
 
@@ -73,10 +77,10 @@ def render_svg(matrix: Matrix) -> str:
                 stroke = ' stroke="#1d1f23" stroke-opacity=".35"' if a == b else ""
                 out.append(
                     f'<rect x="{x + 0.5}" y="{y + 0.5}" width="{size - 1}" height="{size - 1}" rx="2" '
-                    f'fill="{COLORS.get(c.gate, "#555d66")}"{stroke}><title>{tip}</title></rect>'
+                    f'fill="{_color(c.gate)}"{stroke}><title>{tip}</title></rect>'
                 )
                 if size >= 14:
-                    mark = "\u2713" if c.allowed else GATE_LETTERS.get(c.gate or "", "x")
+                    mark = _letter(None if c.allowed else c.gate)
                     out.append(
                         f'<text x="{x + size / 2}" y="{y + size / 2 + small / 3:.1f}" font-size="{small}" '
                         f'fill="#fff" font-weight="700" text-anchor="middle" pointer-events="none">{mark}</text>'
@@ -86,7 +90,7 @@ def render_svg(matrix: Matrix) -> str:
     x = 12
     for gate in (None, *GATES):
         name = "allowed" if gate is None else gate
-        out.append(f'<rect x="{x}" y="{ly - 10}" width="12" height="12" rx="2" fill="{COLORS[gate]}"/>')
+        out.append(f'<rect x="{x}" y="{ly - 10}" width="12" height="12" rx="2" fill="{_color(gate)}"/>')
         out.append(f'<text x="{x + 16}" y="{ly}" font-size="11">{name}</text>')
         x += 24 + int(len(name) * 6.2)
     out.append("</svg>")

@@ -151,7 +151,7 @@ def render_matrix_text(matrix: Matrix) -> str:
             for b in matrix.agents:
                 c = matrix.cell(a, b, tool)
                 note = notes.setdefault(c.source or "(no source)", len(notes) + 1)
-                mark = "+" if c.allowed else GATE_LETTERS.get(c.gate or "", "x")
+                mark = "+" if c.allowed else GATE_LETTERS.get(c.gate or "") or (c.gate or "x")[:1].upper()
                 marks.append(f"{mark}{note}")
             grid.append((f"{numbers[a]} {a}", marks))
         col = max(4, *(len(m) for _, row in grid for m in row), *(len(n) for n in numbers.values()))

@@ -52,3 +52,13 @@ def test_the_page_loads_nothing_from_the_network() -> None:
     assert "default-src 'none'" in page
     for needle in ("http://", "https://", "src=", "@import", "url("):
         assert needle not in page.replace('xmlns="http://www.w3.org', ""), needle
+
+
+def test_a_gate_added_later_gets_its_own_letter_and_a_spare_color() -> None:
+    from sidecar.fleet._data import GATE_COLORS, SPARE_COLORS, gate_style
+
+    assert gate_style("visibility", 2) == ("V", GATE_COLORS["visibility"])
+    letter, color = gate_style("pause", 7)
+    assert letter == "P" and color in SPARE_COLORS
+    data = page_data(access_matrix(POLICY, StaticView()))
+    assert len(data["gateStyle"]) == len(data["gates"])
