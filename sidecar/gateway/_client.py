@@ -318,7 +318,12 @@ class GatewayClient:
             waiter = self._state_changed
             await waiter.wait()
         request_id, text = conn.protocol.send_request(
-            call.method, call.params, expect_final=call.expect_final, traceparent=call.traceparent
+            call.method,
+            call.params,
+            expect_final=call.expect_final,
+            # Protocol 3 releases (2026.3, 2026.4) refuse any frame field they do not know; the request
+            # frame's `traceparent` arrived with protocol 4 (2026.9).
+            traceparent=call.traceparent if conn.hello.protocol >= 4 else None,
         )
         size = len(text.encode("utf-8"))
         if size > conn.hello.policy.max_payload:
