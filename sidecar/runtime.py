@@ -10,6 +10,7 @@ import logging
 import os
 import sqlite3
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -100,20 +101,33 @@ class Runtime:
         self.pool.learn_agents(name, ids)
         self.mirror.set_agents(name, ids)
         assert self._tasks is not None
-        try:
-            await self._tasks.start(self._sync, name, client)
-        except BaseException:
-            await client.close()
-            raise
+        held = self.mirror.cursors.get(name)
+        if held is not None and held.last_full_sync is not None:
+            # A restart with this gateway's sessions on disk: serve from them at once and let the
+            # snapshot catch up behind (sessions_list says `fresh: false` until it is in). Waiting for it
+            # made the first tool call of a sidecar mirroring 100k sessions wait for 100 pages.
+            self._tasks.start_soon(partial(self._sync, name, client, behind=True))
+        else:
+            try:
+                await self._tasks.start(self._sync, name, client)
+            except BaseException:
+                await client.close()
+                raise
         log.info("connected to %s (%s): %d agents", name, url, len(ids))
         return client
 
     async def _sync(
-        self, name: str, client: GatewayClient, *, task_status: Any = anyio.TASK_STATUS_IGNORED
+        self,
+        name: str,
+        client: GatewayClient,
+        *,
+        behind: bool = False,
+        task_status: Any = anyio.TASK_STATUS_IGNORED,
     ) -> None:
         assert self.mirror is not None and self.pool is not None
         syncer = MirrorSync(self.mirror, client, gateway=name)
         status = _Started(task_status)
+        status.done = behind  # nobody waits for a sync that catches up behind: failures are logged
         try:
             await syncer.run(task_status=status)
         except (GatewayError, MirrorError, sqlite3.Error) as exc:

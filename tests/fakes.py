@@ -135,6 +135,9 @@ class MemoryStore:
         wanted = set(keys)
         return [r for r in self.rows(gateway) if r["key"] in wanted]
 
+    def catching_up(self, gateway: str) -> bool:
+        return False
+
     def get(self, key: str, gateway: str | None = None) -> dict[str, Any] | None:
         found = self.sessions.get(key)
         return found if found is None or gateway is None or found.get("gateway") == gateway else None

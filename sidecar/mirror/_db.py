@@ -26,7 +26,7 @@ from sidecar.mirror._log import DecisionLog, Outbox
 from sidecar.mirror._rows import COLUMNS, SessionRow
 from sidecar.mirror._schema import SCHEMA_VERSION, SchemaTooNew, ensure_schema
 from sidecar.mirror._state import CursorStore
-from sidecar.mirror._view import MirrorView, SessionIndex
+from sidecar.mirror._view import LOAD_SQL, MirrorView, SessionIndex
 
 BUSY_TIMEOUT_S = 5.0
 _UPSERT = (
@@ -180,9 +180,7 @@ class Mirror:
 
     def _load(self) -> None:
         with self.reading() as conn:
-            records = conn.execute(f"SELECT {', '.join(COLUMNS)} FROM sessions ORDER BY seen_at").fetchall()
-            for record in records:
-                self._index.put(SessionRow(*record))
+            self._index.load(conn.execute(LOAD_SQL))
             self._refresh_agents(conn)
         self.cursors.load()
 

@@ -41,6 +41,10 @@ class ServiceStore:
     ) -> list[dict[str, Any]]:
         return [_shape(row) for row in self.mirror.view.rows_for(keys, gateway)]
 
+    def catching_up(self, gateway: str) -> bool:
+        held = self.mirror.cursors.get(gateway)
+        return held is not None and held.state == "syncing"
+
     def get(self, key: str, gateway: str | None = None) -> dict[str, Any] | None:
         row = self.mirror.view.get(key, gateway)
         return None if row is None else _shape(row)

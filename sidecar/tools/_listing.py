@@ -21,6 +21,7 @@ async def list_sessions(
 ) -> dict[str, Any]:
     ctx.decide("sessions_list", None)
     freshness: dict[str, Any] = {"fresh": True}
+    name = HOME
     try:
         name = ctx.route(ctx.requester.agent_id, gateway) if gateway else HOME
         if not ctx.via_sidecar(name):
@@ -31,6 +32,13 @@ async def list_sessions(
             "fresh": False,
             "note": f"served from the local mirror; the gateway is unreachable: {exc}",
         }
+    else:
+        if not ctx.via_sidecar(name) and ctx.store.catching_up(name):
+            freshness = {
+                "fresh": False,
+                "note": "served from the local mirror kept from the last run; its snapshot of the gateway "
+                "is still being taken, so rows may be missing or behind for a few seconds",
+            }
     main_key = ctx.policy.main_key
     since = None if active_minutes is None else int(ctx.clock() * 1000) - active_minutes * 60_000
     if gateway is not None and ctx.via_sidecar(ctx.route(ctx.requester.agent_id, gateway)):

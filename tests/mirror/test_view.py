@@ -244,3 +244,39 @@ def test_a_listing_reads_keys_alone_and_then_exactly_the_rows_of_its_page(fresh_
     assert recent == [
         k for k, r in zip(ordered, fresh_db.view.session_keys(), strict=True) if (r.updated_at or 0) >= 45
     ]
+
+
+def test_a_reopened_mirror_answers_the_engine_exactly_as_the_one_that_wrote_it(tmp_path: Path) -> None:
+    main = "agent:lead:main"
+    rows = [SessionRow(key=main, gateway="home", agent="lead", seen_at=1.0)]
+    for i in range(30):
+        parent = main if i < 10 else f"agent:lead:subagent:c{i - 10:02d}"
+        rows.append(
+            SessionRow(
+                key=f"agent:lead:subagent:c{i:02d}",
+                gateway="home",
+                agent="lead",
+                spawned_by=parent if i % 3 else None,
+                parent=parent,
+                depth=None if i % 4 else (1 if i < 10 else 2),
+                status=("running", "done", None)[i % 3],
+                ended_at=None if i % 5 else 7,
+                seen_at=2.0 + i,
+            )
+        )
+    # The same key from a second gateway, written last: the view follows it.
+    rows.append(SessionRow(key="agent:lead:subagent:c05", gateway="peer", agent="lead", seen_at=99.0))
+    db = tmp_path / "mirror.db"
+    with Mirror.open(db) as mirror:
+        mirror.apply(rows[:-1])
+        mirror.apply(rows[-1:])
+        keys = [r.key for r in rows]
+        before = [
+            (k, mirror.view.parent_of(k), mirror.view.depth_of(k), mirror.view.active_children(k))
+            for k in keys
+        ]
+    with Mirror.open(db) as again:
+        after = [
+            (k, again.view.parent_of(k), again.view.depth_of(k), again.view.active_children(k)) for k in keys
+        ]
+    assert after == before
