@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import sqlite3
 import sys
 import tempfile
 import time
@@ -429,6 +430,101 @@ def fill_gateway(gw: Any, total: int, budget_s: float, window: int = 64) -> tupl
     return held, time.perf_counter() - start
 
 
+def _octet_length(value: Any) -> int | None:
+    # The gateway's store uses octet_length() (SQLite 3.43) in its CHECKs; Python's SQLite may predate it.
+    if value is None:
+        return None
+    return len(value.encode() if isinstance(value, str) else value)
+
+
+def seed_gateway(gw: Any, total: int, log: Callable[[str], None]) -> int:
+    """Fill the gateway to `total` sessions through its own store: one session per agent is made with
+    sessions.create, the gateway is stopped, each of those sessions' rows (in every table of the agent's
+    SQLite store that names its key or id) is copied under new keys and ids, and the gateway is started on
+    the result. sessions.create alone runs at 20-60 per second on this box (100k would take an hour);
+    the gateway serving, listing and streaming these sessions is the real one. Returns what
+    sessions.list then reports (totalCount), which the caller checks against `total`."""
+    with gw.rpc(timeout=120) as rpc:
+        have = int(rpc.request("sessions.list", {"limit": 1})["totalCount"])
+        if have >= total:
+            return have
+        templates = {}
+        for agent in GATEWAY_AGENTS:
+            key = f"agent:{agent}:bench-template"
+            made = rpc.request("sessions.create", {"key": key, "agentId": agent})
+            templates[agent] = (made["key"], made["sessionId"])
+        have = int(rpc.request("sessions.list", {"limit": 1})["totalCount"])
+    todo = total - have
+    gw.gateway_proc.stop()
+    for index, agent in enumerate(GATEWAY_AGENTS):
+        count = todo // len(GATEWAY_AGENTS) + (1 if index < todo % len(GATEWAY_AGENTS) else 0)
+        _clone_sessions(
+            gw.root / "state" / "agents" / agent / "agent" / "openclaw-agent.sqlite",
+            agent,
+            *templates[agent],
+            count,
+        )
+    log(f"  seeded {todo:,} sessions into the gateway's store; restarting it…")
+    gw.restart(progress=False)
+    with gw.rpc(timeout=300) as rpc:
+        return int(rpc.request("sessions.list", {"limit": 1})["totalCount"])
+
+
+def _clone_sessions(db: Path, agent: str, key: str, session_id: str, count: int) -> None:
+    conn = sqlite3.connect(db, isolation_level=None)
+    try:
+        conn.create_function("octet_length", 1, _octet_length, deterministic=True)
+        plan = []
+        for (table,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall():
+            columns = conn.execute(f"PRAGMA table_info({table})").fetchall()
+            names = [c[1] for c in columns]
+            match = [
+                (c, key if c == "session_key" else session_id)
+                for c in names
+                if c in ("session_key", "session_id", "current_session_id")
+            ]
+            if not match:
+                continue
+            rows = conn.execute(
+                f"SELECT * FROM {table} WHERE {' OR '.join(f'{c} = ?' for c, _ in match)}",
+                [v for _, v in match],
+            ).fetchall()
+            # Only a lone INTEGER PRIMARY KEY is a rowid that SQLite numbers itself; a part of a composite
+            # key (transcript_events.seq) is copied as it is.
+            keyed = [c for c in columns if c[5]]
+            generated = {keyed[0][1]} if len(keyed) == 1 and keyed[0][2].upper() == "INTEGER" else set()
+            if rows:
+                plan.append(
+                    (
+                        f"INSERT INTO {table} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})",
+                        names,
+                        rows,
+                        generated,
+                    )
+                )
+        conn.execute("BEGIN")
+        for n in range(count):
+            new_key, new_id = f"agent:{agent}:bench-{n:06d}", str(uuid.uuid4())
+            for sql, names, rows, generated in plan:
+                conn.executemany(
+                    sql,
+                    [
+                        [
+                            None
+                            if name in generated
+                            else v.replace(key, new_key).replace(session_id, new_id)
+                            if isinstance(v, str)
+                            else v
+                            for name, v in zip(names, row, strict=True)
+                        ]
+                        for row in rows
+                    ],
+                )
+        conn.execute("COMMIT")
+    finally:
+        conn.close()
+
+
 async def gateway_list_all(gateway: Any) -> int:
     """Every session from the gateway: sessions.list pages of 1000 (its largest) until hasMore is false."""
     offset, rows = 0, 0
@@ -440,45 +536,61 @@ async def gateway_list_all(gateway: Any) -> int:
         offset = page.get("nextOffset") or offset + len(page["sessions"])
 
 
-async def listing(bench: Bench, calls: int) -> dict[str, Any]:
-    """Item 4 at the gateway's full size: the sidecar (manager: visibility all) over stdio and in process,
-    against the gateway's own sessions.list on the in-process sidecar's connection; plus the echo tool carrying a payload of the
-    size of the sidecar's page (what MCP over stdio costs for that many bytes)."""
+async def listing(bench: Bench, calls: int, size: int) -> dict[str, Any]:
+    """Item 4 at the gateway's full size: the sidecar over stdio (manager: visibility all) and in process
+    for an `all`, a `scoped` and a `self` requester (manager, lead, dev-2), against the gateway's own
+    sessions.list on the in-process sidecar's connection; plus the echo tool carrying a payload of the
+    size of the sidecar's page (what MCP over stdio costs for that many bytes). State dirs are per size, so
+    the first start snapshots the whole gateway into an empty mirror and the second restarts on it."""
+    state = f"list-stdio-{size}"
     t0 = time.perf_counter()
-    async with serve(bench.sidecar("manager", "list-stdio")) as manager:
+    async with serve(bench.sidecar("manager", state)) as manager:
         first = await manager.client.call_tool("sessions_list", {"limit": 100})
         cold_s = time.perf_counter() - t0
         assert not first.is_error, text_of(first)
+        rss_first = vm_rss_mb(manager.pid)
     t0 = time.perf_counter()
-    async with serve(bench.sidecar("manager", "list-stdio")) as manager:
+    async with serve(bench.sidecar("manager", state)) as manager:
         first = await manager.client.call_tool("sessions_list", {"limit": 100})
         restart_s = time.perf_counter() - t0
         assert not first.is_error, text_of(first)
+        restart_fresh = bool(first.structured_content["mirror"]["fresh"])
+        # Let the catch-up snapshot finish before anything is timed: the figures are for a live mirror.
+        with anyio.fail_after(900):
+            while not (await manager.client.call_tool("sessions_list", {"limit": 1})).structured_content[
+                "mirror"
+            ]["fresh"]:
+                await anyio.sleep(0.5)
+        first = await manager.client.call_tool("sessions_list", {"limit": 100})
         rss = vm_rss_mb(manager.pid)
-        out = await _listing(bench, calls, manager, first, cold_s, rss)
-    return {**out, "restart_s": restart_s}
+        out = await _listing(bench, calls, manager, first, size)
+    return {
+        **out,
+        "cold_start_s": cold_s,
+        "restart_s": restart_s,
+        "restart_fresh": restart_fresh,
+        "rss_mb": rss,
+        "rss_first_mb": rss_first,
+    }
 
 
-async def _listing(
-    bench: Bench,
-    calls: int,
-    manager: Served,
-    first: Any,
-    cold_s: float,
-    rss: float,
-) -> dict[str, Any]:
+async def _listing(bench: Bench, calls: int, manager: Served, first: Any, size: int) -> dict[str, Any]:
+    from sidecar.policy import Requester
+    from sidecar.tools import SessionsService
+
     async with (
         serve(bench.echo()) as echo,
-        bench.in_process("manager", "list-inproc") as (service, gateway, mirror),
+        bench.in_process("manager", f"list-inproc-{size}") as (service, gateway, mirror),
     ):
         page_bytes_sidecar = len(json.dumps(first.structured_content))
         filler = "x" * page_bytes_sidecar
         page = await gateway.request("sessions.list", {"limit": 100}, idempotent=True)
         mirrored = len(mirror.view)
         total = int(page["totalCount"])
-        if mirrored < total:
+        if total < size or mirrored < total:
             raise FillShort(
-                f"the sidecar mirrored {mirrored:,} of the gateway's {total:,} sessions; no figures"
+                f"the gateway holds {total:,} sessions and the sidecar mirrored {mirrored:,}; this run "
+                f"announces {size:,}. No figures are reported."
             )
         every = await gateway_list_all(gateway)
         listed = await service.sessions_list()
@@ -486,6 +598,14 @@ async def _listing(
         assert [r["key"] for r in expect["sessions"]] == [
             r["key"] for r in first.structured_content["sessions"]
         ]
+        # The same mirror and connection seen by a scoped and a self requester.
+        others = {
+            who: SessionsService(service.policy, Requester.of(who), service.store, service.gateways)
+            for who in ("lead", "dev-2")
+        }
+        shown = {"manager": expect}
+        for who, other in others.items():
+            shown[who] = await other.sessions_list(limit=100)
 
         async def stdio_page() -> None:
             r = await manager.client.call_tool("sessions_list", {"limit": 100})
@@ -497,6 +617,12 @@ async def _listing(
         async def inproc_page() -> None:
             await service.sessions_list(limit=100)
 
+        async def scoped_page() -> None:
+            await others["lead"].sessions_list(limit=100)
+
+        async def self_page() -> None:
+            await others["dev-2"].sessions_list(limit=100)
+
         async def gateway_page() -> None:
             await gateway.request("sessions.list", {"limit": 100}, idempotent=True)
 
@@ -506,6 +632,8 @@ async def _listing(
                 "stdio_page": stdio_page,
                 "echo_page": echo_page,
                 "inproc_page": inproc_page,
+                "scoped_page": scoped_page,
+                "self_page": self_page,
             },
             calls,
             warmup=3,
@@ -528,8 +656,7 @@ async def _listing(
         "sidecar_rows_all": listed["count"],
         "page_bytes_gateway": len(json.dumps(page)),
         "page_bytes_sidecar": page_bytes_sidecar,
-        "cold_start_s": cold_s,
-        "rss_mb": rss,
+        "shown": {who: (r["count"], r["visibility"]["hidden"]) for who, r in shown.items()},
     }
 
 
@@ -542,8 +669,8 @@ class Results:
     agents: int
     cold: dict[str, Any]
     steady: dict[str, Any]
-    listing: dict[str, Any]
-    fill: tuple[int, float]
+    listings: dict[int, dict[str, Any]]
+    fills: dict[int, dict[str, Any]]
     setup_s: float
 
 
@@ -556,11 +683,34 @@ def gateway_version(gw: Any) -> str:
         return "unknown"
 
 
-def run(*, quick: bool, log: Callable[[str], None]) -> Results:
+def fill_to(gw: Any, size: int, quick: bool, log: Callable[[str], None]) -> dict[str, Any]:
+    """Bring the gateway to `size` sessions (seeded into its own store, see `seed_gateway`, or created
+    one by one with BENCH_FILL=create) and prove it from sessions.list; FillShort when it is not there."""
+    method = os.environ.get("BENCH_FILL", "seed")
+    log(f"filling the gateway to {size:,} sessions ({method})…")
+    t0 = time.perf_counter()
+    if method == "create":
+        held, _ = fill_gateway(gw, size, budget_s=fill_budget(size, quick))
+    else:
+        held = seed_gateway(gw, size, log)
+    seconds = time.perf_counter() - t0
+    if held < size:
+        # Figures "at 10k" from a gateway holding 6,572 were reported once; never again.
+        raise FillShort(
+            f"the gateway holds {held:,} sessions after {seconds:.0f} s ({method}), not the {size:,} this run "
+            f"announces; no figures are reported. Run on a quieter machine, raise the budget "
+            f"(BENCH_FILL_BUDGET_S, now {fill_budget(size, quick):.0f} s) or seed (BENCH_FILL=seed)."
+        )
+    log(f"  {held:,} sessions in {seconds:.0f}s")
+    return {"held": held, "seconds": seconds, "method": method}
+
+
+def run(*, quick: bool, log: Callable[[str], None], sizes: tuple[int, ...] = (LIST_SESSIONS,)) -> Results:
     h = harness()
     calls = 100 if quick else 300
     cold_runs = 3 if quick else 5
-    sessions = 1_000 if quick else LIST_SESSIONS
+    if quick:
+        sizes = (1_000,)
     with tempfile.TemporaryDirectory(prefix="sidecar-bench-") as tmp:
         root = Path(tmp)
         t0 = time.perf_counter()
@@ -577,20 +727,16 @@ def run(*, quick: bool, log: Callable[[str], None]) -> Results:
             cold = anyio.run(cold_starts, bench, cold_runs)
             log(f"stdio round trips: {calls} calls per series, 3 interleaved rounds…")
             steady_results = anyio.run(steady, bench, calls)
-            log(f"filling the gateway to {sessions} sessions with sessions.create…")
-            fill = fill_gateway(gw, sessions, budget_s=fill_budget(sessions, quick))
-            if fill[0] < sessions:
-                # Figures "at 10k" from a gateway holding 6,572 were reported once; never again.
-                raise FillShort(
-                    f"the gateway holds {fill[0]:,} sessions after {fill[1]:.0f} s of sessions.create, not the "
-                    f"{sessions:,} this run announces; no figures are reported. Run on a quieter machine, "
-                    f"or raise the budget (BENCH_FILL_BUDGET_S, now {fill_budget(sessions, quick):.0f} s)."
-                )
-            log(f"  {fill[0]} sessions in {fill[1]:.0f}s; sessions_list against sessions.list…")
-            listed = anyio.run(listing, bench, max(30, calls // 5))
+            listings: dict[int, dict[str, Any]] = {}
+            fills: dict[int, dict[str, Any]] = {}
+            for size in sorted(sizes):
+                fills[size] = fill_to(gw, size, quick, log)
+                log(f"sessions_list against sessions.list at {size:,}…")
+                list_calls = max(30, calls // 5) if size <= 10_000 else max(10, calls // 20)
+                listings[size] = anyio.run(listing, bench, list_calls, size)
         finally:
             gw.stop()
-    return Results(version, len(GATEWAY_AGENTS), cold, steady_results, listed, fill, setup)
+    return Results(version, len(GATEWAY_AGENTS), cold, steady_results, listings, fills, setup)
 
 
 def as_dict(stats: dict[str, Stat]) -> dict[str, dict[str, Any]]:

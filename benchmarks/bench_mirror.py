@@ -130,7 +130,9 @@ def load(mirror: Mirror, rows: list[dict[str, Any]]) -> None:
             mirror.apply([SessionRow.from_gateway(r, "home", seen_at=now) for r in chunk])
 
 
-def sqlite_floor(schema_from: Path, path: Path, rows: list[dict[str, Any]]) -> float:
+def sqlite_floor(
+    schema_from: Path, path: Path, rows: list[dict[str, Any]], cpu: list[float] | None = None
+) -> float:
     """Seconds for SQLite alone to take the same rows (pre-parsed) in the same transactions as a snapshot
     (PAGES_PER_WRITE pages each) with the mirror's own upsert statement, schema and pragmas."""
     now = time.time()
@@ -150,12 +152,14 @@ def sqlite_floor(schema_from: Path, path: Path, rows: list[dict[str, Any]]) -> f
         for sql in ddl:
             conn.execute(sql)
         conn.execute("PRAGMA wal_autocheckpoint = 10000")
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         for offset in range(0, len(values), batch):
             conn.execute("BEGIN IMMEDIATE")
             conn.executemany(_UPSERT, values[offset : offset + batch])
             conn.execute("COMMIT")
         conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        if cpu is not None:
+            cpu.append(time.process_time() - start_cpu)
         return time.perf_counter() - start
     finally:
         conn.close()
@@ -168,7 +172,7 @@ def run(calls: int = 100_000, seed: int = 7, repeats: int = 3) -> list[dict[str,
     agents = sorted(policy.agent_ids)
     rows = gateway_rows(SESSIONS, agents, rng)
     with tempfile.TemporaryDirectory() as tmp:
-        ingests, floors, cpu, batched = [], [], [], []
+        ingests, floors, cpu, batched, floor_cpu = [], [], [], [], []
         for i in range(repeats):
             fresh = Mirror.open(Path(tmp) / f"ingest-{i}.db")
             ingests.append(ingest(fresh, rows, cpu))
@@ -176,7 +180,9 @@ def run(calls: int = 100_000, seed: int = 7, repeats: int = 3) -> list[dict[str,
             fresh = Mirror.open(Path(tmp) / f"batched-{i}.db")
             batched.append(ingest(fresh, rows, pages_per_write=1))
             fresh.close()
-            floors.append(sqlite_floor(Path(tmp) / f"ingest-{i}.db", Path(tmp) / f"floor-{i}.db", rows))
+            floors.append(
+                sqlite_floor(Path(tmp) / f"ingest-{i}.db", Path(tmp) / f"floor-{i}.db", rows, floor_cpu)
+            )
         seconds, floor_s = statistics.median(ingests), statistics.median(floors)
         mirror = Mirror.open(Path(tmp) / "mirror.db")
         ingest(mirror, rows)
@@ -216,6 +222,7 @@ def run(calls: int = 100_000, seed: int = 7, repeats: int = 3) -> list[dict[str,
             "value": round(SESSIONS / floor_s),
             "unit": "sessions/s",
             "runs": [round(SESSIONS / s) for s in floors],
+            "cpu_rate": round(SESSIONS / statistics.median(floor_cpu)),
         },
         {"name": f"MirrorView.parent_of ({SESSIONS} sessions)", "p50_us": parent[0], "p99_us": parent[1]},
         {"name": f"MirrorView.has_agent ({SESSIONS} sessions)", "p50_us": has[0], "p99_us": has[1]},
