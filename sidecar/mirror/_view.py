@@ -77,31 +77,33 @@ class SessionIndex:
         if node.parent is not None and node.active:
             self.active[node.parent] = self.active.get(node.parent, 0) + 1
 
-    def load(self, records: Iterable[tuple[Any, ...]]) -> None:
-        """Take the rows `LOAD_SQL` selects (a mirror opened on a file), oldest write first: the same facts
-        `put` keeps, without building a SessionRow per row (100k rows at every start)."""
+    def load(self, records: Iterable[tuple[Any, ...]]) -> list[str]:
+        """Take the rows `LOAD_SQL` selects (a mirror opened on a file): the facts `put` keeps, without a
+        SessionRow per row, and with one string object per distinct gateway and parent (100k rows at every
+        start; equal strings read from SQLite are otherwise separate objects). Returns the keys held by
+        more than one gateway: the caller replays those in write order (`put`), since the view follows the
+        row written last."""
         nodes, active = self.nodes, self.active
+        shared: dict[str, str] = {}
+        repeated: list[str] = []
         for key, gateway, spawned_by, parent, depth, status, ended_at, order in records:
             if key in nodes:
-                self.put(
-                    SessionRow(
-                        key,
-                        gateway,
-                        "",
-                        spawned_by=spawned_by,
-                        parent=parent,
-                        depth=depth,
-                        status=status,
-                        ended_at=ended_at,
-                        snapshot_at=order,
-                    )
-                )
+                repeated.append(key)
                 continue
             parent = spawned_by or parent
+            if parent is not None:
+                parent = shared.setdefault(parent, parent)
             is_active = status == "running" or (status not in ENDED_STATUSES and ended_at is None)
-            nodes[key] = _Node(gateway, parent, depth, is_active, order)
+            nodes[key] = _Node(shared.setdefault(gateway, gateway), parent, depth, is_active, order)
             if parent is not None and is_active:
                 active[parent] = active.get(parent, 0) + 1
+        return repeated
+
+    def forget(self, key: str) -> None:
+        """Drop `key` whatever gateway it came from (before replaying its rows in write order)."""
+        old = self.nodes.pop(key, None)
+        if old is not None:
+            self._release(old)
 
     def put_all(self, rows: Iterable[SessionRow]) -> None:
         for row in rows:
