@@ -44,7 +44,8 @@ from .node import OPENCLAW_VERSION, Toolchain, ensure_openclaw
 
 Json = dict[str, Any]
 
-READY_TIMEOUT_S = 120.0
+READY_TIMEOUT_S = float(os.environ.get("HARNESS_READY_TIMEOUT_S") or 120.0)
+"""How long a gateway may take to answer /readyz; raise it on a crowded machine (starts took 160 s)."""
 READY_TIMEOUT_OLD_S = 360.0
 STOP_GRACE_S = 15.0
 RELOAD_TIMEOUT_S = 30.0
