@@ -19,7 +19,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import sqlite3
 import sys
 import tempfile
 import time
@@ -432,101 +431,6 @@ def fill_gateway(gw: Any, total: int, budget_s: float, window: int = 64) -> tupl
     return held, time.perf_counter() - start
 
 
-def _octet_length(value: Any) -> int | None:
-    # The gateway's store uses octet_length() (SQLite 3.43) in its CHECKs; Python's SQLite may predate it.
-    if value is None:
-        return None
-    return len(value.encode() if isinstance(value, str) else value)
-
-
-def seed_gateway(gw: Any, total: int, log: Callable[[str], None]) -> int:
-    """Fill the gateway to `total` sessions through its own store: one session per agent is made with
-    sessions.create, the gateway is stopped, each of those sessions' rows (in every table of the agent's
-    SQLite store that names its key or id) is copied under new keys and ids, and the gateway is started on
-    the result. sessions.create alone runs at 20-60 per second on this box (100k would take an hour);
-    the gateway serving, listing and streaming these sessions is the real one. Returns what
-    sessions.list then reports (totalCount), which the caller checks against `total`."""
-    with gw.rpc(timeout=120) as rpc:
-        have = int(rpc.request("sessions.list", {"limit": 1})["totalCount"])
-        if have >= total:
-            return have
-        templates = {}
-        for agent in GATEWAY_AGENTS:
-            key = f"agent:{agent}:bench-template"
-            made = rpc.request("sessions.create", {"key": key, "agentId": agent})
-            templates[agent] = (made["key"], made["sessionId"])
-        have = int(rpc.request("sessions.list", {"limit": 1})["totalCount"])
-    todo = total - have
-    gw.gateway_proc.stop()
-    for index, agent in enumerate(GATEWAY_AGENTS):
-        count = todo // len(GATEWAY_AGENTS) + (1 if index < todo % len(GATEWAY_AGENTS) else 0)
-        _clone_sessions(
-            gw.root / "state" / "agents" / agent / "agent" / "openclaw-agent.sqlite",
-            agent,
-            *templates[agent],
-            count,
-        )
-    log(f"  seeded {todo:,} sessions into the gateway's store; restarting it…")
-    gw.restart(progress=False)
-    with gw.rpc(timeout=300) as rpc:
-        return int(rpc.request("sessions.list", {"limit": 1})["totalCount"])
-
-
-def _clone_sessions(db: Path, agent: str, key: str, session_id: str, count: int) -> None:
-    conn = sqlite3.connect(db, isolation_level=None)
-    try:
-        conn.create_function("octet_length", 1, _octet_length, deterministic=True)
-        plan = []
-        for (table,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall():
-            columns = conn.execute(f"PRAGMA table_info({table})").fetchall()
-            names = [c[1] for c in columns]
-            match = [
-                (c, key if c == "session_key" else session_id)
-                for c in names
-                if c in ("session_key", "session_id", "current_session_id")
-            ]
-            if not match:
-                continue
-            rows = conn.execute(
-                f"SELECT * FROM {table} WHERE {' OR '.join(f'{c} = ?' for c, _ in match)}",
-                [v for _, v in match],
-            ).fetchall()
-            # Only a lone INTEGER PRIMARY KEY is a rowid that SQLite numbers itself; a part of a composite
-            # key (transcript_events.seq) is copied as it is.
-            keyed = [c for c in columns if c[5]]
-            generated = {keyed[0][1]} if len(keyed) == 1 and keyed[0][2].upper() == "INTEGER" else set()
-            if rows:
-                plan.append(
-                    (
-                        f"INSERT INTO {table} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})",
-                        names,
-                        rows,
-                        generated,
-                    )
-                )
-        conn.execute("BEGIN")
-        for n in range(count):
-            new_key, new_id = f"agent:{agent}:bench-{n:06d}", str(uuid.uuid4())
-            for sql, names, rows, generated in plan:
-                conn.executemany(
-                    sql,
-                    [
-                        [
-                            None
-                            if name in generated
-                            else v.replace(key, new_key).replace(session_id, new_id)
-                            if isinstance(v, str)
-                            else v
-                            for name, v in zip(names, row, strict=True)
-                        ]
-                        for row in rows
-                    ],
-                )
-        conn.execute("COMMIT")
-    finally:
-        conn.close()
-
-
 async def gateway_list_all(gateway: Any) -> int:
     """Every session from the gateway: sessions.list pages of 1000 (its largest) until hasMore is false."""
     offset, rows = 0, 0
@@ -691,22 +595,20 @@ def gateway_version(gw: Any) -> str:
 
 
 def fill_to(gw: Any, size: int, quick: bool, log: Callable[[str], None]) -> dict[str, Any]:
-    """Bring the gateway to `size` sessions (seeded into its own store, see `seed_gateway`, or created
-    one by one with BENCH_FILL=create) and prove it from sessions.list; FillShort when it is not there."""
-    method = os.environ.get("BENCH_FILL", "seed")
-    log(f"filling the gateway to {size:,} sessions ({method})…")
+    """Bring the gateway to `size` sessions with sessions.create and prove it from its own sessions.list
+    (totalCount); FillShort when it is not there. (Copying sessions inside the gateway's SQLite store while
+    it was stopped was tried: the restarted gateway then answered no sessions.list within 300 s.)"""
+    method = "create"
+    log(f"filling the gateway to {size:,} sessions (sessions.create)…")
     t0 = time.perf_counter()
-    if method == "create":
-        held, _ = fill_gateway(gw, size, budget_s=fill_budget(size, quick))
-    else:
-        held = seed_gateway(gw, size, log)
+    held, _ = fill_gateway(gw, size, budget_s=fill_budget(size, quick))
     seconds = time.perf_counter() - t0
     if held < size:
         # Figures "at 10k" from a gateway holding 6,572 were reported once; never again.
         raise FillShort(
             f"the gateway holds {held:,} sessions after {seconds:.0f} s ({method}), not the {size:,} this run "
             f"announces; no figures are reported. Run on a quieter machine, raise the budget "
-            f"(BENCH_FILL_BUDGET_S, now {fill_budget(size, quick):.0f} s) or seed (BENCH_FILL=seed)."
+            f"(BENCH_FILL_BUDGET_S, now {fill_budget(size, quick):.0f} s)."
         )
     log(f"  {held:,} sessions in {seconds:.0f}s")
     return {"held": held, "seconds": seconds, "method": method}
