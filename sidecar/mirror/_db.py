@@ -182,12 +182,7 @@ class Mirror:
 
     def _load(self) -> None:
         with self.reading() as conn:
-            repeated = self._index.load(conn.execute(LOAD_SQL))
-            for key in dict.fromkeys(repeated):
-                self._index.forget(key)
-                sql = f"SELECT {', '.join(COLUMNS)} FROM sessions WHERE key = ? ORDER BY seen_at"
-                for record in conn.execute(sql, (key,)):
-                    self._index.put(SessionRow(*record))
+            self._index.load(conn.execute(LOAD_SQL))
             self._refresh_agents(conn)
         self.cursors.load()
 
