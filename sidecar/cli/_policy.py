@@ -52,8 +52,10 @@ inbound side, as the receiving host decides a call from PEER's agent --agent.
 Decides under the semantics of the newest supported OpenClaw release (2026.9.6) unless
 --openclaw-version names the gateway's release (2026.3.13 to 2026.9.6): its defaults (before 2026.9:
 visibility tree, agent-to-agent off), its tree guard and its exact denial strings.
-Prints every gate in OpenClaw's order (unknown-target, sandbox, visibility, agent-to-agent, allow-list,
-receives-from, spawn-allow) with pass or fail and the file:line that set each value, then the fix.
+Prints every gate in order (the operator's pause, then OpenClaw's unknown-target, sandbox, visibility,
+agent-to-agent, allow-list, then receives-from, spawn-allow and the budgets sends-per-day, spawns-per-hour,
+max-active-children) with pass or fail and the file:line that set each value, then the fix. In observe
+mode (mode: "observe") a would-be denial is shown as allowed, with the gate that would refuse it.
 --json prints one object with allowed, gate, message, source, fix and checks.
 The policy may also come from ${ENV_VAR}. Exit 0 when a decision was made (allowed or denied), 2 on bad input.
 """

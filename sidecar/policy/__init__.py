@@ -14,7 +14,13 @@ from sidecar.policy._decide import (
     decide,
     filter_sessions,
 )
-from sidecar.policy._explain import open_default_warning, policy_report, render_decision, render_policy
+from sidecar.policy._explain import (
+    observe_warning,
+    open_default_warning,
+    policy_report,
+    render_decision,
+    render_policy,
+)
 from sidecar.policy._gateways import Placement, place, principal, principal_matches, split_principal
 from sidecar.policy._inbound import decide_inbound, inbound_visible
 from sidecar.policy._keys import (
@@ -28,15 +34,19 @@ from sidecar.policy._keys import (
 )
 from sidecar.policy._matrix import GATE_LETTERS, Cell, Matrix, access_matrix, render_matrix_text
 from sidecar.policy._model import HOME, OPENCLAW_DEFAULTS, AgentPolicy, Peer, Policy, Resolved, Source
+from sidecar.policy._operations import ALWAYS_ENFORCED, BUDGET_GATES, PAUSE_GATE, Pause, Usage
 from sidecar.policy._schema import PolicyError, parse_json5, validate
 from sidecar.policy._versions import NEWEST, SEMANTICS, Semantics, semantics_for
 
 __all__ = [
+    "ALWAYS_ENFORCED",
+    "BUDGET_GATES",
     "GATES",
     "GATE_LETTERS",
     "HOME",
     "NEWEST",
     "OPENCLAW_DEFAULTS",
+    "PAUSE_GATE",
     "SEMANTICS",
     "TOOLS",
     "AgentPolicy",
@@ -48,6 +58,7 @@ __all__ = [
     "ListScope",
     "MalformedKey",
     "Matrix",
+    "Pause",
     "Peer",
     "Placement",
     "Policy",
@@ -60,6 +71,7 @@ __all__ = [
     "Source",
     "StaticView",
     "Tool",
+    "Usage",
     "access_matrix",
     "canonical_key",
     "decide",
@@ -69,6 +81,7 @@ __all__ = [
     "is_agent_id",
     "looks_like_session_id",
     "main_key_of",
+    "observe_warning",
     "open_default_warning",
     "parse_cases",
     "parse_json5",

@@ -8,10 +8,10 @@ depends on a later gate, so deny always wins.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal, Protocol
 
-from sidecar.policy import _fixes
+from sidecar.policy import _fixes, _operations
 from sidecar.policy._gateways import Placement, place, principal, principal_matches, split_principal
 from sidecar.policy._keys import (
     MalformedKey,
@@ -22,10 +22,12 @@ from sidecar.policy._keys import (
     pattern_matches,
 )
 from sidecar.policy._model import HOME, AgentPolicy, Policy, Resolved
+from sidecar.policy._operations import ALWAYS_ENFORCED, Usage
 
 Tool = Literal["sessions_list", "sessions_history", "sessions_send", "sessions_spawn"]
 TOOLS: tuple[Tool, ...] = ("sessions_list", "sessions_history", "sessions_send", "sessions_spawn")
 GATES = (
+    "pause",
     "unknown-target",
     "sandbox",
     "visibility",
@@ -33,6 +35,7 @@ GATES = (
     "allow-list",
     "receives-from",
     "spawn-allow",
+    *_operations.BUDGET_GATES,
 )
 Action = Literal["history", "send", "list"]
 _ACTION: dict[str, Action] = {"sessions_history": "history", "sessions_send": "send", "sessions_list": "list"}
@@ -156,6 +159,9 @@ class Decision:
     checks: tuple[Check, ...] = ()
     target_gateway: str | None = None
     side: Literal["outbound", "inbound"] = "outbound"
+    # Observe mode: the call is let through, but `gate`, `message`, `source` and `fix` say what would
+    # have refused it under enforce.
+    would_deny: bool = False
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -174,6 +180,7 @@ class Decision:
             "message": self.message,
             "source": self.source,
             "fix": self.fix,
+            "wouldDeny": self.would_deny,
             "checks": [
                 {"gate": c.gate, "outcome": c.outcome, "detail": c.detail, "sources": list(c.sources)}
                 for c in self.checks
@@ -256,17 +263,70 @@ def decide(
     *,
     gateway: str | None = None,
     explain: bool = False,
+    usage: Usage | None = None,
 ) -> Decision:
     """Decide one tool call. Pure: no I/O, no clock; the same inputs always give the same Decision.
 
     `gateway` is the caller's explicit `gateway` argument (None: the engine places the target). The
     decision names the gateway the target is on; self, same-agent and owned-child hold only there.
+
+    `usage` carries the operator's facts about the requester agent (a pause, counts against its budgets);
+    without it those gates pass. In observe mode a would-be denial comes back allowed, with `would_deny`
+    set and the gate, source and fix that would have refused it.
     """
     trace = _Trace(explain)
     agent = policy.for_agent(requester.agent_id)
-    req_key = requester.key if requester.key.key else parse_agent_key(requester.session_key)
-
     deny = _Denier(tool, requester, trace)
+    paused = _operations.pause_failure(requester.agent_id, usage)
+    if paused is not None:
+        gate, message, source, fix, _ = paused
+        return deny(gate, message, source, fix, None, None)
+    trace.add("pause", "pass", "not paused by an operator")
+    decision = _decide(policy, requester, agent, tool, target, view, gateway, trace, deny)
+    if decision.allowed:
+        decision = _within_budget(policy, agent, decision, usage, trace, deny)
+    if not decision.allowed and agent.observing and decision.gate not in ALWAYS_ENFORCED:
+        decision = replace(decision, allowed=True, would_deny=True)
+    return decision
+
+
+def _within_budget(
+    policy: Policy,
+    agent: AgentPolicy,
+    decision: Decision,
+    usage: Usage | None,
+    trace: _Trace,
+    deny: _Denier,
+) -> Decision:
+    if decision.tool == "sessions_send":
+        failure = _operations.send_budget_failure(policy, agent, usage)
+    elif decision.tool == "sessions_spawn":
+        failure = _operations.spawn_budget_failure(policy, agent, usage)
+    else:
+        return decision
+    for gate, detail, value in _operations.budget_details(decision.tool, agent, usage):
+        if failure is not None and failure[0] == gate:
+            break
+        trace.add(gate, "pass", detail, value)
+    if failure is not None:
+        gate, message, source, fix, values = failure
+        return deny(gate, message, source, fix, decision.target, decision.target_agent, "", *values)
+    return replace(decision, checks=trace.finish()) if trace.enabled else decision
+
+
+def _decide(
+    policy: Policy,
+    requester: Requester,
+    agent: AgentPolicy,
+    tool: Tool,
+    target: str | None,
+    view: SessionView,
+    gateway: str | None,
+    trace: _Trace,
+    deny: _Denier,
+) -> Decision:
+    """OpenClaw's gates and the sidecar's policy extensions, in order; the first failure decides."""
+    req_key = requester.key if requester.key.key else parse_agent_key(requester.session_key)
 
     def unplaced(agent_id: str, where: Placement, target_key: str | None) -> Decision:
         if where.problem is not None:

@@ -44,7 +44,14 @@ def render_decision(decision: Decision, policy: Policy) -> str:
         lines.append(f"  {_MARK[check.outcome]}  {check.gate:<15} {detail}".rstrip())
         lines.extend(f"{'':24}from {source}" for source in check.sources)
     lines.append("")
-    if decision.allowed:
+    if decision.would_deny:
+        lines += [
+            f"ALLOWED IN OBSERVE MODE: under enforce this call would be DENIED at gate '{decision.gate}'",
+            f"  message: {decision.message}",
+            f"  source:  {decision.source}",
+            f"  fix:     {decision.fix}",
+        ]
+    elif decision.allowed:
         lines.append("ALLOWED")
         if decision.source:
             lines.append(f"  decided by: {decision.source}")
@@ -86,6 +93,15 @@ def open_default_warning(agent: AgentPolicy) -> str | None:
     )
 
 
+def observe_warning(agent: AgentPolicy) -> str:
+    """The loud line every surface (policy show, doctor, the serve banner) prints for an observed agent."""
+    return (
+        f"OBSERVE MODE: {agent.agent_id}'s calls are decided but NOT enforced; would-be denials are let "
+        f"through and logged (sidecar decisions --would-deny). Set by {agent.mode.describe()}; "
+        'set mode: "enforce" (the default) to enforce.'
+    )
+
+
 def reach(policy: Policy, agent_id: str, view: SessionView) -> dict[str, dict[str, bool]]:
     """For each known agent: may this agent read its main session, message it, spawn on it?"""
     requester = Requester.of(agent_id, main_key=policy.main_key)
@@ -111,13 +127,17 @@ def policy_report(policy: Policy, agent_id: str, view: SessionView) -> dict[str,
         for name, v in agent.values().items()
     }
     warning = open_default_warning(agent)
+    warnings = [warning] if warning else []
+    if agent.observing:
+        warnings.insert(0, observe_warning(agent))
     return {
         "agent": agent_id,
         "policy": policy.path,
         "openclawConfig": policy.openclaw.path if policy.openclaw else None,
         "known": agent_id in policy.known_agents,
         "values": values,
-        "warnings": [warning] if warning else [],
+        "mode": agent.mode.value,
+        "warnings": warnings,
         "reach": reach(policy, agent_id, view),
     }
 

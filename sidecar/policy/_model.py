@@ -30,6 +30,13 @@ OPENCLAW_VERSION = NEWEST.label
 # agent-to-agent on, so an unset config is wide open (older releases default to `tree` and off; see
 # `Semantics.defaults` for each).
 OPENCLAW_DEFAULTS: dict[str, Any] = dict(NEWEST.defaults)
+# The sidecar's own keys (not OpenClaw's): their defaults are the sidecar's.
+SIDECAR_DEFAULTS: dict[str, Any] = {
+    "mode": "enforce",
+    "limits.sendsPerDay": None,
+    "limits.spawnsPerHour": None,
+    "limits.maxActiveChildren": None,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +52,8 @@ class Source:
 
     def describe(self, value: Any) -> str:
         shown = _show(value)
+        if self.origin == "default" and self.key in SIDECAR_DEFAULTS:
+            return f"default (sidecar): {self.key} = {shown if value is not None else 'unlimited'}"
         if self.origin == "default":
             return f"default ({self.release}): {self.key} = {shown}"
         where = f"{self.file}:{self.line}" if self.line else str(self.file)
@@ -101,6 +110,15 @@ class AgentPolicy:
     require_agent_id: Resolved[bool]
     sandbox_mode: Resolved[str]
     sandbox_clamp: Resolved[str]
+    mode: Resolved[str]
+    sends_per_day: Resolved[int | None]
+    spawns_per_hour: Resolved[int | None]
+    max_active_children: Resolved[int | None]
+
+    @property
+    def observing(self) -> bool:
+        """Observe mode: decisions are made and logged as usual, but would-be denials are let through."""
+        return self.mode.value == "observe"
 
     @property
     def allow_is_per_agent(self) -> bool:
@@ -121,6 +139,10 @@ class AgentPolicy:
             "subagents.requireAgentId": self.require_agent_id,
             "sandbox.mode": self.sandbox_mode,
             "sandbox.sessionToolsVisibility": self.sandbox_clamp,
+            "mode": self.mode,
+            "limits.sendsPerDay": self.sends_per_day,
+            "limits.spawnsPerHour": self.spawns_per_hour,
+            "limits.maxActiveChildren": self.max_active_children,
         }
 
 
@@ -306,6 +328,16 @@ class Policy:
         return str(self._global(("session", "mainKey"), "session.mainKey", str).value)
 
     @cached_property
+    def mode(self) -> Resolved[str]:
+        """The sidecar-wide mode (`mode` at the top of the policy file); agents may override it."""
+        return self._global(("mode",), "mode", str, openclaw=False, default=SIDECAR_DEFAULTS["mode"])
+
+    @cached_property
+    def observed_agents(self) -> tuple[str, ...]:
+        """The agents whose calls are decided in observe mode (would-be denials let through and logged)."""
+        return tuple(a for a in self.agent_ids if self.for_agent(a).observing)
+
+    @cached_property
     def limits(self) -> dict[str, int]:
         return {k: int(v) for k, v in _obj(self.doc.data.get("limits")).items()}
 
@@ -359,7 +391,16 @@ class Policy:
             require_agent_id=self._subagent_value(agent_id, "requireAgentId", bool),
             sandbox_mode=self._sandbox_value(agent_id, "mode", SANDBOX_MODES),
             sandbox_clamp=self._sandbox_value(agent_id, "sessionToolsVisibility", SANDBOX_CLAMPS),
+            mode=self._sidecar_value(agent_id, ("mode",), str),
+            sends_per_day=self._sidecar_value(agent_id, ("limits", "sendsPerDay"), int),
+            spawns_per_hour=self._sidecar_value(agent_id, ("limits", "spawnsPerHour"), int),
+            max_active_children=self._sidecar_value(agent_id, ("limits", "maxActiveChildren"), int),
         )
+
+    def _sidecar_value(self, agent_id: str, keys: tuple[str, ...], kind: type) -> Resolved[Any]:
+        """A sidecar-only key: the agent's entry, then the policy's sidecar-wide value, then our default."""
+        name = ".".join(keys)
+        return self._agent_first(agent_id, keys, name, kind, openclaw=False, default=SIDECAR_DEFAULTS[name])
 
     def _agent_entry(self, agent_id: str) -> tuple[Document, tuple[str, ...], dict[str, Any]] | None:
         return self._entries.get(agent_id)

@@ -20,6 +20,7 @@ VISIBILITIES = ("self", "tree", "agent", "all", "scoped")
 OPENCLAW_VISIBILITIES = ("self", "tree", "agent", "all")
 SANDBOX_MODES = ("off", "non-main", "all")
 SANDBOX_CLAMPS = ("spawned", "all")
+MODES = ("enforce", "observe")
 
 Spec = Any  # a nested description: "str" | "bool" | "int" | "patterns" | ("enum", ...) | dict | ("map", spec)
 
@@ -35,6 +36,8 @@ _SUBAGENTS = {
     "requireAgentId": "bool",
 }
 _SANDBOX = {"mode": ("enum", *SANDBOX_MODES), "sessionToolsVisibility": ("enum", *SANDBOX_CLAMPS)}
+# Budgets per agent (sidecar-wide under the top-level `limits`, or per agent under its entry's `limits`).
+_BUDGETS = {"sendsPerDay": "int", "spawnsPerHour": "int", "maxActiveChildren": "int"}
 _AGENT = {
     "id": "str",
     "name": "str",
@@ -46,10 +49,13 @@ _AGENT = {
     },
     "subagents": _SUBAGENTS,
     "sandbox": _SANDBOX,
+    "mode": ("enum", *MODES),
+    "limits": _BUDGETS,
 }
 POLICY_SCHEMA: dict[str, Spec] = {
     "$schema": "str",
     "openclawConfig": "str",
+    "mode": ("enum", *MODES),
     "tools": {
         "sessions": _SESSIONS,
         "agentToAgent": {"enabled": "bool", "allow": "patterns"},
@@ -75,7 +81,7 @@ POLICY_SCHEMA: dict[str, Spec] = {
             },
         ),
     },
-    "limits": {"maxHops": "int", "sendsPerMinute": "int", "replyBackTurns": "int"},
+    "limits": {"maxHops": "int", "sendsPerMinute": "int", "replyBackTurns": "int", **_BUDGETS},
 }
 
 
