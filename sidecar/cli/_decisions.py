@@ -1,6 +1,9 @@
-"""`sidecar decisions export` and `sidecar decisions tail`: the decision log as audit records, one JSON
-object per decision (requester, target, tool, outcome, gate, source, trace id, run id), never a message
-body or a token.
+"""`sidecar decisions`: the decision log, never a message body or a token.
+
+`sidecar decisions [--would-deny] [--since]` lists decisions, newest first; `--would-deny` keeps observe
+mode's would-be denials (calls let through that enforce would refuse), each with its gate, source and
+fix. `sidecar decisions export` and `sidecar decisions tail` give the log as audit records, one JSON
+object per decision (requester, target, tool, outcome, gate, source, trace id, run id).
 """
 
 from __future__ import annotations
@@ -13,14 +16,17 @@ import sqlite3
 import sys
 import time
 from collections.abc import Iterable
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from sidecar.config import mirror_path
-from sidecar.mirror import AUDIT_FIELDS, Mirror, MirrorError, audit_records
+from sidecar.mirror import AUDIT_FIELDS, DecisionRecord, Mirror, MirrorError, audit_records
 
 EPILOG = f"""\
 examples:
+  sidecar decisions --agent lead                          # the newest 50 decisions
+  sidecar decisions --agent lead --would-deny --since 2h  # what observe mode let through in 2 hours
   sidecar decisions export --agent lead --format jsonl > lead-decisions.jsonl
   sidecar decisions export --agent lead --since 24h | jq 'select(.outcome == "denied")'
   sidecar decisions tail --agent lead                   # follow new decisions as they are made
@@ -29,8 +35,10 @@ examples:
 Each record has {", ".join(AUDIT_FIELDS)}: who asked (agent and session), the tool and target, the
 outcome, the gate and the key that decided, the sidecar's trace id and the gateway's run id of an
 allowed send. A record is built from those fields only: message bodies and tokens never appear.
+--would-deny lists the calls observe mode (mode: "observe" in the policy) let through although enforce
+would refuse them, each with its gate, source and fix: review them before switching to enforce.
 --since takes a duration (90s, 30m, 2h, 7d) or an ISO 8601 time (UTC unless it names a zone).
-Exit 0 on success, 2 on bad input.
+Exit 0 on success (with --would-deny: 0 when there are none, 1 when there are), 2 on bad input.
 """
 
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhd])$")
@@ -41,11 +49,21 @@ POLL_S = 0.5
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser(
         "decisions",
-        help="export or follow this agent's decisions as audit records",
-        description="The decisions an agent's sidecar made, from its decision log, as audit records.",
+        help="list, export or follow this agent's decisions (--would-deny: observe mode's)",
+        description="The decisions an agent's sidecar made, from its decision log: listed newest first "
+        "(no subcommand), exported or followed as audit records.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    where(parser)
+    parser.add_argument(
+        "--would-deny",
+        action="store_true",
+        help="only calls observe mode let through that enforce would refuse",
+    )
+    parser.add_argument("--since", metavar="WHEN", help="only decisions since WHEN (2h, 30m, 7d or ISO time)")
+    parser.add_argument("--limit", type=int, default=50, help="newest N decisions (default 50)")
+    parser.add_argument("--json", action="store_true", help="print a JSON list")
     actions = parser.add_subparsers(dest="decisions_command", metavar="SUBCOMMAND")
     export = actions.add_parser(
         "export",
@@ -71,7 +89,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     tail.add_argument("--since", metavar="WHEN", help="start from WHEN instead of the last N")
     tail.add_argument("--count", type=int, metavar="N", help="exit after N records (for scripts)")
     tail.set_defaults(handler=_tail)
-    parser.set_defaults(handler=lambda _args: _usage(parser))
+    parser.set_defaults(handler=_list)
 
 
 def where(parser: argparse.ArgumentParser) -> None:
@@ -110,11 +128,6 @@ def db_path(args: argparse.Namespace) -> Path | str:
         return mirror_path(args.agent)
     except ValueError as exc:
         return f"--agent: {exc}"
-
-
-def _usage(parser: argparse.ArgumentParser) -> int:
-    parser.print_help(sys.stderr)
-    return 2
 
 
 def _bad(message: str) -> int:
@@ -196,3 +209,56 @@ def _write(records: Iterable[dict[str, Any]], fmt: str) -> None:
                 f"{'  ' + follow if follow else ''}\n  decided by: {r['source'] or '-'}\n"
             )
     sys.stdout.flush()
+
+
+def _when(ts: float) -> str:
+    return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _list(args: argparse.Namespace) -> int:
+    path = db_path(args)
+    if isinstance(path, str):
+        return _bad(path)
+    try:
+        since = parse_since(args.since) if args.since else None
+    except ValueError as exc:
+        return _bad(str(exc))
+    if not path.is_file():
+        return _bad(f"no mirror at {path}; the sidecar creates it on first start")
+    try:
+        with Mirror.open(path, readonly=True, busy_timeout=1.0) as mirror:
+            if args.would_deny:
+                records = mirror.decisions.would_deny(since=since, limit=args.limit)
+            else:
+                records = [r for r in mirror.decisions.recent(args.limit) if since is None or r.ts >= since]
+    except (MirrorError, sqlite3.Error) as exc:
+        return _bad(str(exc))
+    rows = [_row(r) for r in records]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    elif not rows:
+        what = "would-be denials" if args.would_deny else "decisions"
+        print(f"no {what} recorded" + (f" since {_when(since)} UTC" if since is not None else ""))
+    else:
+        _print(records, args.would_deny)
+    return 1 if args.would_deny and rows else 0
+
+
+def _row(record: DecisionRecord) -> dict[str, Any]:
+    row = asdict(record)
+    row["time"] = dt.datetime.fromtimestamp(record.ts, dt.UTC).isoformat().replace("+00:00", "Z")
+    return row
+
+
+def _print(records: list[DecisionRecord], would_deny: bool) -> None:
+    if would_deny:
+        print(f"{len(records)} call(s) let through by observe mode that enforce would refuse:\n")
+        for r in records:
+            print(f"{_when(r.ts)}  {r.tool} -> {r.target or '-'}  WOULD DENY at gate '{r.gate}'")
+            print(f"  source: {r.source}")
+            print(f"  fix:    {r.fix}")
+        return
+    print(f"{'time (UTC)':<20} {'outcome':<9} {'tool':<17} {'gate':<20} target")
+    for r in records:
+        outcome = "observed" if r.would_deny else r.outcome
+        print(f"{_when(r.ts):<20} {outcome:<9} {r.tool:<17} {r.gate or '-':<20} {r.target or '-'}")

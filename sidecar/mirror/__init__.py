@@ -26,6 +26,7 @@ from sidecar.mirror._log import (
     journal_path,
     journaled_decisions,
 )
+from sidecar.mirror._operations import PAUSE_FILE, PauseFile, usage_of
 from sidecar.mirror._rows import ENDED_STATUSES, SessionRow, agent_of_key
 from sidecar.mirror._schema import SCHEMA_VERSION
 from sidecar.mirror._state import STALE_AFTER_S, CursorStore, State, SyncCursor
@@ -50,6 +51,7 @@ __all__ = [
     "FLUSH_ROWS",
     "PAGES_PER_WRITE",
     "PAGE_SIZE",
+    "PAUSE_FILE",
     "SCHEMA_VERSION",
     "STALE_AFTER_S",
     "CursorStore",
@@ -67,6 +69,7 @@ __all__ = [
     "OutboxError",
     "OutboxStatus",
     "Outcome",
+    "PauseFile",
     "Progress",
     "ServiceStore",
     "SessionIndex",
@@ -79,4 +82,5 @@ __all__ = [
     "journal_path",
     "journaled_decisions",
     "sync",
+    "usage_of",
 ]

@@ -8,6 +8,7 @@ NULL in the same durable transaction (secure_delete zeroes the old bytes in the 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -52,6 +53,8 @@ class DecisionRecord:
     requester_gateway: str | None = None
     target_gateway: str | None = None
     side: str | None = None
+    fix: str | None = None
+    would_deny: bool = False
 
 
 _DECISION_COLUMNS = tuple(f.name for f in fields(DecisionRecord))
@@ -139,6 +142,8 @@ class DecisionLog:
         requester_gateway: str = "home",
         target_gateway: str | None = None,
         side: str = "outbound",
+        fix: str | None = None,
+        would_deny: bool = False,
     ) -> int:
         """Append one decision and return its id. `cursor` defaults to the mirror's event seq for `gateway`
         (or for its only gateway), so each decision says how current the view it was made on was.
@@ -176,6 +181,8 @@ class DecisionLog:
                 requester_gateway,
                 target_gateway if target_gateway is not None else gateway,
                 side,
+                fix,
+                int(would_deny),
             )
             if self._journal is not None:
                 line = json.dumps(row, ensure_ascii=False, separators=(",", ":")) + "\n"
@@ -221,6 +228,8 @@ class DecisionLog:
             requester_gateway=decision.requester.gateway,
             target_gateway=decision.target_gateway or gateway,
             side=decision.side,
+            fix=decision.fix,
+            would_deny=decision.would_deny,
         )
 
     @property
@@ -272,7 +281,29 @@ class DecisionLog:
             rows = conn.execute(
                 f"SELECT {', '.join(_DECISION_COLUMNS)} FROM decisions ORDER BY id DESC LIMIT ?", (limit,)
             ).fetchall()
-        return [DecisionRecord(*row) for row in rows]
+        return [_record(row) for row in rows]
+
+    def would_deny(self, *, since: float | None = None, limit: int = 200) -> list[DecisionRecord]:
+        """Observe mode's would-be denials, newest first (since `since`, epoch seconds)."""
+        self.flush()
+        with self._mirror.reading() as conn:
+            rows = conn.execute(
+                f"SELECT {', '.join(_DECISION_COLUMNS)} FROM decisions WHERE would_deny = 1 AND ts >= ? "
+                "ORDER BY id DESC LIMIT ?",
+                (since or 0.0, limit),
+            ).fetchall()
+        return [_record(row) for row in rows]
+
+    def count_allowed(self, agent_id: str, tool: str, since: float) -> tuple[int, float | None]:
+        """How many calls of `tool` by `agent_id` went through since `since`, and the oldest one's time."""
+        self.flush()  # a spawn decided a moment ago counts
+        with self._mirror.reading() as conn:
+            count, oldest = conn.execute(
+                "SELECT count(*), min(ts) FROM decisions WHERE requester_agent = ? AND tool = ? "
+                "AND outcome = 'allowed' AND ts >= ?",
+                (agent_id, tool, since),
+            ).fetchone()
+        return int(count), oldest
 
     def prune(self, before: float) -> int:
         """Delete decisions older than `before` (epoch seconds); returns how many."""
@@ -313,11 +344,18 @@ def _read_journal(fd: int) -> list[tuple[Any, ...]]:
             row = json.loads(line)
         except ValueError:
             continue
-        if isinstance(row, list) and len(row) == len(_DECISION_COLUMNS) - 3:
+        if isinstance(row, list) and len(row) == len(_DECISION_COLUMNS) - 5:
             row += ["home", None, "outbound"]  # journaled by a sidecar before gateways were recorded
+        if isinstance(row, list) and len(row) == len(_DECISION_COLUMNS) - 2:
+            row += [None, 0]  # journaled before fix and would_deny were recorded
         if isinstance(row, list) and len(row) == len(_DECISION_COLUMNS):
             rows.append(tuple(row))
     return rows
+
+
+def _record(row: tuple[Any, ...]) -> DecisionRecord:
+    record = DecisionRecord(*row)
+    return dataclasses.replace(record, would_deny=bool(record.would_deny))
 
 
 @dataclass(frozen=True, slots=True)
@@ -425,6 +463,16 @@ class Outbox:
         if gateway is None:
             return self._select("WHERE status = 'pending' ORDER BY created_at", ())
         return self._select("WHERE status = 'pending' AND gateway = ? ORDER BY created_at", (gateway,))
+
+    def count_since(self, requester_prefix: str, since: float) -> tuple[int, float | None]:
+        """Sends written by sessions whose key starts with `requester_prefix` since `since`, and the oldest
+        one's time: each logical send once (a retry reuses its entry), delivered, failed or pending."""
+        with self._mirror.reading() as conn:
+            count, oldest = conn.execute(
+                "SELECT count(*), min(created_at) FROM outbox WHERE created_at >= ? AND substr(requester, 1, ?) = ?",
+                (since, len(requester_prefix), requester_prefix),
+            ).fetchone()
+        return int(count), oldest
 
     def _require(self, idempotency_key: str) -> OutboxEntry:
         entry = self.get(idempotency_key)

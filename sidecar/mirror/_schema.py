@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 TABLES = (
     """
@@ -88,7 +88,9 @@ TABLES = (
         trace_id TEXT,
         requester_gateway TEXT,
         target_gateway TEXT,
-        side TEXT
+        side TEXT,
+        fix TEXT,
+        would_deny INTEGER NOT NULL DEFAULT 0
     )
     """,
     "CREATE INDEX IF NOT EXISTS decisions_ts ON decisions (ts)",
@@ -114,6 +116,7 @@ TABLES = (
     """,
     "CREATE INDEX IF NOT EXISTS outbox_pending ON outbox (status, created_at)",
     "CREATE INDEX IF NOT EXISTS outbox_send ON outbox (send_id)",
+    "CREATE INDEX IF NOT EXISTS outbox_created ON outbox (created_at)",
 )
 
 
@@ -133,6 +136,13 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
         "ALTER TABLE sync_cursor ADD COLUMN mode TEXT",
         "ALTER TABLE sync_cursor ADD COLUMN stale_bound REAL",
         "ALTER TABLE sync_cursor ADD COLUMN openclaw_version TEXT",
+    ),
+    # 3 -> 4: the decision log keeps the fix of a denial and marks observe mode's would-be denials;
+    # sendsPerDay counts a day of the outbox by creation time.
+    3: (
+        "ALTER TABLE decisions ADD COLUMN fix TEXT",
+        "ALTER TABLE decisions ADD COLUMN would_deny INTEGER NOT NULL DEFAULT 0",
+        "CREATE INDEX IF NOT EXISTS outbox_created ON outbox (created_at)",
     ),
 }
 
