@@ -165,10 +165,14 @@ class MirrorView:
     def active_children(self, key: str, gateway: str = HOME) -> int:
         return self._index.active.get((gateway, key), 0)
 
-    def active_children_of_agent(self, agent_id: str) -> int:
-        """Active children of every session of `agent_id` (the `maxActiveChildren` budget)."""
+    def active_children_of_agent(self, agent_id: str, gateway: str = HOME) -> int:
+        """Active children of every session of `agent_id` on `gateway` (the `maxActiveChildren` budget)."""
         prefix = f"agent:{agent_id}:"
-        return sum(n for parent, n in self._index.active.items() if parent.startswith(prefix))
+        return sum(
+            n
+            for (where, parent), n in self._index.active.items()
+            if where == gateway and parent.startswith(prefix)
+        )
 
     # -- rows, from SQLite -------------------------------------------------------------------------
 

@@ -162,6 +162,8 @@ def test_the_decision_log_has_no_column_that_could_hold_a_message(fresh_db: Mirr
         "requester_gateway",
         "target_gateway",
         "side",
+        "fix",  # the policy's fix for a denial: file and key names, never what was said
+        "would_deny",
     }
     with pytest.raises(TypeError, match="message"):
         fresh_db.decisions.record(  # type: ignore[call-arg]
