@@ -9,6 +9,8 @@ from __future__ import annotations
 import logging
 import os
 import sqlite3
+import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -19,9 +21,9 @@ from anyio.abc import TaskGroup
 
 from sidecar.config import mirror_path, state_dir
 from sidecar.gateway import GatewayClient, GatewayError, TokenStore
-from sidecar.mirror import FLUSH_AFTER_S, Mirror, MirrorError, MirrorSync, ServiceStore
+from sidecar.mirror import FLUSH_AFTER_S, Mirror, MirrorError, MirrorSync, PauseFile, ServiceStore, usage_of
 from sidecar.peers import PeerHost, PeerLinks, build_peer_app, secret_name
-from sidecar.policy import Policy, Requester
+from sidecar.policy import Policy, Requester, Tool, Usage
 from sidecar.secrets import SecretStore, open_secret_store
 from sidecar.tools import HOME, GatewayFault, GatewayPool, RoutingError, SessionsService
 
@@ -42,9 +44,13 @@ class Runtime:
     _tokens: TokenStore | None = field(default=None, init=False)
     _tasks: TaskGroup | None = field(default=None, init=False)
     service: SessionsService | None = field(default=None, init=False)
+    # Called after a reloaded policy is in force (the MCP server recomputes its offered tools).
+    on_policy: list[Callable[[], Awaitable[object]]] = field(default_factory=list, init=False)
     _ready: anyio.Event = field(default_factory=anyio.Event, init=False)
     _secrets: SecretStore | None = field(default=None, init=False, repr=False)
     _peer_secrets: dict[str, str] = field(default_factory=dict, init=False, repr=False)
+    _gateway_defaults: tuple[str, str] | None = field(default=None, init=False)
+    _pause: PauseFile | None = field(default=None, init=False)
 
     @property
     def state_dir(self) -> Path:
@@ -70,10 +76,40 @@ class Runtime:
             if cursor.openclaw_version:
                 self.pool.learn_release(cursor.gateway, cursor.openclaw_version)
         links = PeerLinks(self.policy, lambda name: self._peer_secrets.get(name.split(":", 1)[-1]))
+        self._pause = PauseFile.in_dir(self.state_dir)
         self.service = SessionsService(
-            self.policy, self.requester, ServiceStore(self.mirror), self.pool, peers=links
+            self.policy, self.requester, ServiceStore(self.mirror), self.pool, peers=links, usage=self.usage
         )
         return self.service
+
+    def usage(self, tool: Tool) -> Usage:
+        """The operator's facts for the next call: the pause file, and for sends and spawns the counts
+        against this agent's budgets (from its outbox, decision log and mirror)."""
+        assert self._pause is not None and self.mirror is not None
+        paused = self._pause.read()
+        if tool not in ("sessions_send", "sessions_spawn"):
+            return Usage(paused=paused)
+        return usage_of(self.mirror, self.requester.agent_id, paused, time.time())
+
+    def vet(self, policy: Policy) -> str | None:
+        """Why a reloaded policy cannot replace the current one, or None."""
+        agent = self.requester.agent_id
+        if agent not in policy.known_agents:
+            return (
+                f"agent {agent!r}, which this sidecar serves, is no longer in the policy; add "
+                f"agents.entries.{agent}: {{}} back (to stop it, use `sidecar pause --agent {agent}`)"
+            )
+        return None
+
+    async def adopt(self, policy: Policy) -> None:
+        """Put a reloaded policy in force: the next call is decided by it."""
+        if self._gateway_defaults is not None:
+            policy.adopt_gateway_defaults(*self._gateway_defaults)
+        self.policy = policy
+        if self.service is not None:
+            self.service.adopt(policy)
+        for callback in self.on_policy:
+            await callback()
 
     async def _connect(self, name: str, url: str, allow_insecure: bool) -> GatewayClient:
         assert self._tokens is not None and self.mirror is not None and self.pool is not None
@@ -95,7 +131,8 @@ class Runtime:
             self.mirror.cursors.update(name, openclaw_version=hello.server_version)
         defaults = hello.session_defaults
         if name == HOME and defaults is not None and defaults.default_agent_id:
-            self.policy.adopt_gateway_defaults(defaults.default_agent_id, defaults.main_key or "main")
+            self._gateway_defaults = (defaults.default_agent_id, defaults.main_key or "main")
+            self.policy.adopt_gateway_defaults(*self._gateway_defaults)
         listed: Any = await client.request("agents.list", {}, idempotent=True)
         ids = [a["id"] for a in (listed or {}).get("agents", []) if isinstance(a, dict) and "id" in a]
         self.pool.learn_agents(name, ids)

@@ -15,7 +15,8 @@ import anyio
 from sidecar import telemetry
 from sidecar.config import ENV_VAR, load_policy
 from sidecar.mirror import MirrorError
-from sidecar.policy import MalformedKey, PolicyError, Requester, is_agent_id
+from sidecar.policy import MalformedKey, Policy, PolicyError, Requester, is_agent_id, observe_warning
+from sidecar.reload import PolicyWatcher
 from sidecar.runtime import Runtime
 from sidecar.secrets import SecretStoreUnavailable
 
@@ -40,6 +41,12 @@ The agent this sidecar serves comes from --agent and never from tool arguments. 
 `sidecar pair --gateway URL --agent ID` (loopback gateways approve silently). The gateway URL comes from
 --gateway, else gateway.url in the policy, else ${GATEWAY_ENV}. The policy may also come from ${ENV_VAR}.
 Logs go to stderr (stdout is the MCP wire in stdio mode). Exit 2 on bad input.
+
+Live operation: edits of the policy file (and of the openclaw.json it inherits) apply to the next call
+without a restart; an edit that does not validate is refused with its file and line in the log and the
+previous policy stays in force (`sidecar doctor` shows it). Connected clients get tools/list_changed when
+the offered tools change. `sidecar pause --agent ID` stops this agent on its next call. With
+mode: "observe" the startup banner says so and would-be denials are let through and logged.
 """
 
 
@@ -206,10 +213,23 @@ def _policy_url(policy: object) -> str | None:
     return url if isinstance(url, str) else None
 
 
+def observe_banner(policy: Policy, agent: str) -> str | None:
+    """The loud startup line when this agent's calls are observed rather than enforced."""
+    mine = policy.for_agent(agent)
+    if not mine.observing:
+        return None
+    return f"sidecar: {observe_warning(mine)}"
+
+
 async def _serve(runtime: Runtime, args: argparse.Namespace) -> None:
     from sidecar.mcp import build_server
 
     service = await runtime.open()
+    watcher = PolicyWatcher(runtime.policy, runtime.adopt, runtime.state_dir, runtime.vet)
+    banner = observe_banner(runtime.policy, runtime.requester.agent_id)
+    if banner:
+        print(banner, file=sys.stderr)
+        log.warning("%s", banner)
 
     @asynccontextmanager
     async def background() -> AsyncIterator[object]:
@@ -217,6 +237,7 @@ async def _serve(runtime: Runtime, args: argparse.Namespace) -> None:
             tasks.start_soon(runtime.keep_mirror_fresh)
             if args.peer_port is not None:
                 tasks.start_soon(_serve_peers, runtime, args)
+            tasks.start_soon(watcher.run)
             try:
                 yield None
             finally:
@@ -224,6 +245,7 @@ async def _serve(runtime: Runtime, args: argparse.Namespace) -> None:
                 runtime.close()
 
     server = build_server(service, background=background)
+    runtime.on_policy.append(server.policy_changed)
     if args.transport == "stdio":
         await server.run_stdio_async()
         return

@@ -39,7 +39,7 @@ import keyring.backend
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
-from sidecar.config import load_policy, mirror_path
+from sidecar.config import load_policy, mirror_path, state_dir
 from sidecar.deploy import audit_openclaw_config
 from sidecar.gateway import (
     ALL_SCOPES,
@@ -182,6 +182,7 @@ async def run_checks(options: DoctorOptions, environ: Mapping[str, str] | None =
             checks += check_mirror(path, [HOME, *(p.name for p in peers)], serve_hint(options, policy))
     else:
         checks.append(Check("mirror", "SKIP", "pass --agent ID to check that agent's session mirror"))
+    checks += _live_checks(policy, options, env)
 
     for peer in peers:
         name = f"peer:{peer.name}"
@@ -216,6 +217,16 @@ async def run_checks(options: DoctorOptions, environ: Mapping[str, str] | None =
 
     checks += check_openclaw_config(options.openclaw_config, policy)
     return checks
+
+
+def _live_checks(policy: Policy | None, options: DoctorOptions, env: Mapping[str, str]) -> list[Check]:
+    from sidecar.doctor._live import check_live
+
+    try:
+        where = Path(options.db).expanduser().parent if options.db else state_dir(options.agent or "", env)
+    except ValueError:
+        where = None
+    return check_live(policy, options.agent, where if options.agent else None)
 
 
 def report(checks: Sequence[Check]) -> dict[str, Any]:

@@ -1,8 +1,14 @@
 """The MCP layer: four typed tools that translate to and from `SessionsService`, and never decide.
 
-A policy denial or a bad call is a `ToolError` (the model reads the gate, the deciding key and the fix);
-an infrastructure fault is an `MCPError` naming the remedy. Tool names, descriptions and schemas are
-static: nothing fetched from a gateway ever reaches a description.
+Each tool returns a typed result (its output schema is the pydantic model in `_results`). A policy
+denial is an error result with readable text and `gate`, `source`, `fix` as structured fields; a bad call
+is a `ToolError`; an infrastructure fault is an `MCPError` naming the remedy. Tool names, descriptions
+and schemas are static: nothing fetched from a gateway ever reaches a description.
+
+All four tools are registered; `tools/list` shows the ones the current policy could ever allow. When a
+reloaded policy changes that set, `policy_changed` tells every connected client
+(`notifications/tools/list_changed`), and a call to a tool no longer listed is decided (and refused) by
+the new policy like any other.
 """
 
 from __future__ import annotations
@@ -15,11 +21,21 @@ from typing import Annotated, Any, TypeVar
 from mcp.server import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.shared.exceptions import MCPError
-from mcp.types import ToolAnnotations
+from mcp.types import CallToolResult, Tool, ToolAnnotations
 from pydantic import Field
 
 from sidecar import __version__
 from sidecar.gateway import GatewayError, InvalidRequest
+from sidecar.mcp._notify import ToolListNotifier
+from sidecar.mcp._results import (
+    HistoryResult,
+    ListResult,
+    SendResult,
+    SpawnResult,
+    denial,
+    send_result,
+    structured,
+)
 from sidecar.mirror import MirrorError
 from sidecar.policy import Policy, Requester, SessionView, decide, main_key_of
 from sidecar.tools import BadCall, Denied, GatewayFault, SessionsService
@@ -75,11 +91,29 @@ def offered_tools(policy: Policy, requester: Requester, view: SessionView) -> li
     return tools
 
 
+class SidecarServer(MCPServer[Any]):
+    """An MCPServer whose `tools/list` follows the live policy of the service behind it."""
+
+    service: SessionsService
+    notifier: ToolListNotifier
+    offered: tuple[str, ...]
+
+    async def list_tools(self) -> list[Tool]:
+        return [tool for tool in await super().list_tools() if tool.name in self.offered]
+
+    async def policy_changed(self) -> bool:
+        """Recompute the offered tools from the service's (new) policy; tell clients if the set changed."""
+        offered = tuple(offered_tools(self.service.policy, self.service.requester, self.service.view()))
+        if offered == self.offered:
+            return False
+        self.offered = offered
+        await self.notifier.tools_changed()
+        return True
+
+
 async def _translate(call: Awaitable[T]) -> T:
     try:
         return await call
-    except Denied as exc:
-        raise ToolError(exc.text()) from None
     except BadCall as exc:
         raise ToolError(str(exc)) from None
     except GatewayFault as exc:
@@ -98,11 +132,19 @@ async def _translate(call: Awaitable[T]) -> T:
         ) from None
 
 
+async def _result(call: Awaitable[dict[str, Any]], shape: Callable[[dict[str, Any]], Any]) -> CallToolResult:
+    try:
+        raw = await _translate(call)
+    except Denied as exc:
+        return denial(exc.decision, exc.text())
+    return structured(shape(raw))
+
+
 def build_server(
     service: SessionsService,
     *,
     background: Callable[[], AbstractAsyncContextManager[object]] | None = None,
-) -> MCPServer[Any]:
+) -> SidecarServer:
     """An MCPServer exposing the tools this agent's policy can allow, backed by `service`."""
 
     @asynccontextmanager
@@ -113,9 +155,17 @@ def build_server(
             finally:
                 await service.gateways.aclose()
 
-    server: MCPServer[Any] = MCPServer(
-        "openclaw-sessions-sidecar", instructions=INSTRUCTIONS, version=__version__, lifespan=lifespan
+    notifier = ToolListNotifier()
+    server = SidecarServer(
+        "openclaw-sessions-sidecar",
+        instructions=INSTRUCTIONS,
+        version=__version__,
+        lifespan=lifespan,
+        subscriptions=notifier.bus,
+        middleware=[notifier],
     )
+    server.service = service
+    server.notifier = notifier
 
     async def sessions_list(
         kinds: Annotated[
@@ -129,10 +179,11 @@ def build_server(
             int | None, Field(ge=0, le=20, description="Accepted for compatibility; use sessions_history")
         ] = None,
         gateway: GatewayArg = None,
-    ) -> dict[str, Any]:
+    ) -> Annotated[CallToolResult, ListResult]:
         del messageLimit
-        return await _translate(
-            service.sessions_list(kinds=kinds, limit=limit, active_minutes=activeMinutes, gateway=gateway)
+        return await _result(
+            service.sessions_list(kinds=kinds, limit=limit, active_minutes=activeMinutes, gateway=gateway),
+            ListResult.model_validate,
         )
 
     async def sessions_history(
@@ -140,11 +191,12 @@ def build_server(
         limit: Annotated[int | None, Field(ge=1, le=1000)] = None,
         includeTools: bool = False,
         gateway: GatewayArg = None,
-    ) -> dict[str, Any]:
-        return await _translate(
+    ) -> Annotated[CallToolResult, HistoryResult]:
+        return await _result(
             service.sessions_history(
                 session_key=sessionKey, limit=limit, include_tools=includeTools, gateway=gateway
-            )
+            ),
+            HistoryResult.model_validate,
         )
 
     async def sessions_send(
@@ -154,8 +206,8 @@ def build_server(
         agentId: Annotated[str | None, Field(min_length=1, max_length=64)] = None,
         timeoutSeconds: Annotated[float | None, Field(ge=0, le=3600)] = None,
         gateway: GatewayArg = None,
-    ) -> dict[str, Any]:
-        return await _translate(
+    ) -> Annotated[CallToolResult, SendResult]:
+        return await _result(
             service.sessions_send(
                 message=message,
                 session_key=sessionKey,
@@ -163,7 +215,8 @@ def build_server(
                 agent_id=agentId,
                 timeout_seconds=timeoutSeconds,
                 gateway=gateway,
-            )
+            ),
+            send_result,
         )
 
     async def sessions_spawn(
@@ -172,25 +225,25 @@ def build_server(
         label: Annotated[str | None, Field(min_length=1, max_length=512)] = None,
         runTimeoutSeconds: Annotated[int | None, Field(ge=0, le=86_400)] = None,
         gateway: GatewayArg = None,
-    ) -> dict[str, Any]:
-        return await _translate(
+    ) -> Annotated[CallToolResult, SpawnResult]:
+        return await _result(
             service.sessions_spawn(
                 task=task,
                 agent_id=agentId,
                 label=label,
                 run_timeout_seconds=runTimeoutSeconds,
                 gateway=gateway,
-            )
+            ),
+            SpawnResult.model_validate,
         )
 
-    functions: dict[str, Callable[..., Awaitable[dict[str, Any]]]] = {
+    functions: dict[str, Callable[..., Awaitable[CallToolResult]]] = {
         "sessions_list": sessions_list,
         "sessions_history": sessions_history,
         "sessions_send": sessions_send,
         "sessions_spawn": sessions_spawn,
     }
-    for name in offered_tools(service.policy, service.requester, service.view()):
-        server.add_tool(
-            functions[name], name=name, description=DESCRIPTIONS[name], annotations=ANNOTATIONS[name]
-        )
+    server.offered = tuple(offered_tools(service.policy, service.requester, service.view()))
+    for name, function in functions.items():
+        server.add_tool(function, name=name, description=DESCRIPTIONS[name], annotations=ANNOTATIONS[name])
     return server

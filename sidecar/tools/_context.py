@@ -6,6 +6,7 @@ over the mirror's view (plus every agent a gateway reported), before anything to
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ from sidecar.policy import (
     Requester,
     SessionView,
     Tool,
+    Usage,
     canonical_key,
     decide,
     semantics_for,
@@ -28,6 +30,9 @@ from sidecar.policy import (
 from sidecar.tools._errors import BadCall, Denied, GatewayFault
 from sidecar.tools._routing import HOME, GatewayLike, GatewayPool, RoutingError
 from sidecar.tools._store import Store
+
+log = logging.getLogger("sidecar")
+UsageSource = Callable[[Tool], Usage]
 
 
 @dataclass
@@ -38,7 +43,14 @@ class CallContext:
     gateways: GatewayPool
     clock: Callable[[], float] = time.time
     peers: PeerLinks | None = None
+    # The operator's facts for this agent (pause, counts against its budgets), read fresh for each call.
+    usage: UsageSource | None = None
     _by_release: dict[str, Policy] = field(default_factory=dict, repr=False)
+
+    def adopt(self, policy: Policy) -> None:
+        """Decide from the next call on by `policy` (and the per-release views derived from it)."""
+        self.policy = policy
+        self._by_release.clear()
 
     def effective_policy(self) -> Policy:
         """The policy under the semantics of the requester's own gateway (home): its OpenClaw release as
@@ -71,18 +83,42 @@ class CallContext:
 
     def decide(self, tool: Tool, target: str | None, gateway: str | None = None) -> Decision:
         """Decide and log; raise `Denied` on a refusal. `gateway` is the caller's explicit `gateway`
-        argument; the decision's `target_gateway` says where the target is (route the call there)."""
+        argument; the decision's `target_gateway` says where the target is (route the call there). In
+        observe mode a would-be denial is let through, logged (decision log and a warning) with its gate,
+        source and fix."""
         started = time.perf_counter_ns()
+        usage = self.usage(tool) if self.usage is not None else None
         if telemetry.enabled():
             with telemetry.span("sidecar.decide", **{"sidecar.tool": tool}):
                 decision = decide(
-                    self.effective_policy(), self.requester, tool, target, self.view(), gateway=gateway
+                    self.effective_policy(),
+                    self.requester,
+                    tool,
+                    target,
+                    self.view(),
+                    gateway=gateway,
+                    usage=usage,
                 )
                 outcome = "allowed" if decision.allowed else "denied"
                 telemetry.decided(tool, outcome, decision.gate, (time.perf_counter_ns() - started) / 1e9)
         else:
             decision = decide(
-                self.effective_policy(), self.requester, tool, target, self.view(), gateway=gateway
+                self.effective_policy(),
+                self.requester,
+                tool,
+                target,
+                self.view(),
+                gateway=gateway,
+                usage=usage,
+            )
+        if decision.would_deny:
+            log.warning(
+                "observe mode: %s %s would be DENIED at gate %s (source: %s; fix: %s); let through",
+                tool,
+                decision.target or decision.target_agent or target,
+                decision.gate,
+                decision.source,
+                decision.fix,
             )
         self.store.log_decision(
             requester_agent=self.requester.agent_id,
@@ -97,6 +133,8 @@ class CallContext:
             requester_gateway=self.requester.gateway,
             target_gateway=decision.target_gateway,
             side=decision.side,
+            fix=decision.fix,
+            would_deny=decision.would_deny,
         )
         if not decision.allowed:
             raise Denied(decision)

@@ -16,7 +16,8 @@ from typing import Any
 from sidecar import telemetry
 from sidecar.peers import PeerLinks
 from sidecar.policy import Decision, Policy, Requester, SessionView, Tool
-from sidecar.tools._context import CallContext
+from sidecar.tools import _guard
+from sidecar.tools._context import CallContext, UsageSource
 from sidecar.tools._listing import list_sessions
 from sidecar.tools._reading import read_history
 from sidecar.tools._routing import HOME, GatewayLike, GatewayPool
@@ -33,12 +34,22 @@ class SessionsService:
     gateways: GatewayPool
     clock: Callable[[], float] = time.time
     peers: PeerLinks | None = None
+    usage: UsageSource | None = None
     ctx: CallContext = field(init=False)
     sends: SendPipeline = field(init=False)
 
     def __post_init__(self) -> None:
-        self.ctx = CallContext(self.policy, self.requester, self.store, self.gateways, self.clock, self.peers)
+        self.ctx = CallContext(
+            self.policy, self.requester, self.store, self.gateways, self.clock, self.peers, usage=self.usage
+        )
         self.sends = SendPipeline(self.ctx)
+
+    def adopt(self, policy: Policy) -> None:
+        """Decide every call from the next one on by `policy` (a hot reload swaps a whole new Policy in;
+        a call already decided finishes under the one it was decided by)."""
+        self.policy = policy
+        self.ctx.adopt(policy)
+        self.sends.limiter.per_minute = policy.limits.get("sendsPerMinute", _guard.DEFAULT_SENDS_PER_MINUTE)
 
     def decide(self, tool: Tool, target: str | None, gateway: str = HOME) -> Decision:
         """Decide and log one call without running it; raises `Denied` on a refusal."""

@@ -22,7 +22,7 @@ from tests.fakes import FakeGateway, MemoryStore
 
 pytestmark = pytest.mark.anyio
 REPO = Path(__file__).resolve().parents[2]
-SNAPSHOT = "685860c33bc637d5fb0c288be02a03af87a129de63ae9a2cb8173ce92cf9a19a"
+SNAPSHOT = "73e1a890e167055fd4bdc05006050bdd6fe41a2abb561e953b40273afcc86a00"
 
 
 @pytest.fixture
@@ -67,3 +67,13 @@ async def test_descriptions_carry_nothing_from_the_gateway_or_the_policy() -> No
     text = json.dumps(shown)
     for runtime_value in ("127.0.0.1", "manager", "p.json5", "dev-"):
         assert runtime_value not in text
+
+
+async def test_every_tool_declares_an_output_schema_and_send_names_its_delivery_states() -> None:
+    _, shown = await surface()
+    schemas = {str(t["name"]): t.get("output_schema") for t in shown}
+    assert all(isinstance(schema, dict) and schema.get("type") == "object" for schema in schemas.values())
+    send = schemas["sessions_send"]
+    assert isinstance(send, dict)
+    assert send["properties"]["state"]["enum"] == ["accepted", "delivered", "replied", "timeout", "failed"]
+    assert {"state", "next", "runId"} <= set(send["required"])
