@@ -304,7 +304,9 @@ def _within_budget(
         failure = _operations.spawn_budget_failure(policy, agent, usage)
     else:
         return decision
-    for gate, detail, value in _operations.budget_details(decision.tool, agent, usage):
+    for gate, detail, value in (
+        _operations.budget_details(decision.tool, agent, usage) if trace.enabled else ()
+    ):
         if failure is not None and failure[0] == gate:
             break
         trace.add(gate, "pass", detail, value)

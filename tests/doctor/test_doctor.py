@@ -511,7 +511,8 @@ def test_json_has_ok_and_every_check_with_name_status_detail_and_fix_in_order(ca
     assert all(isinstance(c["detail"], str) and "\n" not in c["detail"] for c in report["checks"])
     names = [c["name"] for c in report["checks"]]
     assert names == [
-        "policy", "policy:lead", "policy:dev-1", "secret-store", "gateway", "pairing", "mirror", "openclaw-config",
+        "policy", "policy:lead", "policy:dev-1", "secret-store", "gateway", "pairing", "mirror", "mode",
+        "openclaw-config",
     ]  # fmt: skip
     failed = [c for c in report["checks"] if c["status"] == "FAIL"]
     assert failed and all(c["fix"] for c in failed)

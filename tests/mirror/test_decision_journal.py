@@ -112,7 +112,7 @@ def test_the_journal_is_private_and_holds_only_decision_columns(db_path: Path) -
         journal = journal_path(db_path)
         assert journal.stat().st_mode & 0o777 == 0o600
         [row] = [json.loads(line) for line in journal.read_bytes().splitlines()]
-        assert len(row) == 15 and row[2:6] == [
+        assert len(row) == 17 and row[2:6] == [
             "lead",
             "agent:lead:main",
             "sessions_history",

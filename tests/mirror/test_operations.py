@@ -135,3 +135,15 @@ def test_a_version_1_mirror_is_migrated_in_place_and_keeps_its_decisions(tmp_pat
         assert mirror.pragma("user_version") == SCHEMA_VERSION
         (old,) = mirror.decisions.recent()
         assert old.tool == "sessions_list" and old.fix is None and old.would_deny is False
+
+
+def test_a_journal_left_by_a_version_1_sidecar_is_replayed_without_fix(tmp_path: Path) -> None:
+    from sidecar.mirror._log import journal_path
+
+    path = tmp_path / "mirror.db"
+    Mirror.open(path).close()
+    row = [7, 1.0, "lead", "agent:lead:main", "sessions_list", None, "allowed", None, None, 3, None, None]
+    journal_path(path).write_text(json.dumps(row) + "\n", encoding="utf-8")
+    with Mirror.open(path) as mirror:
+        (replayed,) = mirror.decisions.recent()
+    assert replayed.id == 7 and replayed.fix is None and replayed.would_deny is False
