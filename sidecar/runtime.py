@@ -87,9 +87,19 @@ class Runtime:
         against this agent's budgets (from its outbox, decision log and mirror)."""
         assert self._pause is not None and self.mirror is not None
         paused = self._pause.read()
-        if tool not in ("sessions_send", "sessions_spawn"):
+        agent = self.policy.for_agent(self.requester.agent_id)
+        send, spawn = tool == "sessions_send", tool == "sessions_spawn"
+        if not (send or spawn):
             return Usage(paused=paused)
-        return usage_of(self.mirror, self.requester.agent_id, paused, time.time())
+        return usage_of(
+            self.mirror,
+            agent.agent_id,
+            paused,
+            time.time(),
+            sends=send and agent.sends_per_day.value is not None,
+            spawns=spawn and agent.spawns_per_hour.value is not None,
+            children=spawn and agent.max_active_children.value is not None,
+        )
 
     def vet(self, policy: Policy) -> str | None:
         """Why a reloaded policy cannot replace the current one, or None."""

@@ -184,3 +184,26 @@ def denial(decision: Decision, text: str) -> CallToolResult:
         structured_content=body.model_dump(mode="json"),
         is_error=True,
     )
+
+
+RESULT_MODELS: dict[str, type[_Result]] = {
+    "sessions_list": ListResult,
+    "sessions_history": HistoryResult,
+    "sessions_send": SendResult,
+    "sessions_spawn": SpawnResult,
+}
+
+
+def validate_result(tool: str, result: CallToolResult) -> _Result | None:
+    """Check one tool result against its declared shape: the tool's model when it succeeded, `Denial` when
+    it is a policy refusal; other errors carry text only (None).
+
+    Raises:
+        pydantic.ValidationError: the structured content does not match.
+        ValueError: a successful result without structured content.
+    """
+    if result.is_error:
+        return None if result.structured_content is None else Denial.model_validate(result.structured_content)
+    if result.structured_content is None:
+        raise ValueError(f"{tool} returned no structured content")
+    return RESULT_MODELS[tool].model_validate(result.structured_content, strict=False)

@@ -91,19 +91,31 @@ class PauseFile:
         return lifted
 
 
-def usage_of(mirror: Mirror, agent_id: str, pause: Pause | None, now: float) -> Usage:
-    """The facts the operator's gates decide on, counted across every session of `agent_id`.
+def usage_of(
+    mirror: Mirror,
+    agent_id: str,
+    pause: Pause | None,
+    now: float,
+    *,
+    sends: bool = True,
+    spawns: bool = True,
+    children: bool = True,
+) -> Usage:
+    """The facts the operator's gates decide on, counted across every session of `agent_id`; a count
+    not asked for (its budget is unset) stays 0 and costs nothing.
 
     Sends are the outbox's entries (each logical send once, whatever became of it); spawns are the
     decision log's allowed `sessions_spawn` calls; active children are the mirror's running child rows.
     """
-    sends, oldest_send = mirror.outbox.count_since(f"agent:{agent_id}:", now - DAY_S)
-    spawns, oldest_spawn = mirror.decisions.count_allowed(agent_id, "sessions_spawn", now - HOUR_S)
+    sent, oldest_send = mirror.outbox.count_since(f"agent:{agent_id}:", now - DAY_S) if sends else (0, None)
+    spawned, oldest_spawn = (
+        mirror.decisions.count_allowed(agent_id, "sessions_spawn", now - HOUR_S) if spawns else (0, None)
+    )
     return Usage(
         paused=pause,
-        sends_today=sends,
+        sends_today=sent,
         sends_reset_at=None if oldest_send is None else oldest_send + DAY_S,
-        spawns_this_hour=spawns,
+        spawns_this_hour=spawned,
         spawns_reset_at=None if oldest_spawn is None else oldest_spawn + HOUR_S,
-        active_children=mirror.view.active_children_of_agent(agent_id),
+        active_children=mirror.view.active_children_of_agent(agent_id) if children else 0,
     )

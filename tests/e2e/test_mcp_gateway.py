@@ -20,6 +20,8 @@ import anyio
 import pytest
 from mcp import Client, StdioServerParameters
 
+from sidecar.mcp import validate_result
+
 pytestmark = [pytest.mark.anyio, pytest.mark.gateway]
 REPO = Path(__file__).resolve().parents[2]
 HIERARCHY = json.loads((REPO / "scenarios" / "hierarchy.json").read_text(encoding="utf-8"))
@@ -69,6 +71,8 @@ async def served(policy: Path, agent: str, env: dict[str, str]) -> AsyncIterator
 
         async def recorded(name: str, arguments: dict[str, Any] | None = None, **kw: Any) -> Any:
             result = await call_tool(name, arguments, **kw)
+            # Every result matches its tool's declared output schema (a denial: gate, source, fix).
+            validate_result(name, result)
             OUTPUTS.append(text(result) + json.dumps(result.structured_content))
             return result
 
