@@ -106,12 +106,17 @@ async def test_observe_mode_lets_a_denied_send_through_and_records_the_would_be_
     async with served(path, "manager", env) as manager:
         with anyio.fail_after(120):
             sent = await manager.call_tool(
-                "sessions_send", {"sessionKey": "agent:research:main", "message": "observed hello"}
+                "sessions_send",
+                {"sessionKey": "agent:research:main", "message": "observed hello", "timeoutSeconds": 0},
             )
     assert not sent.is_error, text(sent)
     result = validate_result("sessions_send", sent)
-    assert result is not None and result.state == "replied"  # type: ignore[attr-defined]
-    assert any("observed hello" in t for t in user_texts(transcript(openclaw_gateway, "agent:research:main")))
+    assert result is not None and result.state == "accepted"  # type: ignore[attr-defined]
+    with anyio.fail_after(60):
+        while not any(
+            "observed hello" in t for t in user_texts(transcript(openclaw_gateway, "agent:research:main"))
+        ):
+            await anyio.sleep(0.5)
     banner = await wait_for_line(Path(env["SIDECAR_LOG_FILE"]), "OBSERVE MODE")
     assert "manager" in banner
     db = Path(env["SIDECAR_STATE_DIR"]) / "manager" / "mirror.db"
