@@ -9,6 +9,7 @@ body on any entry that is no longer pending.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -171,7 +172,8 @@ def ensure_schema(execute: Callable[[str], Any], version: int) -> bool:
     if version in MIGRATIONS:
         for upgrade in range(version, SCHEMA_VERSION):
             for statement in MIGRATIONS[upgrade]:
-                execute(statement)
+                if not _column_exists(execute, statement):
+                    execute(statement)
         execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         return False
     for statement in TABLES:
@@ -180,3 +182,16 @@ def ensure_schema(execute: Callable[[str], Any], version: int) -> bool:
     # or neither.
     execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
     return True
+
+
+_ADD_COLUMN = re.compile(r"ALTER TABLE (\w+) ADD COLUMN (\w+)")
+
+
+def _column_exists(execute: Callable[[str], Any], statement: str) -> bool:
+    """Whether an `ADD COLUMN` step is already in place (a file some steps reached by another route), so
+    migrating is idempotent per column; SQLite has no ADD COLUMN IF NOT EXISTS."""
+    match = _ADD_COLUMN.match(statement)
+    if match is None:
+        return False
+    table, column = match.groups()
+    return any(row[1] == column for row in execute(f"PRAGMA table_info({table})").fetchall())
