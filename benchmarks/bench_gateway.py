@@ -376,10 +376,10 @@ async def breakdown(service: Any, payload: dict[str, Any], calls: int) -> dict[s
         raise AssertionError("expected a denial")
 
     async def pure() -> None:
-        decide(fast.policy, fast.requester, "sessions_history", READ_TARGET, fast._view())
+        decide(fast.policy, fast.requester, "sessions_history", READ_TARGET, fast.view())
 
     async def logged() -> None:
-        fast._decide("sessions_history", READ_TARGET, HOME)
+        fast.decide("sessions_history", READ_TARGET, HOME)
 
     async def sanitise() -> None:
         _history.sanitise(messages, include_tools=False, source_session=READ_TARGET)
