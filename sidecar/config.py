@@ -1,5 +1,14 @@
-"""Configuration from disk and environment: the policy file (and the openclaw.json it names), and where
+"""Configuration from disk and environment, in one place: the policy file (and the openclaw.json it
+names), the home gateway URL, the token store, every environment variable the sidecar reads, and where
 state lives.
+
+`serve`, `doctor`, `manifest`, `pair` and `mirror` resolve the gateway URL and the token store through
+`resolve_gateway_url` and `resolve_token_store`, so they agree, and each answer carries the source it
+came from so every command can say which one it used.
+
+Gateway URL, first that is set: --gateway, the policy's gateway.url, $OPENCLAW_GATEWAY_URL, gateway.port
+of the openclaw.json the policy inherits (on 127.0.0.1), then OpenClaw's own default
+ws://127.0.0.1:18789. Token store: --token-store, $SIDECAR_TOKEN_STORE, then the OS keyring.
 
 State: `$SIDECAR_STATE_DIR/<agent>/`, else the XDG state directory. One directory per agent: two
 sidecars never share a mirror, an outbox or a decision log, and deleting an agent's state is deleting
@@ -10,11 +19,89 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TextIO
 
-from sidecar.policy import Policy, PolicyError, is_agent_id, parse_json5, parse_policy
+from sidecar.policy import Policy, PolicyError, is_agent_id, lint_policy, parse_json5, parse_policy
 
-ENV_VAR = "SIDECAR_POLICY"
+POLICY_ENV = "SIDECAR_POLICY"
+ENV_VAR = POLICY_ENV
+GATEWAY_URL_ENV = "OPENCLAW_GATEWAY_URL"
+GATEWAY_TOKEN_ENV = "OPENCLAW_GATEWAY_TOKEN"
+TOKEN_STORE_ENV = "SIDECAR_TOKEN_STORE"
+TOKEN_FILE_ENV = "SIDECAR_TOKEN_FILE"
+TOKEN_STORES = ("keyring", "file")
+DEFAULT_TOKEN_STORE = "keyring"
+HTTP_TOKEN_ENV = "SIDECAR_HTTP_TOKEN"
+LOG_LEVEL_ENV = "SIDECAR_LOG_LEVEL"
+LOG_FILE_ENV = "SIDECAR_LOG_FILE"
+DEFAULT_GATEWAY_URL = "ws://127.0.0.1:18789"
+"""OpenClaw's own default: `openclaw gateway run` listens on 127.0.0.1:18789 unless gateway.port says otherwise."""
+
+
+@dataclass(frozen=True, slots=True)
+class Setting:
+    """A resolved value and where it came from ("--gateway", "$OPENCLAW_GATEWAY_URL", a file:line ...)."""
+
+    value: str
+    source: str
+
+    @property
+    def is_default(self) -> bool:
+        return self.source.startswith("default")
+
+    def __str__(self) -> str:
+        return f"{self.value} (from {self.source})"
+
+
+def resolve_gateway_url(
+    explicit: str | None, policy: Policy | None, environ: Mapping[str, str] | None = None
+) -> Setting:
+    """The home gateway URL every command uses, and its source (see the module docstring for the order)."""
+    env = os.environ if environ is None else environ
+    if explicit and explicit.strip():
+        return Setting(explicit.strip(), "--gateway")
+    if policy is not None:
+        own = policy.doc.data.get("gateway")
+        url = own.get("url") if isinstance(own, dict) else None
+        if isinstance(url, str) and url.strip():
+            line = policy.doc.line_of(("gateway", "url"))
+            where = f"{policy.path}:{line}" if line else policy.path
+            return Setting(url.strip(), f"gateway.url in {where}")
+    from_env = env.get(GATEWAY_URL_ENV, "").strip()
+    if from_env:
+        return Setting(from_env, f"${GATEWAY_URL_ENV}")
+    inherited = policy.openclaw if policy is not None else None
+    gateway = inherited.data.get("gateway") if inherited is not None else None
+    port = gateway.get("port") if isinstance(gateway, dict) else None
+    if inherited is not None and isinstance(port, int) and not isinstance(port, bool):
+        return Setting(f"ws://127.0.0.1:{port}", f"gateway.port in {inherited.path}")
+    return Setting(DEFAULT_GATEWAY_URL, "default: OpenClaw's own gateway address")
+
+
+def gateway_url_help() -> str:
+    """One sentence for --help: the order in which the gateway URL is looked for."""
+    return (
+        f"The gateway URL comes from --gateway, else gateway.url in the policy, else ${GATEWAY_URL_ENV}, "
+        "else gateway.port of the openclaw.json the policy inherits, else OpenClaw's default "
+        f"{DEFAULT_GATEWAY_URL}; the command says which it used."
+    )
+
+
+def resolve_token_store(explicit: str | None, environ: Mapping[str, str] | None = None) -> Setting:
+    """Which secret store holds device keys and tokens: --token-store, ${TOKEN_STORE_ENV}, else keyring.
+
+    The value is returned as given (lowercased); `open_secret_store` refuses a kind it does not know,
+    naming this setting's source.
+    """
+    env = os.environ if environ is None else environ
+    if explicit and explicit.strip():
+        return Setting(explicit.strip().lower(), "--token-store")
+    from_env = env.get(TOKEN_STORE_ENV, "").strip()
+    if from_env:
+        return Setting(from_env.lower(), f"${TOKEN_STORE_ENV}")
+    return Setting(DEFAULT_TOKEN_STORE, "default")
 
 
 def policy_path(explicit: str | None) -> Path:
@@ -44,12 +131,27 @@ def _read(path: Path, what: str) -> str:
         raise PolicyError(str(path), None, "", f"cannot read {what}: {exc}") from None
 
 
-def load_policy(explicit: str | None = None) -> Policy:
+def load_policy(explicit: str | None = None, *, strict: bool = False, warn: TextIO | None = None) -> Policy:
     """Load and validate a policy file, following its `openclawConfig` relative to the file.
+
+    Values that parse but can never match (an agent id in a list that is not canonical, or not an agent
+    the policy knows) are printed to `warn` (the CLI passes stderr) as `warning:` lines with their fix;
+    with `strict` the first of them is raised instead.
 
     Raises:
         PolicyError: with file, line, key and what is allowed.
     """
+    policy = _load(explicit)
+    warnings = lint_policy(policy)
+    if strict and warnings:
+        raise warnings[0].as_error(policy.doc)
+    if warn is not None:
+        for warning in warnings:
+            print(f"warning: {warning} (--strict makes this an error)", file=warn)
+    return policy
+
+
+def _load(explicit: str | None) -> Policy:
     path = policy_path(explicit)
     text = _read(path, "policy file")
     doc = parse_json5(text, str(path))

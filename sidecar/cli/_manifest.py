@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from sidecar.cli._policy import add_strict
 from sidecar.config import ENV_VAR, load_policy
 from sidecar.deploy import (
     CLIENTS,
@@ -92,6 +93,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="the OpenClaw release of the gateway, for the fragment's shape (default: the newest "
         "supported, 2026.9.6); 2026.3.x has no mcp.servers, so there the other clients apply",
     )
+    add_strict(parser)
     parser.set_defaults(handler=_handle)
 
 
@@ -107,7 +109,7 @@ def _note(message: str) -> None:
 def _handle(args: argparse.Namespace) -> int:
     client: Client = args.client
     try:
-        policy = load_policy(args.policy)
+        policy = load_policy(args.policy, strict=args.strict, warn=sys.stderr)
     except PolicyError as exc:
         return _bad(str(exc))
     policy_path = str(Path(policy.path).expanduser().resolve())

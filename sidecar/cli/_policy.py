@@ -152,6 +152,15 @@ def _common(parser: argparse.ArgumentParser) -> None:
         help="decide under this OpenClaw release's semantics (supported: 2026.3.13 to 2026.9.6; "
         "default: the newest, 2026.9.6)",
     )
+    add_strict(parser)
+
+
+def add_strict(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--strict",
+        action="store_true",
+        help="treat policy warnings (agent ids that can never match) as errors, exit 2",
+    )
 
 
 def bad_input(message: str) -> int:
@@ -161,7 +170,7 @@ def bad_input(message: str) -> int:
 
 def _load(args: argparse.Namespace) -> Policy | None:
     try:
-        policy = load_policy(args.policy)
+        policy = load_policy(args.policy, strict=args.strict, warn=sys.stderr)
     except PolicyError as exc:
         bad_input(str(exc))
         return None

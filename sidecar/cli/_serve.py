@@ -13,6 +13,7 @@ from pathlib import Path
 import anyio
 
 from sidecar import telemetry
+from sidecar.cli._policy import add_strict
 from sidecar.config import ENV_VAR, load_policy
 from sidecar.mirror import MirrorError
 from sidecar.policy import MalformedKey, Policy, PolicyError, Requester, is_agent_id, observe_warning
@@ -76,6 +77,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.add_argument(
         "--db", metavar="PATH", help="session mirror database (default: <state dir>/<agent>/mirror.db)"
     )
+    add_strict(parser)
     parser.add_argument("--transport", choices=("stdio", "http"), default="stdio")
     parser.add_argument(
         "--host", default="127.0.0.1", help="HTTP bind address: loopback only (default 127.0.0.1)"
@@ -130,7 +132,7 @@ def _handle(args: argparse.Namespace) -> int:
         format="%(asctime)s sidecar[%(process)d] %(levelname)s %(message)s",
     )
     try:
-        policy = load_policy(args.policy)
+        policy = load_policy(args.policy, strict=args.strict, warn=sys.stderr)
     except PolicyError as exc:
         return _bad(str(exc))
     if not is_agent_id(args.agent):

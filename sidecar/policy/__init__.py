@@ -32,6 +32,7 @@ from sidecar.policy._keys import (
     main_key_of,
     pattern_matches,
 )
+from sidecar.policy._lint import PolicyWarning, lint_policy
 from sidecar.policy._matrix import GATE_LETTERS, Cell, Matrix, access_matrix, render_matrix_text
 from sidecar.policy._model import HOME, OPENCLAW_DEFAULTS, AgentPolicy, Peer, Policy, Resolved, Source
 from sidecar.policy._operations import ALWAYS_ENFORCED, BUDGET_GATES, PAUSE_GATE, Pause, Usage
@@ -63,6 +64,7 @@ __all__ = [
     "Placement",
     "Policy",
     "PolicyError",
+    "PolicyWarning",
     "Requester",
     "Resolved",
     "Semantics",
@@ -79,6 +81,7 @@ __all__ = [
     "filter_sessions",
     "inbound_visible",
     "is_agent_id",
+    "lint_policy",
     "looks_like_session_id",
     "main_key_of",
     "observe_warning",

@@ -24,6 +24,20 @@ def _list(values: Iterable[str]) -> str:
     return "[" + ", ".join(json.dumps(v) for v in values) + "]"
 
 
+def _with(values: Iterable[str], *added: str) -> tuple[str, ...]:
+    """`values` plus `added`, where an entry that only differs from an added id in case or spaces (and so
+    never matched it) is replaced rather than kept beside it."""
+    kept = list(values)
+    for agent_id in added:
+        wrong = set(near_misses(tuple(kept), agent_id))
+        if wrong:
+            first = next(i for i, v in enumerate(kept) if v in wrong)
+            kept = [agent_id if i == first else v for i, v in enumerate(kept) if i == first or v not in wrong]
+        elif agent_id not in kept:
+            kept.append(agent_id)
+    return tuple(kept)
+
+
 def unknown_target(policy: Policy, agent_id: str | None, known: Iterable[str]) -> str:
     names = sorted(known)
     if agent_id is None:
@@ -58,9 +72,15 @@ def visibility(
     if not cross:
         return f'Set {own}: "agent" {_where(policy)} so {requester.agent_id} may reach its own agent\'s sessions.'
     if vis.value == "scoped":
-        listed = (*requester.visible_agents.value, target_agent)
+        listed = _with(requester.visible_agents.value, target_agent)
+        wrong = near_misses(requester.visible_agents.value, target_agent)
+        verb = (
+            f"Replace {_list(wrong)} (which never matches) with {target_agent!r} in"
+            if wrong
+            else (f"Add {target_agent!r} to")
+        )
         return (
-            f"Add {target_agent!r} to {_entry(requester.agent_id)}.tools.sessions.visibleAgents {_where(policy)}: "
+            f"{verb} {_entry(requester.agent_id)}.tools.sessions.visibleAgents {_where(policy)}: "
             f"visibleAgents: {_list(listed)}."
         )
     options = [
@@ -99,7 +119,7 @@ def allow_list(
     if requester.allow_is_per_agent:
         text = (
             f"Add {target_agent!r} to {_entry(requester.agent_id)}.tools.agentToAgent.allow {_where(policy)}: "
-            f"allow: {_list((*patterns, target_agent))}."
+            f"allow: {_list(_with(patterns, target_agent))}."
         )
     else:
         sides = " and ".join(
@@ -111,7 +131,7 @@ def allow_list(
         )
         text = (
             f"Both sides must match the global list ({requester.allow.describe()}): {sides}. "
-            f"Set tools.agentToAgent.allow: {_list((*patterns, *missing))} {_where(policy)}, or give "
+            f"Set tools.agentToAgent.allow: {_list(_with(patterns, *missing))} {_where(policy)}, or give "
             f"{requester.agent_id} its own list, {_entry(requester.agent_id)}.tools.agentToAgent.allow: "
             f"{_list([target_agent])}, which scopes only its own targets."
         )
@@ -121,7 +141,7 @@ def allow_list(
 
 
 def receives_from(policy: Policy, target: AgentPolicy, requester_agent: str) -> str:
-    listed = (*(target.receives_from.value or ()), requester_agent)
+    listed = _with(target.receives_from.value or (), requester_agent)
     return (
         f"{target.agent_id} accepts sends and spawns only from {_list(target.receives_from.value or [])}. "
         f"If {requester_agent} should reach it, set {_entry(target.agent_id)}.tools.agentToAgent.receivesFrom: "
@@ -130,7 +150,7 @@ def receives_from(policy: Policy, target: AgentPolicy, requester_agent: str) -> 
 
 
 def spawn_allow(policy: Policy, requester: AgentPolicy, target_agent: str) -> str:
-    listed = (*requester.spawn_allow.value, target_agent)
+    listed = _with(requester.spawn_allow.value, target_agent)
     return (
         f"Set {_entry(requester.agent_id)}.subagents.allowAgents: {_list(listed)} {_where(policy)} "
         f"(now {requester.spawn_allow.describe()})."

@@ -19,6 +19,7 @@ from sidecar.policy._schema import (
     SANDBOX_MODES,
     Document,
     PolicyError,
+    json_kind,
 )
 from sidecar.policy._versions import NEWEST, Semantics
 
@@ -221,7 +222,12 @@ class Policy:
                     doc.path,
                     doc.line_of(keys),
                     ".".join(keys),
-                    f"{agent_id!r} is not a valid agent id",
+                    f"{json.dumps(agent_id)} is not a valid agent id"
+                    + (
+                        f"; did you mean {json.dumps(agent_id.strip().lower())}?"
+                        if is_agent_id(agent_id.strip().lower())
+                        else ""
+                    ),
                     "lowercase letters, digits, _ and -, up to 64 characters",
                 )
         return found
@@ -418,9 +424,7 @@ class Policy:
                 return None
         full = (*base, *keys)
         if not _is_kind(value, kind):
-            raise PolicyError(
-                doc.path, doc.line_of(full), ".".join(full), f"{value!r} has the wrong type", kind.__name__
-            )
+            raise doc.error(full, f"expected {_KIND_NAMES[kind]}, got {json_kind(value)}")
         if kind is tuple:
             value = tuple(value)
         return Resolved(value, Source(origin, ".".join(full), doc.path, doc.line_of(full)))
@@ -485,7 +489,11 @@ class Policy:
         if found.value not in allowed:
             src = found.source
             raise PolicyError(
-                str(src.file), src.line, src.key, f"{found.value!r} is not allowed", ", ".join(allowed)
+                str(src.file),
+                src.line,
+                src.key,
+                f"{json_kind(found.value)} is not allowed",
+                ", ".join(allowed),
             )
         return found
 
@@ -524,6 +532,14 @@ def _openclaw_entry(doc: Document, agent_id: str) -> tuple[str, ...] | None:
 
 def _obj(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
+
+
+_KIND_NAMES: dict[type, str] = {
+    tuple: "a list of strings",
+    int: "a whole number",
+    bool: "true or false",
+    str: "a string",
+}
 
 
 def _is_kind(value: Any, kind: type) -> bool:

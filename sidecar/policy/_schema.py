@@ -8,13 +8,16 @@ a typo that silently widens access is the failure this project exists to prevent
 from __future__ import annotations
 
 import copy
+import difflib
 import functools
 import json
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 import json5
+
+from sidecar.policy._syntax import diagnose
 
 VISIBILITIES = ("self", "tree", "agent", "all", "scoped")
 OPENCLAW_VISIBILITIES = ("self", "tree", "agent", "all")
@@ -88,17 +91,32 @@ POLICY_SCHEMA: dict[str, Spec] = {
 class PolicyError(ValueError):
     """The policy file (or the openclaw.json it names) cannot be used as written."""
 
-    def __init__(self, file: str, line: int | None, key: str, problem: str, allowed: str = "") -> None:
+    def __init__(
+        self,
+        file: str,
+        line: int | None,
+        key: str,
+        problem: str,
+        allowed: str = "",
+        *,
+        fix: str = "",
+        source_line: str | None = None,
+    ) -> None:
         where = f"{file}:{line}" if line else file
         text = f"{where}: {key}: {problem}" if key else f"{where}: {problem}"
+        if source_line is not None and line:
+            text += f"\n  {line:>4} | {source_line.rstrip()}"
         if allowed:
             text += f"\n  allowed here: {allowed}"
+        if fix:
+            text += f"\n  fix: {fix}"
         super().__init__(text)
         self.file = file
         self.line = line
         self.key = key
         self.problem = problem
         self.allowed = allowed
+        self.fix = fix
 
 
 @dataclass(frozen=True)
@@ -122,6 +140,18 @@ class Document:
             pos = match.end()
             found = self.text.count("\n", 0, match.start() + 1) + 1
         return found
+
+    def source_line(self, line: int | None) -> str | None:
+        """The text of a 1-based line, to show beside an error about it."""
+        lines = self.text.splitlines()
+        return lines[line - 1] if line is not None and 0 < line <= len(lines) else None
+
+    def error(self, keys: tuple[str, ...], problem: str, allowed: str = "", fix: str = "") -> PolicyError:
+        """A PolicyError about the value at `keys`, quoting the line that holds it."""
+        line = self.line_of(keys)
+        return PolicyError(
+            self.path, line, ".".join(keys), problem, allowed, fix=fix, source_line=self.source_line(line)
+        )
 
 
 class _Duplicate(ValueError):
@@ -158,12 +188,47 @@ def parse_json5(text: str, path: str) -> Document:
     except ValueError as exc:
         message = str(exc)
         match = re.match(r"<string>:(\d+) (.*)", message)
-        if match:
-            raise PolicyError(path, int(match.group(1)), "", f"not valid JSON5: {match.group(2)}") from None
-        raise PolicyError(path, None, "", f"not valid JSON5: {message}") from None
+        reported, detail = (int(match.group(1)), match.group(2)) if match else (None, message)
+        if "Duplicate key" in detail:
+            raise PolicyError(path, reported, "", f"not valid JSON5: {detail}") from None
+        found = diagnose(text, reported, detail)
+        problem = f"not valid JSON5: {found.problem}"
+        if found.line != reported and reported is not None:
+            problem += f" (the parser stopped at line {reported}: {detail})"
+        shown = Document(path, text, {}).source_line(found.line)
+        raise PolicyError(path, found.line, "", problem, fix=found.hint, source_line=shown) from None
     if not isinstance(data, dict):
-        raise PolicyError(path, 1, "", "the top level must be an object ({ ... })")
+        raise PolicyError(path, 1, "", f"the top level must be an object ({{ ... }}), not {json_kind(data)}")
     return Document(path, text, data)
+
+
+def json_kind(value: Any) -> str:
+    """A value described in JSON's terms (never Python's): `a list ["a"]`, `the string "x"`, `true`."""
+    shown = json.dumps(value, ensure_ascii=False)
+    if len(shown) > 60:
+        shown = shown[:57] + "..."
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return shown
+    if isinstance(value, str):
+        return f"the string {shown}"
+    if isinstance(value, int | float):
+        return f"the number {shown}"
+    if isinstance(value, list):
+        return f"a list {shown}"
+    if isinstance(value, dict):
+        return f"an object {shown}"
+    return shown
+
+
+def did_you_mean(word: str, choices: list[str] | tuple[str, ...]) -> str | None:
+    """The closest choice to a misspelt word (case-insensitive), or None."""
+    lowered = {c.lower(): c for c in choices}
+    if word.lower() in lowered:
+        return lowered[word.lower()]
+    close = difflib.get_close_matches(word.lower(), list(lowered), n=1, cutoff=0.6)
+    return lowered[close[0]] if close else None
 
 
 def validate(doc: Document, schema: dict[str, Spec] = POLICY_SCHEMA) -> None:
@@ -193,14 +258,18 @@ def _describe(spec: Spec) -> str:
 
 
 def _check_object(doc: Document, value: Any, schema: dict[str, Spec], keys: tuple[str, ...]) -> None:
-    dotted = ".".join(keys)
     if not isinstance(value, dict):
-        raise PolicyError(doc.path, doc.line_of(keys), dotted, "must be an object", _describe(schema))
+        raise doc.error(keys, f"must be an object, not {json_kind(value)}", _describe(schema))
     for key, item in value.items():
         here = (*keys, str(key))
         if key not in schema:
-            raise PolicyError(
-                doc.path, doc.line_of(here), ".".join(here), "unknown key", "keys " + ", ".join(schema)
+            guess = did_you_mean(str(key), tuple(schema))
+            where = ".".join(keys) or "the top level"
+            raise doc.error(
+                here,
+                "unknown key" + (f": did you mean {guess}?" if guess else ""),
+                "keys " + ", ".join(schema),
+                fix=f"rename it to {guess}" if guess else f"remove it, or use one of the keys {where} takes",
             )
         _check_value(doc, item, schema[key], here)
 
@@ -208,19 +277,19 @@ def _check_object(doc: Document, value: Any, schema: dict[str, Spec], keys: tupl
 def _check_value(doc: Document, value: Any, spec: Spec, keys: tuple[str, ...]) -> None:
     dotted = ".".join(keys)
 
-    def fail(problem: str) -> None:
-        raise PolicyError(doc.path, doc.line_of(keys), dotted, problem, _describe(spec))
+    def fail(problem: str, fix: str = "") -> NoReturn:
+        raise doc.error(keys, problem, _describe(spec), fix=fix)
 
     if isinstance(spec, dict):
         _check_object(doc, value, spec, keys)
     elif isinstance(spec, tuple) and spec[0] == "map":
         if not isinstance(value, dict):
-            fail("must be an object")
+            fail(f"must be an object, not {json_kind(value)}")
         for name, item in value.items():
             _check_object(doc, item, spec[1], (*keys, str(name)))
     elif isinstance(spec, tuple) and spec[0] == "list":
         if not isinstance(value, list):
-            fail("must be a list")
+            fail(f"must be a list, not {json_kind(value)}")
         for index, item in enumerate(value):
             _check_object(doc, item, spec[1], (*keys, str(index)))
             if not isinstance(item.get("id"), str):
@@ -229,15 +298,34 @@ def _check_value(doc: Document, value: Any, spec: Spec, keys: tuple[str, ...]) -
                 )
     elif isinstance(spec, tuple) and spec[0] == "enum":
         if value not in spec[1:]:
-            fail(f"{value!r} is not allowed")
+            options = [str(v) for v in spec[1:]]
+            guess = did_you_mean(value, options) if isinstance(value, str) else None
+            if isinstance(value, list) and len(value) == 1 and value[0] in options:
+                guess = value[0]
+            fail(
+                f"{json_kind(value)} is not allowed"
+                + (f": did you mean {json.dumps(guess)}?" if guess else ""),
+                f"write {keys[-1]}: {json.dumps(guess)}" if guess else "",
+            )
     elif spec == "str":
         if not isinstance(value, str):
-            fail(f"{value!r} is not a string")
+            fail(f"expected a string, got {json_kind(value)}")
     elif spec == "bool":
         if not isinstance(value, bool):
-            fail(f"{value!r} is not true or false")
+            fix = (
+                f"write {keys[-1]}: {value.strip().lower()}"
+                if isinstance(value, str) and value.strip().lower() in ("true", "false")
+                else ""
+            )
+            fail(f"expected true or false, got {json_kind(value)}", fix)
     elif spec == "int":
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            fail(f"{value!r} is not a whole number ≥ 0")
-    elif spec == "patterns" and (not isinstance(value, list) or not all(isinstance(v, str) for v in value)):
-        fail(f"{value!r} is not a list of strings")
+            fail(f"expected a whole number ≥ 0, got {json_kind(value)}")
+    elif spec == "patterns":
+        if isinstance(value, str):
+            fail(
+                f"expected a list of strings, got {json_kind(value)}",
+                f"write {keys[-1]}: [{json.dumps(value)}]",
+            )
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            fail(f"expected a list of strings, got {json_kind(value)}")
