@@ -12,9 +12,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -43,31 +43,34 @@ def run(*argv: str, env: dict[str, str] | None = None) -> dict[str, object]:
     return {}
 
 
-def explain(policy: Path, agent: str, tool: str, target: str | None) -> None:
-    args = ["explain", "--policy", str(policy), "--agent", agent, tool, *([target] if target else [])]
-    run(*args)
+def shown_path(path: Path) -> str:
+    """A path as the reader types it from the repo root."""
+    try:
+        return str(path.relative_to(REPO))
+    except ValueError:
+        return str(path)
 
 
-def part_one(workdir: Path) -> None:
+def part_one() -> None:
+    # Every command printed here runs as shown from the repo root: the policies are the scenario files.
     hierarchy = json.loads((REPO / "scenarios" / "hierarchy.json").read_text(encoding="utf-8"))
-    policy = workdir / "hierarchy.json5"
-    policy.write_text(json.dumps(hierarchy["policy"], indent=2), encoding="utf-8")
     banner("Scenario 'hierarchy': ten agents, each with its own scope")
     print(hierarchy["story"])
-    explain(policy, "lead", "sessions_send", "agent:dev-1:main")
-    explain(policy, "lead", "sessions_send", "agent:hr:main")
-    explain(policy, "manager", "sessions_send", "agent:research:main")
+    for agent, target in (
+        ("lead", "agent:dev-1:main"),
+        ("lead", "agent:hr:main"),
+        ("manager", "agent:research:main"),
+    ):
+        run("explain", "--scenario", "hierarchy", "--agent", agent, "sessions_send", target)
 
     alfred = json.loads((REPO / "scenarios" / "alfred-fleet.json").read_text(encoding="utf-8"))
     banner("Scenario 'alfred-fleet': the hours-long loop over which key was wrong")
     print(alfred["story"])
     for index in (0, 2, 4):
-        step = alfred["steps"][index]
-        path = workdir / f"alfred-{index}.json5"
-        path.write_text(json.dumps(step["policy"], indent=2), encoding="utf-8")
         if index == 0:
-            run("policy", "show", "--policy", str(path), "--agent", step["requester"])
-        explain(path, step["requester"], step["tool"], step["target"])
+            requester = alfred["steps"][0]["requester"]
+            run("policy", "show", "--scenario", "alfred-fleet", "--step", "0", "--agent", requester)
+        run("explain", "--scenario", "alfred-fleet", "--step", str(index))
 
 
 # -- part 2: a real gateway --------------------------------------------------------------------------
@@ -167,7 +170,8 @@ def part_two(workdir: Path) -> None:
             DEMO_GATEWAY_TOKEN=gw.token,
         )
         print(
-            f"\nThe demo keeps device tokens in a 0600 file under {workdir} (a real deployment uses the OS keyring)."
+            f"\nThe demo keeps device tokens in a 0600 file under {shown_path(workdir)} (a real deployment uses "
+            "the OS keyring)."
         )
         for agent in ("manager", "dev-2"):
             run("pair", "--gateway", gw.url, "--agent", agent, "--token-env", "DEMO_GATEWAY_TOKEN", env=env)
@@ -182,15 +186,36 @@ def main() -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--offline", action="store_true", help="only part 1 (no gateway, no Node)")
+    parser.add_argument(
+        "--keep",
+        metavar="DIR",
+        default=str(REPO / ".cache" / "demo"),
+        help="where part 2 writes and keeps its policy, logs and state (default .cache/demo; emptied first)",
+    )
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="sidecar-demo-") as tmp:
-        part_one(Path(tmp))
-        if not args.offline:
-            try:
-                part_two(Path(tmp))
-            except KeyboardInterrupt:
-                print("\ninterrupted: everything the demo started has been stopped", file=sys.stderr)
-                return 130
+    part_one()
+    if not args.offline:
+        workdir = Path(args.keep).resolve()
+        marker = workdir / ".sidecar-demo"
+        if workdir.exists() and any(workdir.iterdir()):
+            if not marker.exists():
+                raise SystemExit(
+                    f"--keep {workdir}: not empty and not a previous demo's folder; pick another"
+                )
+            shutil.rmtree(workdir)  # the previous run's files: a clean slate each run, kept after it
+        workdir.mkdir(parents=True, exist_ok=True)
+        marker.touch()
+        try:
+            part_two(workdir)
+        except KeyboardInterrupt:
+            print("\ninterrupted: everything the demo started has been stopped", file=sys.stderr)
+            return 130
+        print(
+            f"\nKept in {shown_path(workdir)}: team.json5 (the policy both sidecars served), sidecar.log, state/ "
+            "(mirrors, outboxes, decision logs) and gateway/ (its logs). The gateway itself is stopped; "
+            f"`sidecar explain --policy {shown_path(workdir / 'team.json5')} --agent dev-2 sessions_send "
+            "agent:dev-3:main` still explains the denial above."
+        )
     banner("Done")
     print(
         "Next: `sidecar explain --help`, `sidecar policy show --help`, and the policy reference in README.md."

@@ -17,11 +17,13 @@ one directory.
 
 from __future__ import annotations
 
+import json
 import os
+import textwrap
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from sidecar.policy import Policy, PolicyError, is_agent_id, lint_policy, parse_json5, parse_policy
 
@@ -82,10 +84,11 @@ def resolve_gateway_url(
 
 def gateway_url_help() -> str:
     """One sentence for --help: the order in which the gateway URL is looked for."""
-    return (
+    return textwrap.fill(
         f"The gateway URL comes from --gateway, else gateway.url in the policy, else ${GATEWAY_URL_ENV}, "
         "else gateway.port of the openclaw.json the policy inherits, else OpenClaw's default "
-        f"{DEFAULT_GATEWAY_URL}; the command says which it used."
+        f"{DEFAULT_GATEWAY_URL}; the command says which it used.",
+        width=104,
     )
 
 
@@ -151,10 +154,99 @@ def load_policy(explicit: str | None = None, *, strict: bool = False, warn: Text
     return policy
 
 
+@dataclass(frozen=True, slots=True)
+class ScenarioStep:
+    """One step of a bundled scenario: the call it makes and what the scenario expects."""
+
+    index: int
+    requester: str
+    tool: str
+    target: str | None
+    expected: dict[str, Any]
+
+
+SCENARIO_DIR = "scenarios"
+
+
+def scenario_file(name: str) -> Path:
+    """A scenario by file path, or by name from `scenarios/` (the current directory's, else this checkout's).
+
+    Raises:
+        PolicyError: no such scenario; the message lists the bundled ones.
+    """
+    given = Path(name).expanduser()
+    if given.suffix == ".json" and given.is_file():
+        return given
+    for base in (Path.cwd(), Path(__file__).resolve().parents[1]):
+        candidate = base / SCENARIO_DIR / f"{name}.json"
+        if candidate.is_file():
+            return candidate if base != Path.cwd() else Path(SCENARIO_DIR) / f"{name}.json"
+    bundled = sorted(
+        p.stem
+        for base in (Path.cwd(), Path(__file__).resolve().parents[1])
+        for p in (base / SCENARIO_DIR).glob("*.json")
+    )
+    raise PolicyError(
+        name,
+        None,
+        "",
+        "no such scenario",
+        ", ".join(dict.fromkeys(bundled)) or "a path to a scenario .json file",
+    )
+
+
+def load_scenario(name: str, step: int | None = None) -> tuple[Policy, ScenarioStep | None]:
+    """The policy a scenario (or one of its steps) runs under, and that step's call.
+
+    The chosen policy is re-rendered as indented JSON under a name such as
+    `scenarios/alfred-fleet.json#steps[2].policy`, so every line an explanation cites is a line of
+    exactly that policy.
+
+    Raises:
+        PolicyError: no such scenario or step, or the policy inside does not validate.
+    """
+    path = scenario_file(name)
+    data = json.loads(_read(path, "scenario file"))
+    steps = data.get("steps") if isinstance(data, dict) else None
+    if step is None:
+        if isinstance(data, dict) and isinstance(data.get("policy"), dict):
+            return _embedded(path, "policy", data["policy"]), None
+        if isinstance(steps, list) and steps:
+            raise PolicyError(
+                str(path),
+                None,
+                "",
+                f"this scenario has one policy per step: pick one with --step 0..{len(steps) - 1}",
+                f"e.g. sidecar explain --scenario {path.stem} --step {min(2, len(steps) - 1)}",
+            )
+        raise PolicyError(str(path), None, "", "this scenario holds no policy to explain")
+    if not isinstance(steps, list) or not 0 <= step < len(steps):
+        count = len(steps) if isinstance(steps, list) else 0
+        allowed = f"--step 0..{count - 1}" if count else "no --step (this scenario has one policy)"
+        raise PolicyError(str(path), None, "--step", f"{step} is not a step of this scenario", allowed)
+    chosen = steps[step]
+    policy = _embedded(path, f"steps[{step}].policy", chosen.get("policy") or data.get("policy") or {})
+    expected = {k: v for k, v in chosen.items() if k not in ("policy", "requester", "tool", "target")}
+    return policy, ScenarioStep(
+        step, str(chosen["requester"]), str(chosen["tool"]), chosen.get("target"), expected
+    )
+
+
+def _embedded(path: Path, where: str, policy: dict[str, Any]) -> Policy:
+    return parse_policy(json.dumps(policy, indent=2), f"{path}#{where}")
+
+
+def _is_scenario(data: dict[str, Any]) -> bool:
+    return "story" in data and ("policy" in data or "steps" in data or "expected" in data)
+
+
 def _load(explicit: str | None) -> Policy:
     path = policy_path(explicit)
     text = _read(path, "policy file")
     doc = parse_json5(text, str(path))
+    if _is_scenario(doc.data):
+        # A scenario file passed as --policy: the policy inside it is the policy.
+        return load_scenario(str(path))[0]
     openclaw_text = openclaw_path = None
     ref = doc.data.get("openclawConfig")
     if isinstance(ref, str):

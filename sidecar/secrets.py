@@ -27,10 +27,12 @@ import keyring.backends.fail
 import keyring.core
 import keyring.errors
 
+from sidecar.config import TOKEN_FILE_ENV, TOKEN_STORE_ENV, TOKEN_STORES, resolve_token_store
+
 SERVICE = "openclaw-sessions-sidecar"
-STORE_ENV = "SIDECAR_TOKEN_STORE"
-FILE_ENV = "SIDECAR_TOKEN_FILE"
-STORE_KINDS = ("keyring", "file")
+STORE_ENV = TOKEN_STORE_ENV
+FILE_ENV = TOKEN_FILE_ENV
+STORE_KINDS = TOKEN_STORES
 
 KEYRING_FIX = (
     "Fix one of:\n"
@@ -214,7 +216,8 @@ def open_secret_store(
     Raises `SecretStoreUnavailable` (with the fix) for an unknown kind or an unusable keyring. Choosing
     the file store prints a warning to `warn` (stderr by default): it is weaker, and that is never silent.
     """
-    chosen = (kind or environ.get(STORE_ENV) or "keyring").strip().lower()
+    setting = resolve_token_store(kind, environ)
+    chosen = setting.value
     if chosen == "keyring":
         return KeyringSecretStore()
     if chosen == "file":
@@ -222,6 +225,5 @@ def open_secret_store(
         (warn or sys.stderr).write(FILE_STORE_WARNING.format(path=path))
         return FileSecretStore(path)
     raise SecretStoreUnavailable(
-        f"Unknown token store {chosen!r} (from {'--token-store' if kind else STORE_ENV}); use one of: "
-        + ", ".join(STORE_KINDS)
+        f"Unknown token store {chosen!r} (from {setting.source}); use one of: " + ", ".join(STORE_KINDS)
     )

@@ -15,7 +15,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from .gateway import FLAG_ENV, GatewayError, attach, start_gateway
+from .gateway import FLAG_ENV, GatewayError, attach, port_is_free, stable_port, start_gateway
 from .node import (
     OPENCLAW_VERSION,
     VERSIONS,
@@ -69,12 +69,15 @@ UP_HELP = """\
 Start the stub model and a gateway under ROOT (default .cache/gateway-root) and wait for /readyz
 (about 15 s; up to 120 s). Writes ROOT/info.json (0600: ports, url, pids, token, paths). The processes
 keep running after this command returns; stop them with `scripts/gateway down`.
+The gateway listens on --port, else on a port derived from ROOT's path (20000-29999), the same on
+every start, so a URL in a policy or a pairing stays valid across `down` and `up`.
 
 With --openclaw VERSION the gateway is that release, with a config in the shape it validates
 (agents.list[] before 2026.9, agents.entries{} from 2026.9).
 
 examples:
   scripts/gateway up
+  scripts/gateway up --port 18789 --agents manager,lead,research,hr,dev-1,dev-2
   scripts/gateway up --agents main,manager,dev-1,dev-2
   scripts/gateway up --openclaw 2026.3.13 --agents main,dev-1 --root /tmp/gw-313
   scripts/gateway up --root /tmp/gw-b --name studio
@@ -157,7 +160,16 @@ def cmd_up(args: argparse.Namespace) -> int:
     agents = [a.strip() for a in args.agents.split(",") if a.strip()]
     overrides = json.loads(args.config) if args.config else None
     tools = ensure_openclaw(version=resolve_version(args.openclaw))
-    gw = start_gateway(root, agents, name=args.name, config_overrides=overrides, detach=True, tools=tools)
+    port = args.port if args.port is not None else stable_port(root)
+    if not port_is_free(port):
+        how = "--port" if args.port is not None else f"this root's stable port (from {root})"
+        print(
+            f"error: 127.0.0.1:{port} ({how}) is already in use; stop what listens there, or pass "
+            "--port N (or another --root)",
+            file=sys.stderr,
+        )
+        return 1
+    gw = start_gateway(root, agents, name=args.name, config_overrides=overrides, detach=True, tools=tools, port=port)
     root_arg = "" if args.root is None else f" --root {shlex.quote(str(root))}"
     print(f"gateway {gw.name!r} (openclaw {tools.version}) ready in {gw.t_ready_s:.1f}s")
     print(f"  url:     {gw.url}")
@@ -247,6 +259,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--agents", default=DEFAULT_AGENTS, help=f"comma-separated agent ids (default {DEFAULT_AGENTS})"
     )
     p.add_argument("--name", default="home", help="a label for this gateway (default home)")
+    p.add_argument(
+        "--port", type=int, default=None, help="the gateway's port (default: stable per --root, 20000-29999)"
+    )
     p.add_argument("--config", help="JSON object deep-merged into the generated openclaw.json")
     _add_version(p)
     p.set_defaults(func=cmd_up)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import copy
+import hashlib
 import json
 import os
 import re
@@ -99,6 +100,26 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def port_is_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+STABLE_PORT_BASE = 20000
+STABLE_PORT_SPAN = 10000
+
+
+def stable_port(root: Path) -> int:
+    """The port a root's gateway gets unless told otherwise: the same on every start (derived from the
+    root's path), so URLs written into policies and pairings stay valid across restarts."""
+    digest = hashlib.sha256(str(Path(root).resolve()).encode("utf-8")).digest()
+    return STABLE_PORT_BASE + int.from_bytes(digest[:4], "big") % STABLE_PORT_SPAN
 
 
 def clean_environ(environ: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -984,11 +1005,13 @@ def start_gateway(
     tools: Toolchain | None = None,
     progress: bool = True,
     detach: bool = False,
+    port: int | None = None,
 ) -> Gateway:
     """Start an isolated stub model + real gateway under ``root`` (the gateway's own root) and wait for it.
 
     ``agents`` become ``agents.entries``; ``config_overrides`` is deep-merged into the generated config.
-    Unless ``detach`` is true, the gateway is stopped at interpreter exit if still running.
+    ``port`` is the gateway's port (default: any free one). Unless ``detach`` is true, the gateway is
+    stopped at interpreter exit if still running.
     """
     agent_list = list(agents)
     tools = tools or ensure_openclaw()
@@ -998,7 +1021,7 @@ def start_gateway(
         root=root,
         name=name,
         agents=agent_list,
-        port=free_port(),
+        port=free_port() if port is None else port,
         token=secrets.token_urlsafe(32),
         tools=tools,
     )

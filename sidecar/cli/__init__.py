@@ -11,8 +11,9 @@ from sidecar import __version__
 
 EPILOG = """\
 Quick start:
-  sidecar explain --policy manifests/policies/orchestrator.json5 --agent lead sessions_send agent:dev-1:main
-  sidecar policy show --policy manifests/policies/orchestrator.json5 --agent lead
+  sidecar explain --policy manifests/policies/team.json5 --agent lead sessions_send agent:dev-1:main
+  sidecar policy show --policy manifests/policies/team.json5 --agent lead
+  sidecar explain --scenario alfred-fleet --step 2      # a bundled scenario's policy, explained
 
 Every command that reads a policy also accepts SIDECAR_POLICY instead of --policy.
 Exit codes: 0 a decision or result was produced, 2 bad input (the message says what to fix).

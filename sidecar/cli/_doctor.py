@@ -8,7 +8,7 @@ import sys
 
 import anyio
 
-from sidecar.config import ENV_VAR
+from sidecar.config import ENV_VAR, gateway_url_help
 from sidecar.doctor import CONNECT_TIMEOUT_S, TOKEN_ENV, DoctorOptions, exit_code, render, report, run_checks
 from sidecar.gateway import InvalidGatewayURL, canonical_url
 from sidecar.policy import is_agent_id
@@ -17,16 +17,17 @@ from sidecar.secrets import STORE_ENV, STORE_KINDS
 DOCTOR_EPILOG = f"""\
 examples:
   # the policy, the secret store, the gateway, and every agent's policy; no agent's credentials used
-  sidecar doctor --policy team.json5
+  sidecar doctor --policy manifests/policies/team.json5
 
   # everything `sidecar serve --agent lead` needs: also lead's pairing, its mirror and its peers
-  sidecar doctor --policy team.json5 --agent lead
+  sidecar doctor --policy manifests/policies/team.json5 --agent lead
 
-  # also audit the gateway's openclaw.json: built-in session tools left on, another agent's sidecar reachable
-  sidecar doctor --policy team.json5 --agent lead --openclaw-config ~/.openclaw/openclaw.json
+  # also audit the gateway's openclaw.json (here the one `source <(scripts/gateway env)` points at):
+  # built-in session tools left on, another agent's sidecar reachable
+  sidecar doctor --policy manifests/policies/team.json5 --agent lead --openclaw-config "$OPENCLAW_CONFIG_PATH"
 
   # machine-readable, for CI or a health probe
-  sidecar doctor --policy team.json5 --agent lead --json | jq '.checks[] | select(.status == "FAIL")'
+  sidecar doctor --policy manifests/policies/team.json5 --agent lead --json | jq '.checks[] | select(.status == "FAIL")'
 
 Checks, in order, each PASS, WARN, FAIL or SKIP with a one-line finding and the fix:
   policy            the policy parses; policy:<id> per agent: not wide open by accident
@@ -37,7 +38,7 @@ Checks, in order, each PASS, WARN, FAIL or SKIP with a one-line finding and the 
   peer:<name>       each gateway.peers entry like gateway; peer-pairing:<name> like pairing (--agent)
   openclaw-config   (--openclaw-config, or the policy's openclawConfig) the deployment audit's findings
 
-The gateway URL comes from --gateway, else gateway.url in the policy, else $OPENCLAW_GATEWAY_URL.
+{gateway_url_help()}
 The shared token comes from ${TOKEN_ENV} and is sent only as `sidecar serve` sends it (home gateway).
 The policy may also come from ${ENV_VAR}, the store kind from ${STORE_ENV}.
 Doctor writes nothing: the secret store and the mirror are only read, a token the gateway issues while
@@ -64,7 +65,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.add_argument(
         "--gateway",
         metavar="URL",
-        help="home gateway URL (default: policy gateway.url, $OPENCLAW_GATEWAY_URL)",
+        help="home gateway URL (default: policy gateway.url, $OPENCLAW_GATEWAY_URL, OpenClaw's default)",
     )
     parser.add_argument(
         "--openclaw-config",

@@ -21,6 +21,14 @@ from typing import TextIO
 import anyio
 import anyio.to_thread
 
+from sidecar.config import (
+    GATEWAY_TOKEN_ENV,
+    POLICY_ENV,
+    gateway_url_help,
+    load_policy,
+    resolve_gateway_url,
+    resolve_token_store,
+)
 from sidecar.gateway import (
     ALL_SCOPES,
     GatewayClient,
@@ -32,9 +40,10 @@ from sidecar.gateway import (
     TokenStore,
     check_url,
 )
+from sidecar.policy import PolicyError
 from sidecar.secrets import STORE_ENV, STORE_KINDS, SecretStoreUnavailable, open_secret_store
 
-DEFAULT_TOKEN_ENV = "OPENCLAW_GATEWAY_TOKEN"
+DEFAULT_TOKEN_ENV = GATEWAY_TOKEN_ENV
 APPROVAL_WINDOW_S = 300.0
 RETRY_EVERY_S = 2.0
 AGENT_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
@@ -43,6 +52,9 @@ PAIR_EPILOG = f"""\
 examples:
   # a gateway on this machine approves silently
   sidecar pair --gateway ws://127.0.0.1:18789 --agent dev-1
+
+  # the gateway the policy names (gateway.url), as `sidecar serve --policy` would use it
+  sidecar pair --policy manifests/policies/team.json5 --agent lead
 
   # a remote gateway: prints a request id, then waits up to 5 minutes for
   #   openclaw devices approve <requestId>
@@ -54,7 +66,9 @@ examples:
 
 The device key and the issued device token are stored in the OS keyring (service
 openclaw-sessions-sidecar), one entry per gateway URL and agent. {STORE_ENV}=file selects the
-file store like --token-store file. Exit codes: 0 paired, 2 bad input, 1 pairing failed.
+file store like --token-store file.
+{gateway_url_help()}
+Exit codes: 0 paired, 2 bad input, 1 pairing failed.
 """
 
 
@@ -69,9 +83,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     parser.add_argument(
         "--gateway",
-        required=True,
         metavar="URL",
-        help="the gateway's WebSocket URL, e.g. ws://127.0.0.1:18789",
+        help="the gateway's WebSocket URL, e.g. ws://127.0.0.1:18789 (default: as `sidecar serve` picks it)",
+    )
+    parser.add_argument(
+        "--policy",
+        metavar="FILE",
+        help=f"policy file whose gateway.url to pair with when --gateway is not given (default ${POLICY_ENV})",
     )
     parser.add_argument(
         "--agent", default="main", metavar="ID", help="the agent this sidecar serves (default: main)"
@@ -117,8 +135,21 @@ class PairOptions:
 
 
 def _handle_pair(args: argparse.Namespace) -> int:
+    policy = None
+    if args.gateway is None and (args.policy or os.environ.get(POLICY_ENV)):
+        try:
+            policy = load_policy(args.policy, warn=sys.stderr)
+        except PolicyError as exc:
+            print(f"sidecar pair: {exc}", file=sys.stderr)
+            return 2
+    gateway = resolve_gateway_url(args.gateway, policy)
+    store = resolve_token_store(args.token_store)
+    if gateway.source != "--gateway":
+        print(f"sidecar pair: gateway {gateway}", file=sys.stderr)
+    if store.source != "--token-store":
+        print(f"sidecar pair: token store {store}", file=sys.stderr)
     options = PairOptions(
-        args.gateway, args.agent, args.token_env, args.token_store, args.allow_insecure, args.timeout
+        gateway.value, args.agent, args.token_env, args.token_store, args.allow_insecure, args.timeout
     )
     try:
         return anyio.run(pair, options, sys.stdout, sys.stderr)

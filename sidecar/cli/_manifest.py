@@ -9,10 +9,20 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from sidecar.cli._policy import add_strict
-from sidecar.config import ENV_VAR, load_policy
+from sidecar.config import (
+    DEFAULT_GATEWAY_URL,
+    ENV_VAR,
+    GATEWAY_URL_ENV,
+    TOKEN_FILE_ENV,
+    TOKEN_STORE_ENV,
+    TOKEN_STORES,
+    gateway_url_help,
+    load_policy,
+    resolve_gateway_url,
+    resolve_token_store,
+)
 from sidecar.deploy import (
     CLIENTS,
-    DEFAULT_GATEWAY,
     WHERE,
     Client,
     client_config,
@@ -28,7 +38,8 @@ from sidecar.deploy import (
 )
 from sidecar.policy import Policy, PolicyError, is_agent_id
 
-GATEWAY_ENV = "OPENCLAW_GATEWAY_URL"
+GATEWAY_ENV = GATEWAY_URL_ENV
+DEFAULT_GATEWAY = DEFAULT_GATEWAY_URL
 
 EPILOG = f"""\
 CLIENT is one of: {", ".join(CLIENTS)}.
@@ -36,30 +47,30 @@ The snippet goes to stdout; where to save it, and any assumption made, go to std
 
 examples:
   # Claude Desktop, acting as agent lead
-  sidecar manifest claude-desktop --agent lead --policy team.json5
+  sidecar manifest claude-desktop --agent lead --policy manifests/policies/team.json5
 
   # a project's .mcp.json (Claude Code), .cursor/mcp.json, .vscode/mcp.json; Codex's config.toml
-  sidecar manifest claude-code --agent lead --policy team.json5 > .mcp.json
-  sidecar manifest cursor --agent lead --policy team.json5 > .cursor/mcp.json
-  sidecar manifest vscode --agent lead --policy team.json5 > .vscode/mcp.json
-  sidecar manifest codex --agent lead --policy team.json5 >> ~/.codex/config.toml
+  sidecar manifest claude-code --agent lead --policy manifests/policies/team.json5 > .mcp.json
+  sidecar manifest cursor --agent lead --policy manifests/policies/team.json5 > .cursor/mcp.json
+  sidecar manifest vscode --agent lead --policy manifests/policies/team.json5 > .vscode/mcp.json
+  sidecar manifest codex --agent lead --policy manifests/policies/team.json5 >> ~/.codex/config.toml
 
   # OpenClaw itself, for every agent in the policy: one sidecar per agent under mcp.servers, and per
   # agent a tools.deny of OpenClaw's built-in session tools and of every other agent's sidecar
-  sidecar manifest openclaw --policy team.json5 > sidecar-fragment.json5
-  sidecar manifest openclaw --policy team.json5 --openclaw-version 2026.4.12   # agents.list[] shape
+  sidecar manifest openclaw --policy manifests/policies/team.json5 > sidecar-fragment.json5
+  sidecar manifest openclaw --policy manifests/policies/team.json5 --openclaw-version 2026.4.12   # agents.list[] shape
 
   # one agent of an OpenClaw fleet, on another gateway, with the sidecar installed elsewhere
-  sidecar manifest openclaw --agent dev-1 --policy team.json5 --gateway ws://127.0.0.1:19001 \\
+  sidecar manifest openclaw --agent dev-1 --policy manifests/policies/team.json5 --gateway ws://127.0.0.1:19001 \\
       --sidecar /opt/sidecar/bin/sidecar
 
 Paths in the output are absolute: the sidecar is this installation's (the `sidecar` beside the running
 Python, else the one on PATH, else `python -m sidecar`) unless --sidecar names another, and the policy is
 resolved from the current directory. Servers are named sessions-<ID> unless --name says otherwise.
-The gateway comes from --gateway, else gateway.url in the policy (then no flag is written), else
-${GATEWAY_ENV}, else gateway.port of the openclaw.json the policy inherits, else OpenClaw's default
-{DEFAULT_GATEWAY}. No token is ever written: pair each agent once with
-`sidecar pair --gateway URL --agent ID` (the device token stays in the OS keyring).
+{gateway_url_help()} When it is the policy's gateway.url no --gateway flag is written (serve reads
+the same file). The token store is --token-store, else ${TOKEN_STORE_ENV}, else the OS keyring; a file
+store is written into the launch as --token-store file, so the client's sidecar finds the same tokens.
+No token is ever written: pair each agent once with `sidecar pair --gateway URL --agent ID`.
 The policy may also come from ${ENV_VAR}. Exit 0 on success, 2 on bad input.
 """
 
@@ -92,6 +103,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         metavar="VERSION",
         help="the OpenClaw release of the gateway, for the fragment's shape (default: the newest "
         "supported, 2026.9.6); 2026.3.x has no mcp.servers, so there the other clients apply",
+    )
+    parser.add_argument(
+        "--token-store",
+        choices=TOKEN_STORES,
+        help=f"the token store the launched sidecar uses (default ${TOKEN_STORE_ENV}, else keyring)",
     )
     add_strict(parser)
     parser.set_defaults(handler=_handle)
@@ -148,9 +164,23 @@ def _handle(args: argparse.Namespace) -> int:
         )
     command = _command(args.sidecar)
     gateway = _gateway(args.gateway, policy)
+    store = resolve_token_store(args.token_store)
+    if store.value not in TOKEN_STORES:
+        return _bad(
+            f"token store {store.value!r} (from {store.source}) is not one of {', '.join(TOKEN_STORES)}"
+        )
+    store_args: tuple[str, ...] = ()
+    if store.value != "keyring":
+        store_args = ("--token-store", store.value)
+        _note(f"token store {store.value} (from {store.source}) written into the launch as --token-store")
+        if os.environ.get(TOKEN_FILE_ENV):
+            _note(
+                f"${TOKEN_FILE_ENV} is set here; set it the same way where the client runs, or the sidecar "
+                "uses the default file"
+            )
 
     if client == "openclaw":
-        launches = {a: launch_for(a, policy_path, command, gateway) for a in policy.agent_ids}
+        launches = {a: launch_for(a, policy_path, command, gateway, store_args) for a in policy.agent_ids}
         agents = [args.agent] if args.agent else None
         try:
             config = openclaw_fragment(policy, launches, agents, openclaw_version=args.openclaw_version)
@@ -165,14 +195,18 @@ def _handle(args: argparse.Namespace) -> int:
         print(render(client, config, openclaw_header(policy_path, args.openclaw_version)), end="")
         return 0
 
-    launch = launch_for(args.agent, policy_path, command, gateway)
+    launch = launch_for(args.agent, policy_path, command, gateway, store_args)
     config = client_config(client, launch, args.name or server_name(args.agent))
     if client == "codex":
         print(render(client, config, codex_header(args.agent)), end="")
     else:
         print(render(client, config), end="")
         _note(f"{WHERE[client]}.")
-    _note(f"pair once first: sidecar pair --gateway {gateway or _policy_url(policy)} --agent {args.agent}")
+    pair_store = f" --token-store {store.value}" if store_args else ""
+    _note(
+        f"pair once first: sidecar pair --gateway {gateway or _policy_url(policy)} --agent {args.agent}"
+        f"{pair_store}"
+    )
     return 0
 
 
@@ -199,24 +233,16 @@ def _command(explicit: str | None) -> tuple[str, ...]:
 
 def _gateway(explicit: str | None, policy: Policy) -> str | None:
     """The URL to write as `--gateway`, or None when the policy's own gateway.url will be used."""
-    if explicit:
-        return explicit.strip()
-    if _policy_url(policy):
+    setting = resolve_gateway_url(explicit, policy)
+    if setting.source.startswith("gateway.url in "):
         return None
-    from_env = os.environ.get(GATEWAY_ENV, "").strip()
-    if from_env:
-        _note(f"gateway {from_env} taken from ${GATEWAY_ENV}")
-        return from_env
-    inherited = policy.openclaw.data.get("gateway") if policy.openclaw is not None else None
-    port = inherited.get("port") if isinstance(inherited, dict) else None
-    if isinstance(port, int) and not isinstance(port, bool):
-        url = f"ws://127.0.0.1:{port}"
-        _note(f"gateway {url} from gateway.port in {policy.openclaw.path if policy.openclaw else ''}")
-        return url
-    _note(
-        f"no gateway.url in {policy.path}: assuming OpenClaw's default {DEFAULT_GATEWAY} (--gateway to change)"
-    )
-    return DEFAULT_GATEWAY
+    if setting.is_default:
+        _note(
+            f"no gateway.url in {policy.path}: assuming OpenClaw's default {setting.value} (--gateway to change)"
+        )
+    elif setting.source != "--gateway":
+        _note(f"gateway {setting.value} taken from {setting.source}")
+    return setting.value
 
 
 def _policy_url(policy: Policy) -> str:

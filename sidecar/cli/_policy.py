@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from sidecar.cli import _matrix
-from sidecar.config import ENV_VAR, load_policy
+from sidecar.config import ENV_VAR, ScenarioStep, load_policy, load_scenario
 from sidecar.policy import (
     GATES,
     TOOLS,
@@ -35,10 +35,12 @@ TARGET is a session key (agent:<id>:<rest>, or the aliases main / current) for s
 sessions_send, an agent id for sessions_spawn, and omitted for sessions_list.
 
 examples:
-  sidecar explain --policy team.json5 --agent lead sessions_send agent:dev-1:main
-  sidecar explain --policy team.json5 --agent dev-2 sessions_history agent:lead:main --json
-  sidecar explain --policy team.json5 --agent manager sessions_spawn research
-  sidecar explain --policy team.json5 --agent hr sessions_list
+  sidecar explain --policy manifests/policies/team.json5 --agent lead sessions_send agent:dev-1:main
+  sidecar explain --scenario alfred-fleet --step 2          # steps[2] of scenarios/alfred-fleet.json
+  sidecar explain --scenario hierarchy --agent lead sessions_send agent:hr:main
+  sidecar explain --policy manifests/policies/team.json5 --agent dev-2 sessions_history agent:lead:main --json
+  sidecar explain --policy manifests/policies/team.json5 --agent manager sessions_spawn research
+  sidecar explain --policy manifests/policies/team.json5 --agent hr sessions_list
   sidecar explain --policy macbook.json5 --agent jarvis --gateway imac sessions_send agent:pepper:main
   sidecar explain --policy imac.json5 --from macbook --agent jarvis sessions_send agent:pepper:main
   sidecar explain --policy team.json5 --agent lead --openclaw-version 2026.3.13 sessions_send agent:dev-1:main
@@ -57,14 +59,18 @@ agent-to-agent, allow-list, then receives-from, spawn-allow and the budgets send
 max-active-children) with pass or fail and the file:line that set each value, then the fix. In observe
 mode (mode: "observe") a would-be denial is shown as allowed, with the gate that would refuse it.
 --json prints one object with allowed, gate, message, source, fix and checks.
+--scenario NAME explains under the policy of a bundled scenario (scenarios/NAME.json, or a path); with
+--step N it takes steps[N]'s policy, and its requester, tool and target unless given, and prints what
+the scenario expects. A scenario file also works as --policy (the policy inside it).
 The policy may also come from ${ENV_VAR}. Exit 0 when a decision was made (allowed or denied), 2 on bad input.
 """
 
 SHOW_EPILOG = f"""\
 examples:
-  sidecar policy show --policy team.json5 --agent lead
-  SIDECAR_POLICY=team.json5 sidecar policy show --agent research --json
-  sidecar policy show --policy team.json5 --agent lead --openclaw-version 2026.4.12
+  sidecar policy show --policy manifests/policies/team.json5 --agent lead
+  SIDECAR_POLICY=manifests/policies/team.json5 sidecar policy show --agent research --json
+  sidecar policy show --scenario alfred-fleet --step 0 --agent aialfred
+  sidecar policy show --policy manifests/policies/team.json5 --agent lead --openclaw-version 2026.4.12
 
 Shows each effective value (visibility, sendVisibility, agent-to-agent, allow lists, receivesFrom,
 subagents, sandbox) with where it came from: this agent's entry, the policy's sidecar-wide value, the
@@ -101,7 +107,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         epilog=EXPLAIN_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    _common(explain)
+    _common(explain, agent_required=False)
     explain.add_argument(
         "--session", metavar="KEY", help="the requester's session key (default agent:<ID>:main)"
     )
@@ -112,7 +118,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         metavar="PEER",
         help="explain the receiving side: --agent is an agent of PEER calling this host's agents",
     )
-    explain.add_argument("tool", metavar="TOOL", choices=TOOLS, help="one of " + ", ".join(TOOLS))
+    explain.add_argument(
+        "--scenario", metavar="NAME", help="explain under a bundled scenario's policy (scenarios/NAME.json)"
+    )
+    explain.add_argument(
+        "--step", type=int, metavar="N", help="with --scenario: steps[N]'s policy and call (0-based)"
+    )
+    explain.add_argument("tool", metavar="TOOL", nargs="?", choices=TOOLS, help="one of " + ", ".join(TOOLS))
     explain.add_argument("target", metavar="TARGET", nargs="?", help="session key, or agent id for spawn")
     explain.set_defaults(handler=_explain)
 
@@ -126,6 +138,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _common(show)
+    show.add_argument(
+        "--scenario",
+        metavar="NAME",
+        help="a bundled scenario's policy (scenarios/NAME.json) instead of --policy",
+    )
+    show.add_argument("--step", type=int, metavar="N", help="with --scenario: steps[N]'s policy (0-based)")
     show.set_defaults(handler=_show)
 
     test = policy_sub.add_parser(
@@ -142,9 +160,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     _matrix.register(policy_sub)
 
 
-def _common(parser: argparse.ArgumentParser) -> None:
+def _common(parser: argparse.ArgumentParser, *, agent_required: bool = True) -> None:
     parser.add_argument("--policy", metavar="FILE", help=f"policy file (JSON5); default ${ENV_VAR}")
-    parser.add_argument("--agent", metavar="ID", required=True, help="the agent this sidecar serves")
+    parser.add_argument(
+        "--agent",
+        metavar="ID",
+        required=agent_required,
+        help="the agent this sidecar serves" + ("" if agent_required else " (with --step: the step's)"),
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     parser.add_argument(
         "--openclaw-version",
@@ -168,11 +191,15 @@ def bad_input(message: str) -> int:
     return 2
 
 
-def _load(args: argparse.Namespace) -> Policy | None:
-    try:
-        policy = load_policy(args.policy, strict=args.strict, warn=sys.stderr)
-    except PolicyError as exc:
-        bad_input(str(exc))
+def _load(args: argparse.Namespace, policy: Policy | None = None) -> Policy | None:
+    if policy is None:
+        try:
+            policy = load_policy(args.policy, strict=args.strict, warn=sys.stderr)
+        except PolicyError as exc:
+            bad_input(str(exc))
+            return None
+    if args.agent is None:
+        bad_input("--agent ID is required (or --scenario NAME --step N, which names its own)")
         return None
     if not is_agent_id(args.agent):
         bad_input(f"--agent {args.agent!r} is not a valid agent id (lowercase letters, digits, _ and -)")
@@ -195,7 +222,24 @@ def _load(args: argparse.Namespace) -> Policy | None:
 def _explain(args: argparse.Namespace) -> int:
     if args.from_peer:
         return _explain_inbound(args)
-    policy = _load(args)
+    scenario_policy: Policy | None = None
+    step: ScenarioStep | None = None
+    if args.step is not None and args.scenario is None:
+        return bad_input("--step needs --scenario NAME")
+    if args.scenario is not None:
+        if args.policy is not None:
+            return bad_input("pass --policy FILE or --scenario NAME, not both")
+        try:
+            scenario_policy, step = load_scenario(args.scenario, args.step)
+        except PolicyError as exc:
+            return bad_input(str(exc))
+        if step is not None:
+            args.agent = args.agent or step.requester
+            if args.tool is None:
+                args.tool, args.target = step.tool, step.target
+    if args.tool is None:
+        return bad_input("TOOL is required: one of " + ", ".join(TOOLS))
+    policy = _load(args, scenario_policy)
     if policy is None:
         return 2
     try:
@@ -246,14 +290,28 @@ def _explain_inbound(args: argparse.Namespace) -> int:
         return bad_input(f"--session: {exc}")
     decision = decide_inbound(policy, requester, args.tool, args.target, pinned_view(policy), explain=True)
     if args.json:
-        print(json.dumps(decision.as_dict(), indent=2))
+        out = decision.as_dict()
+        if step is not None:
+            out["scenario"] = {"file": policy.path, "step": step.index, "expected": step.expected}
+        print(json.dumps(out, indent=2))
     else:
         print(render_decision(decision, policy))
+        if step is not None:
+            shown = ", ".join(f"{k}: {json.dumps(v)}" for k, v in step.expected.items())
+            print(f"\nscenario expects: {shown}")
     return 0
 
 
 def _show(args: argparse.Namespace) -> int:
-    policy = _load(args)
+    scenario_policy: Policy | None = None
+    if args.step is not None and args.scenario is None:
+        return bad_input("--step needs --scenario NAME")
+    if args.scenario is not None:
+        try:
+            scenario_policy = load_scenario(args.scenario, args.step)[0]
+        except PolicyError as exc:
+            return bad_input(str(exc))
+    policy = _load(args, scenario_policy)
     if policy is None:
         return 2
     report = policy_report(policy, args.agent, pinned_view(policy))

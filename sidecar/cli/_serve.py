@@ -14,7 +14,20 @@ import anyio
 
 from sidecar import telemetry
 from sidecar.cli._policy import add_strict
-from sidecar.config import ENV_VAR, load_policy
+from sidecar.config import (
+    ENV_VAR,
+    GATEWAY_TOKEN_ENV,
+    GATEWAY_URL_ENV,
+    HTTP_TOKEN_ENV,
+    LOG_FILE_ENV,
+    LOG_LEVEL_ENV,
+    TOKEN_STORE_ENV,
+    TOKEN_STORES,
+    gateway_url_help,
+    load_policy,
+    resolve_gateway_url,
+    resolve_token_store,
+)
 from sidecar.mirror import MirrorError
 from sidecar.policy import MalformedKey, Policy, PolicyError, Requester, is_agent_id, observe_warning
 from sidecar.reload import PolicyWatcher
@@ -22,26 +35,27 @@ from sidecar.runtime import Runtime
 from sidecar.secrets import SecretStoreUnavailable
 
 log = logging.getLogger("sidecar")
-GATEWAY_ENV = "OPENCLAW_GATEWAY_URL"
-TOKEN_ENV = "OPENCLAW_GATEWAY_TOKEN"
+GATEWAY_ENV = GATEWAY_URL_ENV
+TOKEN_ENV = GATEWAY_TOKEN_ENV
 
 SERVE_EPILOG = f"""\
 examples:
   # what an MCP client launches (see `sidecar manifest --help` for ready-made client configs)
-  sidecar serve --policy /etc/sidecar/team.json5 --agent lead
+  sidecar serve --policy manifests/policies/team.json5 --agent lead
 
   # the home gateway from the environment, another agent session than agent:<id>:main
-  OPENCLAW_GATEWAY_URL=ws://127.0.0.1:18789 sidecar serve --policy team.json5 --agent lead \\
+  OPENCLAW_GATEWAY_URL=ws://127.0.0.1:18789 sidecar serve --policy manifests/policies/team.json5 --agent lead \\
       --session agent:lead:planning
 
   # streamable HTTP on 127.0.0.1:8765; clients must send Authorization: Bearer <token>, where the token
-  # is read from $SIDECAR_HTTP_TOKEN or created in <state dir>/http-token (0600; the path is printed)
-  sidecar serve --policy team.json5 --agent lead --transport http --port 8765
+  # is read from ${HTTP_TOKEN_ENV} or created in <state dir>/http-token (0600; the path is printed)
+  sidecar serve --policy manifests/policies/team.json5 --agent lead --transport http --port 8765
 
 The agent this sidecar serves comes from --agent and never from tool arguments. Pair once first with
-`sidecar pair --gateway URL --agent ID` (loopback gateways approve silently). The gateway URL comes from
---gateway, else gateway.url in the policy, else ${GATEWAY_ENV}. The policy may also come from ${ENV_VAR}.
-Logs go to stderr (stdout is the MCP wire in stdio mode). Exit 2 on bad input.
+`sidecar pair --gateway URL --agent ID` (loopback gateways approve silently).
+{gateway_url_help()} The policy may also come from ${ENV_VAR}, the token store from ${TOKEN_STORE_ENV}.
+Logs go to stderr (stdout is the MCP wire in stdio mode); the first line says which gateway, token store
+and policy were used. Exit 2 on bad input.
 
 Live operation: edits of the policy file (and of the openclaw.json it inherits) apply to the next call
 without a restart; an edit that does not validate is refused with its file and line in the log and the
@@ -63,7 +77,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.add_argument("--agent", metavar="ID", required=True, help="the agent this sidecar serves")
     parser.add_argument("--session", metavar="KEY", help="the agent's session key (default agent:<ID>:main)")
     parser.add_argument(
-        "--gateway", metavar="URL", help=f"home gateway URL (default: policy gateway.url, ${GATEWAY_ENV})"
+        "--gateway",
+        metavar="URL",
+        help=f"home gateway URL (default: policy gateway.url, ${GATEWAY_ENV}, OpenClaw's default)",
     )
     parser.add_argument(
         "--token-env",
@@ -72,7 +88,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help=f"variable holding the gateway's shared token, used only until paired (default {TOKEN_ENV})",
     )
     parser.add_argument(
-        "--token-store", choices=("keyring", "file"), help="where the device token lives (default keyring)"
+        "--token-store",
+        choices=TOKEN_STORES,
+        help=f"where the device token lives (default keyring, or ${TOKEN_STORE_ENV})",
     )
     parser.add_argument(
         "--db", metavar="PATH", help="session mirror database (default: <state dir>/<agent>/mirror.db)"
@@ -96,14 +114,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.add_argument("--peer-key", metavar="FILE", help="TLS private key (PEM) for the peer endpoint")
     parser.add_argument(
         "--log-level",
-        default=os.environ.get("SIDECAR_LOG_LEVEL", "warning"),
+        default=os.environ.get(LOG_LEVEL_ENV, "warning"),
         choices=("debug", "info", "warning", "error"),
     )
     parser.add_argument(
         "--log-file",
         metavar="PATH",
-        default=os.environ.get("SIDECAR_LOG_FILE"),
-        help="also append logs to PATH (created 0600; default $SIDECAR_LOG_FILE); many MCP clients discard stderr",
+        default=os.environ.get(LOG_FILE_ENV),
+        help=f"also append logs to PATH (created 0600; default ${LOG_FILE_ENV}); many MCP clients discard stderr",
     )
     parser.add_argument(
         "--otel",
@@ -146,11 +164,14 @@ def _handle(args: argparse.Namespace) -> int:
         requester = Requester.of(args.agent, args.session, main_key=policy.main_key)
     except MalformedKey as exc:
         return _bad(f"--session: {exc}")
-    home = args.gateway or _policy_url(policy) or os.environ.get(GATEWAY_ENV)
-    if not home:
-        return _bad(
-            f"no gateway: pass --gateway URL, set gateway.url in {policy.path}, or export {GATEWAY_ENV}"
-        )
+    home = resolve_gateway_url(args.gateway, policy)
+    store = resolve_token_store(args.token_store)
+    wiring = (
+        f"agent {args.agent}: gateway {home}; token store {store.value} (from {store.source}); "
+        f"policy {policy.path}"
+    )
+    print(f"sidecar serve: {wiring}", file=sys.stderr)
+    log.info("serving %s", wiring)
     if args.transport == "http" and args.host not in ("127.0.0.1", "::1", "localhost"):
         return _bad(f"--host {args.host}: the HTTP transport binds loopback only")
     if args.peer_port is not None:
@@ -171,9 +192,9 @@ def _handle(args: argparse.Namespace) -> int:
     runtime = Runtime(
         policy=policy,
         requester=requester,
-        home_url=home,
+        home_url=home.value,
         token_env=args.token_env,
-        token_store=args.token_store,
+        token_store=store.value,
         db=Path(args.db) if args.db else None,
     )
     try:
@@ -206,13 +227,6 @@ async def _serve_peers(runtime: Runtime, args: argparse.Namespace) -> None:
     print(f"sidecar: peer endpoint on {scheme}://{args.peer_host}:{args.peer_port}/peer", file=sys.stderr)
     server = uvicorn.Server(config)
     await server.serve()
-
-
-def _policy_url(policy: object) -> str | None:
-    doc = getattr(policy, "doc", None)
-    gateway = doc.data.get("gateway") if doc is not None else None
-    url = gateway.get("url") if isinstance(gateway, dict) else None
-    return url if isinstance(url, str) else None
 
 
 def observe_banner(policy: Policy, agent: str) -> str | None:
@@ -257,7 +271,7 @@ async def _serve(runtime: Runtime, args: argparse.Namespace) -> None:
     token = load_or_create_token(token_path)
     print(
         f"sidecar: serving {runtime.requester.agent_id} on http://{args.host}:{args.port}/mcp "
-        f"(bearer token in {token_path} or $SIDECAR_HTTP_TOKEN)",
+        f"(bearer token in {token_path} or ${HTTP_TOKEN_ENV})",
         file=sys.stderr,
     )
     mirror = runtime.mirror

@@ -98,8 +98,14 @@ def default_command() -> tuple[str, ...]:
     return (str(Path(sys.executable).absolute()), "-m", "sidecar")
 
 
-def launch_for(agent_id: str, policy_path: str, command: Sequence[str], gateway: str | None = None) -> Launch:
-    """`sidecar serve --agent ID --policy FILE [--gateway URL]` with `command` as the executable.
+def launch_for(
+    agent_id: str,
+    policy_path: str,
+    command: Sequence[str],
+    gateway: str | None = None,
+    extra: Sequence[str] = (),
+) -> Launch:
+    """`sidecar serve --agent ID --policy FILE [--gateway URL] [extra...]` with `command` as the executable.
 
     Raises:
         ValueError: the executable or the policy path is not absolute (MCP clients start servers in a
@@ -112,7 +118,7 @@ def launch_for(agent_id: str, policy_path: str, command: Sequence[str], gateway:
     args = (*command[1:], "serve", "--agent", agent_id, "--policy", policy_path)
     if gateway:
         args = (*args, "--gateway", gateway)
-    return Launch(command[0], args)
+    return Launch(command[0], (*args, *extra))
 
 
 def server_name(agent_id: str) -> str:

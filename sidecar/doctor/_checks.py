@@ -39,7 +39,14 @@ import keyring.backend
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
-from sidecar.config import load_policy, mirror_path, state_dir
+from sidecar.config import (
+    GATEWAY_TOKEN_ENV,
+    GATEWAY_URL_ENV,
+    load_policy,
+    mirror_path,
+    resolve_gateway_url,
+    state_dir,
+)
 from sidecar.deploy import audit_openclaw_config
 from sidecar.gateway import (
     ALL_SCOPES,
@@ -82,8 +89,8 @@ from sidecar.secrets import (
 Status = Literal["PASS", "WARN", "FAIL", "SKIP"]
 STATUSES: tuple[Status, ...] = ("PASS", "WARN", "FAIL", "SKIP")
 CONNECT_TIMEOUT_S = 5.0
-GATEWAY_ENV = "OPENCLAW_GATEWAY_URL"
-TOKEN_ENV = "OPENCLAW_GATEWAY_TOKEN"
+GATEWAY_ENV = GATEWAY_URL_ENV
+TOKEN_ENV = GATEWAY_TOKEN_ENV
 HOME = "home"
 START_GATEWAY = "Start the gateway on that host (openclaw gateway run) or correct the port in the gateway URL"
 
@@ -131,17 +138,17 @@ async def run_checks(options: DoctorOptions, environ: Mapping[str, str] | None =
     checks.append(store_check)
 
     url, source = resolve_gateway(options.gateway, policy, env)
-    home_ok = False
-    if url is None:
-        fix = _no_gateway_fix(policy)
-        if options.agent:
-            checks.append(Check("gateway", "FAIL", "no home gateway is configured", fix))
-        else:
-            checks.append(Check("gateway", "SKIP", "no home gateway is configured", fix))
-    else:
-        home = await check_gateway("gateway", url, source=source, timeout=timeout)
-        checks.append(home)
-        home_ok = home.status == "PASS"
+    home = await check_gateway("gateway", url, source=source, timeout=timeout)
+    home_ok = home.status == "PASS"
+    if source.startswith("default") and not home_ok:
+        # Nothing configured and nothing on OpenClaw's default port: say how to point doctor (and serve,
+        # which resolves the URL the same way) elsewhere.
+        status: Status = "FAIL" if options.agent else "SKIP"
+        fix = f"{home.fix + '; or ' if home.fix else ''}{_no_gateway_fix(policy)}"
+        home = Check("gateway", status, f"{home.detail} (no gateway configured: {source})", fix)
+    elif home_ok:
+        home = Check("gateway", "PASS", f"{home.detail} (from {source})", home.fix)
+    checks.append(home)
 
     secrets = None
     if options.agent:
@@ -293,6 +300,9 @@ def check_agents(policy: Policy, agent: str | None) -> list[Check]:
     for agent_id in policy.agent_ids:
         resolved = policy.for_agent(agent_id)
         warning = open_default_warning(resolved)
+        if warning is not None and warning.startswith("note: "):
+            checks.append(Check(f"policy:{agent_id}", "PASS", warning.removeprefix("note: ")))
+            continue
         if warning is None:
             a2a = "on" if resolved.a2a_enabled.value else "off"
             detail = f"{agent_id}: sessions visibility {resolved.visibility.value}, agent-to-agent {a2a}"
@@ -408,19 +418,10 @@ def _open_store_quietly(kind: str | None, environ: Mapping[str, str]) -> SecretS
 
 def resolve_gateway(
     explicit: str | None, policy: Policy | None, environ: Mapping[str, str]
-) -> tuple[str | None, str]:
-    """The home gateway URL as `sidecar serve` picks it, and where it came from."""
-    if explicit:
-        return explicit.strip(), "--gateway"
-    gateway = policy.doc.data.get("gateway") if policy is not None else None
-    url = gateway.get("url") if isinstance(gateway, dict) else None
-    if isinstance(url, str) and url.strip():
-        assert policy is not None
-        return url.strip(), f"gateway.url in {policy.path}"
-    from_env = environ.get(GATEWAY_ENV, "").strip()
-    if from_env:
-        return from_env, f"${GATEWAY_ENV}"
-    return None, ""
+) -> tuple[str, str]:
+    """The home gateway URL exactly as `sidecar serve` picks it (`sidecar.config`), and where it came from."""
+    setting = resolve_gateway_url(explicit, policy, environ)
+    return setting.value, setting.source
 
 
 def _no_gateway_fix(policy: Policy | None) -> str:

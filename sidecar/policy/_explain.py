@@ -83,13 +83,19 @@ def open_default_warning(agent: AgentPolicy) -> str | None:
     ]
     set_ = [f"{name} set at {v.describe()}" for name, v in keys if not v.is_default]
     why = "; ".join(unset + set_)
+    if agent.acknowledge_open is not None:
+        return (
+            f"note: {agent.agent_id} reads and messages every agent, as intended "
+            f"({agent.acknowledge_open.describe()})."
+        )
     fix = (
         f'narrow it with agents.entries.{agent.agent_id}.tools.sessions.visibility ("self", "tree", "agent" or '
         f'"scoped" with visibleAgents) and agents.entries.{agent.agent_id}.tools.agentToAgent.allow'
     )
     return (
         f"WARNING: {agent.agent_id} can read and message every other agent's sessions. Because: {why}. "
-        f"To scope it, {fix}."
+        f"To scope it, {fix}. If this is intended, set agents.entries.{agent.agent_id}.acknowledgeOpen: true "
+        "and this warning becomes one line."
     )
 
 
@@ -150,7 +156,10 @@ def render_policy(report: dict[str, Any]) -> str:
         lines.append(f"  NOTE: '{report['agent']}' has no entry in the policy; defaults apply to it.")
     lines.append("")
     for warning in report["warnings"]:
-        lines += ["!" * 78, *_wrap(warning, 78), "!" * 78, ""]
+        if warning.startswith("note: "):
+            lines += [f"  {warning}", ""]
+        else:
+            lines += ["!" * 78, *_wrap(warning, 78), "!" * 78, ""]
     width = max(len(name) for name in report["values"])
     for name, item in report["values"].items():
         lines.append(f"  {name:<{width}}  <- {item['source']}")

@@ -121,6 +121,9 @@ class AgentPolicy:
         """Observe mode: decisions are made and logged as usual, but would-be denials are let through."""
         return self.mode.value == "observe"
 
+    acknowledge_open: Resolved[bool] | None = None
+    """Set (`acknowledgeOpen: true` in the agent's entry) when reaching every agent is intended."""
+
     @property
     def allow_is_per_agent(self) -> bool:
         """A per-agent allow list scopes this agent's targets only; the global one needs both sides."""
@@ -401,12 +404,20 @@ class Policy:
             sends_per_day=self._sidecar_value(agent_id, ("limits", "sendsPerDay"), int),
             spawns_per_hour=self._sidecar_value(agent_id, ("limits", "spawnsPerHour"), int),
             max_active_children=self._sidecar_value(agent_id, ("limits", "maxActiveChildren"), int),
+            acknowledge_open=self._acknowledged(agent_id),
         )
 
     def _sidecar_value(self, agent_id: str, keys: tuple[str, ...], kind: type) -> Resolved[Any]:
         """A sidecar-only key: the agent's entry, then the policy's sidecar-wide value, then our default."""
         name = ".".join(keys)
         return self._agent_first(agent_id, keys, name, kind, openclaw=False, default=SIDECAR_DEFAULTS[name])
+
+    def _acknowledged(self, agent_id: str) -> Resolved[bool] | None:
+        entry = self._agent_entry(agent_id)
+        if entry is None or entry[0] is not self.doc:
+            return None
+        found = self._lookup(self.doc, entry[1], ("acknowledgeOpen",), "agent", bool)
+        return found if found is not None and found.value else None
 
     def _agent_entry(self, agent_id: str) -> tuple[Document, tuple[str, ...], dict[str, Any]] | None:
         return self._entries.get(agent_id)

@@ -45,6 +45,7 @@ _AGENT = {
     "id": "str",
     "name": "str",
     "default": "bool",
+    "acknowledgeOpen": "bool",
     "gateway": "str",
     "tools": {
         "sessions": _SESSIONS,

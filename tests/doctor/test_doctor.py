@@ -563,8 +563,8 @@ def test_doctor_help_teaches_with_examples(capsys) -> None:  # type: ignore[no-u
         cli.main(["doctor", "--help"])
     out = capsys.readouterr().out
     assert exc.value.code == 0
-    assert "sidecar doctor --policy team.json5 --agent lead" in out
-    assert "--openclaw-config ~/.openclaw/openclaw.json" in out
+    assert "sidecar doctor --policy manifests/policies/team.json5 --agent lead" in out
+    assert '--openclaw-config "$OPENCLAW_CONFIG_PATH"' in out
     assert '"ok": bool' in out and "Exit codes: 0" in out
     for name in ("policy", "secret-store", "gateway", "pairing", "mirror", "peer:<name>", "openclaw-config"):
         assert name in out

@@ -3,6 +3,7 @@ from __future__ import annotations
 import io
 import itertools
 import os
+import socket
 import stat
 import subprocess
 import sys
@@ -143,11 +144,19 @@ def test_pair_help_shows_examples(capsys: pytest.CaptureFixture[str]) -> None:
     assert "openclaw devices approve <requestId>" in text
 
 
-def test_pair_without_a_gateway_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
-    with pytest.raises(SystemExit) as info:
-        cli.main(["pair"])
-    assert info.value.code == 2
-    assert "--gateway" in capsys.readouterr().err
+def test_pair_without_a_gateway_resolves_it_as_serve_does_and_says_from_where(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with socket.socket() as probe:  # a port nothing listens on: pair fails fast, after saying its sources
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    monkeypatch.setenv("OPENCLAW_GATEWAY_URL", f"ws://127.0.0.1:{port}")
+    monkeypatch.setenv("SIDECAR_TOKEN_STORE", "file")
+    monkeypatch.setenv("SIDECAR_TOKEN_FILE", str(tmp_path / "secrets.json"))
+    assert cli.main(["pair", "--agent", "dev-1", "--timeout", "1"]) == 1
+    err = capsys.readouterr().err
+    assert f"gateway ws://127.0.0.1:{port} (from $OPENCLAW_GATEWAY_URL)" in err
+    assert "token store file (from $SIDECAR_TOKEN_STORE)" in err
 
 
 async def test_the_sidecar_command_pairs_with_the_file_store_and_warns(tmp_path: Path) -> None:
