@@ -90,7 +90,7 @@ sessions_history and sessions_send, an agent id for sessions_spawn, and omitted 
 
 examples:
   sidecar policy test --policy manifests/policies/team-lead.json5 manifests/policies/cases/team-lead.json5
-  SIDECAR_POLICY=team.json5 sidecar policy test team.cases.json5 --json
+  SIDECAR_POLICY=manifests/policies/team.json5 sidecar policy test manifests/policies/cases/team.json5 --json
 
 Each case is decided by the same engine `sidecar serve` uses. Every case is checked for typos (unknown
 keys, agents the policy does not know, tools and gates that do not exist) before any runs.

@@ -21,6 +21,7 @@ DOCS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md")), REPO / "manif
 FENCE = re.compile(r"```(\w*)\n(.*?)```", re.S)
 _CUT = {"|", ">", ">>", "2>", "&&", ";", "||"}
 _ENV = re.compile(r"^[A-Z_][A-Z0-9_]*=")
+PLACEHOLDERS = {"URL", "ID", "FILE", "NAME", "PATH", "KEY", "TOOL", "TARGET", "N", "CLIENT", "CASES"}
 
 
 @dataclass(frozen=True)
@@ -42,11 +43,11 @@ class Example:
     def placeholder(self) -> str | None:
         """Why this line is a template the reader fills in, not a command to paste (or None)."""
         for word in self.argv[1:]:
-            if "..." in word or re.search(r"<[^>]+>", word):
+            if "..." in word or re.search(r"<[^>]+>", word) or word.startswith("/path/to/"):
                 return f"placeholder {word}"
-            if re.fullmatch(r"[A-Z][A-Z_]*", word):
+            if word in PLACEHOLDERS:
                 return f"placeholder {word}"
-            if "example.com" in word or ".local" in word:
+            if "://" in word and not re.match(r"wss?://(127\.0\.0\.1|localhost|\[::1\])[:/]", word):
                 return f"a remote host ({word})"
         for value in self.env.values():
             if "..." in value:
@@ -107,7 +108,11 @@ def collect() -> list[Example]:
     """Every shown command, in reading order, each once."""
     found: list[Example] = []
     seen: set[str] = set()
-    sources = [(p.relative_to(REPO).as_posix(), body) for p in DOCS for _, body in FENCE.findall(p.read_text("utf-8"))]
+    sources = [
+        (p.relative_to(REPO).as_posix(), body)
+        for p in DOCS
+        for _, body in FENCE.findall(p.read_text("utf-8"))
+    ]
     sources += _help_texts()
     for where, text in sources:
         for line in _lines(text):
