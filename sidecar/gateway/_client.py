@@ -7,6 +7,9 @@ disconnect depends on whether repeating it is safe: idempotent calls (and `agent
 anything else fails with `RequestInterrupted`, because the gateway may already have applied it.
 Failures no retry can fix (auth, pairing, protocol) stop the reconnect loop and are raised by every
 later call.
+
+Logging is for an operator reading `--log-file`: a drop, its retry schedule and the recovery are one
+WARNING each, never one per attempt (those are DEBUG).
 """
 
 from __future__ import annotations
@@ -157,6 +160,13 @@ class GatewayClient:
     @property
     def connected(self) -> bool:
         return self._conn is not None
+
+    @property
+    def down_for(self) -> float | None:
+        """Seconds since the connection dropped, while it is down."""
+        if self._conn is not None or self._down_since is None:
+            return None
+        return anyio.current_time() - self._down_since
 
     async def __aenter__(self) -> GatewayClient:
         await self.connect()
@@ -405,16 +415,32 @@ class GatewayClient:
             self._down_since = anyio.current_time()
             self._last_connect_error = closed.error
             self._lose_in_flight(closed)
-            log.info("gateway connection lost: %s", closed.error.message)
             if self._closed:
                 return
             if not self.reconnect or not isinstance(closed.error, RETRYABLE_CONNECT_ERRORS):
                 self._fail(closed.error)
                 return
+            b = self.backoff
+            log.warning(
+                "gateway %s (agent %s): connection lost (%s); reconnecting, first after %g s, then doubling "
+                "up to every %g s",
+                self.url,
+                self.agent_id,
+                closed.error.message,
+                b.initial,
+                b.cap,
+            )
+            down_since = self._down_since
             new = await self._reconnect()
             if new is None:
                 return
             self._install(new)
+            log.warning(
+                "gateway %s (agent %s): reconnected after %.1f s",
+                self.url,
+                self.agent_id,
+                anyio.current_time() - (down_since or anyio.current_time()),
+            )
 
     async def _reconnect(self) -> Connection | None:
         delays = self.backoff.delays()
@@ -426,8 +452,14 @@ class GatewayClient:
             try:
                 return await self._open()
             except RETRYABLE_CONNECT_ERRORS as exc:
+                changed = self._last_connect_error is None or (
+                    type(exc) is not type(self._last_connect_error)
+                )
                 self._last_connect_error = exc
-                log.info("gateway reconnect failed, retrying: %s", exc.message)
+                # The first failure of a new kind is worth a line (refused -> timing out says something).
+                (log.warning if changed else log.debug)(
+                    "gateway %s: reconnect failed (%s); still retrying", self.url, exc.message
+                )
                 if isinstance(exc, Unavailable) and exc.retry_after_ms is not None:
                     hint = exc.retry_after_ms / 1000
             except GatewayError as exc:

@@ -24,8 +24,7 @@ async def list_sessions(
     name = HOME
     try:
         name = ctx.route(ctx.requester.agent_id, gateway) if gateway else HOME
-        if not ctx.via_sidecar(name):
-            await ctx.client(name)
+        client = None if ctx.via_sidecar(name) else await ctx.client(name)
     except (GatewayFault, GatewayError) as exc:
         # The mirror still answers; say plainly that it may be behind.
         freshness = {
@@ -33,7 +32,16 @@ async def list_sessions(
             "note": f"served from the local mirror; the gateway is unreachable: {exc}",
         }
     else:
-        if not ctx.via_sidecar(name) and ctx.store.catching_up(name):
+        # A pooled connection that dropped is reconnecting: from that moment no event reaches the mirror.
+        if client is not None and getattr(client, "connected", True) is False:
+            down = getattr(client, "down_for", None)
+            down_s = f" for {down:.0f} s" if isinstance(down, int | float) else ""
+            freshness = {
+                "fresh": False,
+                "note": f"served from the local mirror; the gateway connection is down{down_s} and reconnecting, "
+                "so sessions changed since then are not shown",
+            }
+        elif not ctx.via_sidecar(name) and ctx.store.catching_up(name):
             freshness = {
                 "fresh": False,
                 "note": "served from the local mirror kept from the last run; its snapshot of the gateway "

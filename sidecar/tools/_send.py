@@ -4,14 +4,22 @@ One logical send has one idempotency key, written to the outbox before anything 
 connection or a gateway restart the target's transcript is read for that key before anything is sent
 again, so a send is delivered once however often the connection fails under it. Transcripts of releases
 before 2026.9 carry no key: there the message's own trace stamp (body plus trailer) is looked for.
+
+A send never outlives its `timeoutSeconds` plus `SEND_MARGIN_S`: every retry and every request is cut to
+what is left of that budget, so with the gateway down the caller hears "unreachable" in that time. Every
+send the model made is then in the outbox with what became of it: `failed` if it never left (nothing was
+delivered), `pending` if the gateway accepted it but its delivery could not be confirmed in time (a
+restarted sidecar settles those from the target's transcript).
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import anyio
@@ -34,6 +42,11 @@ from sidecar.tools._lookup import decide_key, resolve_label
 from sidecar.tools._routing import HOME, GatewayLike
 
 DEDUPE_WINDOW_S = 600.0
+SEND_MARGIN_S = 5.0
+"""What a send may take beyond its timeoutSeconds (trace, outbox, dispatch); documented in README."""
+RECORD_RESERVE_S = 2.0
+"""Of the budget, what reading the agent's own session (for the trace) leaves for recording the send."""
+MAX_WAIT_S = 3600.0
 RETRY_BUCKET_S = 120.0
 SEND_ATTEMPTS = 6
 RUN_ATTEMPTS = 3
@@ -43,6 +56,19 @@ RETRYABLE = (ConnectionLost, GatewayUnreachable, RequestTimeout, Unavailable)
 FINAL = (PolicyViolation, GatewayAuthChanged, PayloadTooLarge)
 log = logging.getLogger("sidecar")
 _T = TypeVar("_T")
+
+
+@dataclass
+class _Budget:
+    """One send's time budget, and how far the send got (for the outbox and the error when it runs out)."""
+
+    deadline: float
+    wait: float
+    idem: str | None = None
+    accepted: bool = False
+
+    def remaining(self) -> float:
+        return self.deadline - anyio.current_time()
 
 
 class SendPipeline:
@@ -77,10 +103,34 @@ class SendPipeline:
         assert session_key is not None
         decision, name = await decide_key(self.ctx, "sessions_send", session_key, gateway)
         target = str(decision.target)
-        wait = 30.0 if timeout_seconds is None else max(0.0, float(timeout_seconds))
+        wait = 30.0 if timeout_seconds is None else min(MAX_WAIT_S, max(0.0, float(timeout_seconds)))
         if target == self.ctx.requester.session_key and wait > 0:
             raise BadCall("sessions_send cannot target the calling session; use your own reply instead")
-        trace = await self._next_trace()
+        if self.ctx.via_sidecar(name):
+            # A peer's sidecar keeps the send in its own outbox and this one resumes it (see _to_peer):
+            # a peer send has its own attempts and is not cut to this budget.
+            return await self._deliver(message, target, name, wait, _Budget(math.inf, wait))
+        budget = _Budget(anyio.current_time() + wait + SEND_MARGIN_S, wait)
+        try:
+            with anyio.fail_after(wait + SEND_MARGIN_S):
+                return await self._deliver(message, target, name, wait, budget)
+        except TimeoutError:
+            raise self._gave_up(budget, name, target, None) from None
+
+    async def _deliver(
+        self, message: str, target: str, name: str, wait: float, budget: _Budget
+    ) -> dict[str, Any]:
+        unread: GatewayFault | None = None
+        try:
+            reserve = min(RECORD_RESERVE_S, (wait + SEND_MARGIN_S) / 3)
+            trace = await self._next_trace(_Budget(budget.deadline - reserve, wait))
+        except GatewayFault as exc:
+            # Without this agent's own session the hop count is unknown, so nothing may leave; the send is
+            # still recorded (under a trace of its own) so the outbox shows it.
+            unread = exc
+            trace = _guard.Trace.start(
+                f"{self.ctx.requester.session_key}@{int(self.ctx.clock() // RETRY_BUCKET_S)}"
+            )
         try:
             self.limiter.acquire()
         except _guard.RateLimited as exc:
@@ -100,6 +150,9 @@ class SendPipeline:
             trace_id=trace.trace_id,
             created_at=self.ctx.clock(),
         )
+        budget.idem = idem
+        if unread is not None and entry.get("status") == "pending":
+            raise self._gave_up(budget, name, target, unread)
         base = {
             "runId": idem,
             "sessionKey": target,
@@ -118,19 +171,25 @@ class SendPipeline:
             }
         if self.ctx.via_sidecar(name):
             return await self._to_peer(name, target, idem, message, wait, trace, base)
-        client = await self.ctx.client(name)
         baseline = None
         if wait > 0:
-            before = await client.request(
-                "chat.history", {"sessionKey": target, "limit": 50}, idempotent=True
-            )
+
+            async def history(client: GatewayLike) -> Any:
+                return await client.request(
+                    "chat.history", {"sessionKey": target, "limit": 50}, idempotent=True
+                )
+
+            before = await self._retrying(f"reading {target} before sending", history, name, budget)
             baseline = _history.latest_assistant_text((before or {}).get("messages", []))
         params = self.request_params(message, target, idem, trace)
         for attempt in range(RUN_ATTEMPTS):
             # A derived key only after the transcript proved the previous run never reached the target.
             key = idem if attempt == 0 else f"{idem}-r{attempt}"
             with telemetry.span("sidecar.forward", **{"gateway.method": "agent", "sidecar.gateway": name}):
-                run_id = await self._dispatch(name, target, idem, {**params, "idempotencyKey": key})
+                run_id = await self._dispatch(
+                    name, target, idem, {**params, "idempotencyKey": key}, budget=budget
+                )
+            budget.accepted = True
             client = await self.ctx.client(name)
             if wait == 0:
                 self.ctx.store.outbox_finish(idem, "delivered", run_id=run_id)
@@ -140,12 +199,14 @@ class SendPipeline:
                     "status": "accepted",
                     "delivery": {"status": "accepted", "mode": "direct"},
                 }
+            # The run waits at most what is left of the budget, less a second for the answer to arrive.
+            wait_s = max(0.0, min(wait, budget.remaining() - 1.0))
             try:
                 with telemetry.span(
                     "sidecar.wait", **{"gateway.method": "agent.wait", "sidecar.run_id": run_id}
                 ):
                     waited = await client.request(
-                        "agent.wait", {"runId": run_id, "timeoutMs": int(wait * 1000)}, timeout=wait + 2
+                        "agent.wait", {"runId": run_id, "timeoutMs": int(wait_s * 1000)}, timeout=wait_s + 1
                     )
             except RequestTimeout:
                 waited = {"status": "timeout"}
@@ -154,7 +215,7 @@ class SendPipeline:
             except RETRYABLE:
                 # The gateway went away while the target was answering. A restarted gateway no longer knows
                 # the run, so waiting again would hang: settle delivery from the transcript instead.
-                return await self._settle_after_restart(name, target, idem, params, base)
+                return await self._settle_after_restart(name, target, idem, params, base, budget)
             status = (waited or {}).get("status") if isinstance(waited, dict) else None
             if status != "error":
                 break
@@ -162,7 +223,7 @@ class SendPipeline:
             async def arrived(client: GatewayLike) -> bool:
                 return await _already_delivered(client, target, idem, params["message"])
 
-            if await self._retrying(f"checking delivery to {target}", arrived, name):
+            if await self._retrying(f"checking delivery to {target}", arrived, name, budget):
                 break
             # Accepted, then failed before the message entered the session (a gateway still recovering
             # sessions after a restart answers so): nothing reached the target, so send it again.
@@ -196,10 +257,13 @@ class SendPipeline:
                 "delivery": {"status": "delivered", "mode": "direct"},
             }
         reply = _reply_of(waited)
-        if reply is None:
-            after = await client.request("chat.history", {"sessionKey": target, "limit": 50}, idempotent=True)
-            latest = _history.latest_assistant_text((after or {}).get("messages", []))
-            reply = latest if latest != baseline else None
+        if reply is None and budget.remaining() > 0:
+            with anyio.move_on_after(budget.remaining()):
+                after = await client.request(
+                    "chat.history", {"sessionKey": target, "limit": 50}, idempotent=True
+                )
+                latest = _history.latest_assistant_text((after or {}).get("messages", []))
+                reply = latest if latest != baseline else None
         result = {
             **base,
             "runId": run_id,
@@ -309,24 +373,77 @@ class SendPipeline:
             resumed += 1
         return resumed
 
-    async def _retrying(self, what: str, op: Callable[[GatewayLike], Awaitable[_T]], name: str) -> _T:
-        """Run `op` against gateway `name`, riding out a dropped connection or a gateway restart."""
+    async def _retrying(
+        self,
+        what: str,
+        op: Callable[[GatewayLike], Awaitable[_T]],
+        name: str,
+        budget: _Budget | None = None,
+    ) -> _T:
+        """Run `op` against gateway `name`, riding out a dropped connection or a gateway restart, within
+        `budget` when given (each attempt is cut to what is left of it)."""
         last: Exception | None = None
         for attempt in range(1, SEND_ATTEMPTS + 1):
+            left = None if budget is None else budget.remaining()
+            if left is not None and left <= 0:
+                break
             try:
-                return await op(await self.ctx.client(name))
+                with anyio.fail_after(left):
+                    return await op(await self.ctx.client(name))
             except FINAL:
                 raise
+            except TimeoutError:
+                last = last or RequestTimeout(what, left or 0)
+                break
             except RETRYABLE as exc:
                 last = exc
-                log.info("%s: attempt %d failed (%s); retrying", what, attempt, exc)
-                await anyio.sleep(min(0.5 * 2**attempt, 8.0))
-        raise GatewayFault(
-            f"{what} failed after {SEND_ATTEMPTS} attempts ({last}). Check the gateway with `sidecar doctor`."
+                log.debug("%s: attempt %d failed (%s); retrying", what, attempt, exc)
+                pause = min(0.5 * 2**attempt, 8.0)
+                if budget is not None:
+                    pause = min(pause, max(0.0, budget.remaining()))
+                await anyio.sleep(pause)
+        url = self.ctx.gateways.url_of(name) or name
+        why = f" ({last})" if last is not None else " in time"
+        raise GatewayFault(f"{what} failed: the gateway {url} did not answer{why}. {self._remedy(name)}")
+
+    def _remedy(self, name: str) -> str:
+        url = self.ctx.gateways.url_of(name) or name
+        agent = self.ctx.requester.agent_id
+        return (
+            f"Check it with `sidecar doctor --agent {agent} --gateway {url}`. If the gateway now listens at "
+            f"another address, restart this sidecar with --gateway NEW_URL (or set gateway.url in "
+            f"{self.ctx.policy.path}) and pair there once: `sidecar pair --gateway NEW_URL --agent {agent}`."
         )
 
+    def _gave_up(self, budget: _Budget, name: str, target: str, cause: Exception | None) -> GatewayFault:
+        """The error (and outbox state) for a send whose time budget ran out."""
+        spent = f"timeoutSeconds {budget.wait:g} + {SEND_MARGIN_S:g} s"
+        why = f" ({cause})" if cause is not None else ""
+        if budget.idem is not None and not budget.accepted:
+            self.ctx.store.outbox_finish(budget.idem, "failed", error="gateway unreachable; not sent")
+            return GatewayFault(
+                f"sessions_send to {target} was not sent: the gateway did not answer within {spent}{why}. "
+                f"Nothing was delivered; the outbox records it as failed (`sidecar outbox --agent "
+                f"{self.ctx.requester.agent_id}`, run id {budget.idem}). Send it again once the gateway is back."
+            )
+        if budget.idem is not None:
+            return GatewayFault(
+                f"sessions_send to {target}: the gateway accepted the message but did not confirm delivery "
+                f"within {spent}{why}. The outbox keeps it pending (run id {budget.idem}); a restarted sidecar "
+                "checks the target's transcript and settles it. Do not send it again; read the reply later with "
+                "sessions_history."
+            )
+        return GatewayFault(f"sessions_send to {target} gave up after {spent}{why}. {self._remedy(name)}")
+
     async def _dispatch(
-        self, name: str, target: str, idem: str, params: dict[str, Any], *, check_first: bool = False
+        self,
+        name: str,
+        target: str,
+        idem: str,
+        params: dict[str, Any],
+        *,
+        check_first: bool = False,
+        budget: _Budget | None = None,
     ) -> str:
         """Start the run once. After a dropped connection or a gateway restart the gateway may or may not
         have the message (its replay cache does not survive a restart), so look in the target's transcript
@@ -342,25 +459,38 @@ class SendPipeline:
             return str(getattr(accepted, "run_id", idem))
 
         try:
-            return await self._retrying(f"sending to {target}", once, name)
+            return await self._retrying(f"sending to {target}", once, name, budget)
         except Exception as exc:
             self.ctx.store.outbox_finish(idem, "failed", error=type(exc).__name__)
             if isinstance(exc, GatewayFault):
                 raise GatewayFault(
-                    f"{exc} The send is recorded as failed in the outbox (`sidecar outbox`); send it again once "
-                    "the gateway is back."
+                    f"{exc} Nothing was delivered; the send is recorded as failed in the outbox (`sidecar "
+                    f"outbox --agent {self.ctx.requester.agent_id}`); send it again once the gateway is back."
                 ) from None
             raise
 
     async def _settle_after_restart(
-        self, name: str, target: str, idem: str, params: dict[str, Any], base: dict[str, Any]
+        self,
+        name: str,
+        target: str,
+        idem: str,
+        params: dict[str, Any],
+        base: dict[str, Any],
+        budget: _Budget | None = None,
     ) -> dict[str, Any]:
         async def check(client: GatewayLike) -> bool:
             return await _already_delivered(client, target, idem, params.get("message"))
 
-        if not await self._retrying(f"checking delivery to {target}", check, name):
+        try:
+            delivered = await self._retrying(f"checking delivery to {target}", check, name, budget)
+        except GatewayFault as exc:
+            if budget is None:
+                raise
+            # Accepted, then the gateway went away: the outbox keeps it pending for a restart to settle.
+            raise self._gave_up(budget, name, target, exc) from None
+        if not delivered:
             # Accepted but lost with the gateway: send it again under the same key (at least once).
-            await self._dispatch(name, target, idem, params)
+            await self._dispatch(name, target, idem, params, budget=budget)
         self.ctx.store.outbox_finish(idem, "delivered", run_id=idem)
         return {
             **base,
@@ -421,14 +551,14 @@ class SendPipeline:
             resumed += 1
         return resumed
 
-    async def _next_trace(self) -> _guard.Trace:
+    async def _next_trace(self, budget: _Budget | None = None) -> _guard.Trace:
         """Continue the trace of the message this agent is answering, or start one; refuse a runaway chain."""
         own = self.ctx.requester.session_key
 
         async def read(client: GatewayLike) -> Any:
             return await client.request("chat.history", {"sessionKey": own, "limit": 20}, idempotent=True)
 
-        payload = await self._retrying("reading this agent's own session", read, HOME)
+        payload = await self._retrying("reading this agent's own session", read, HOME, budget)
         messages = payload.get("messages", []) if isinstance(payload, dict) else []
         inbound = _guard.inbound_trace(messages)
         anchor = _guard.turn_seed(messages)

@@ -1,7 +1,8 @@
 """`sessions_spawn`: a subagent run on this agent or an allowed one, its lineage recorded at once.
 
-The child is written to the mirror before the gateway answers, so the parent's own policy sees it
-immediately; OpenClaw's `sessions.create` then starts the run under the parent and depth we decided.
+OpenClaw's `sessions.create` starts the run under the parent and depth we decided; the child is written
+to the mirror as soon as the gateway confirms it (not before: a spawn that fails leaves no row), so the
+parent's own policy sees it at once rather than when the gateway's event reaches the mirror.
 Where `sessions.create` is missing (2026.3.x) or takes no depth and key (2026.4.x), the older sequence
 OpenClaw's own tool uses does the same: `sessions.patch {key, spawnedBy, spawnDepth, label}` creates the
 child under its parent, then `agent` starts the task on the `subagent` lane.
@@ -85,8 +86,6 @@ async def spawn(
             "gateway": name,
             "note": SUBAGENT_NOTE,
         }
-    # Visible to our own policy at once, before the gateway's event reaches the mirror.
-    ctx.store.record_spawned_child(child, ctx.requester.session_key, target_agent, name)
     client = await ctx.client(name)
     features = getattr(client, "features", None)
     adapter = getattr(features, "adapter", None)
@@ -97,6 +96,8 @@ async def spawn(
             run_id = await _patch_then_run(
                 client, ctx, name, child, depth, text, idem, label, run_timeout_seconds
             )
+        # Confirmed by the gateway: visible to our own policy now, before its event reaches the mirror.
+        ctx.store.record_spawned_child(child, ctx.requester.session_key, target_agent, name)
         return {
             "status": "accepted",
             "childSessionKey": child,
@@ -112,8 +113,8 @@ async def spawn(
         created = await _create(client, ctx, name, params)
     created = created if isinstance(created, dict) else {}
     key = str(created.get("key") or child)
-    if key != child:
-        ctx.store.record_spawned_child(key, ctx.requester.session_key, target_agent, name)
+    # Confirmed by the gateway: visible to our own policy now, before its event reaches the mirror.
+    ctx.store.record_spawned_child(key, ctx.requester.session_key, target_agent, name)
     return {
         "status": "accepted",
         "childSessionKey": key,
