@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import shlex
 import sys
 import time
@@ -114,13 +115,21 @@ examples:
 """
 
 
+ROOT_ENV = "SIDECAR_GATEWAY_ROOT"
+
+
 def _default_root() -> Path:
-    return cache_dir() / "gateway-root"
+    """$SIDECAR_GATEWAY_ROOT, else .cache/gateway-root."""
+    explicit = os.environ.get(ROOT_ENV, "").strip()
+    return Path(explicit) if explicit else cache_dir() / "gateway-root"
 
 
 def _add_root(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--root", type=Path, default=None, help="the gateway's root dir (default: .cache/gateway-root)"
+        "--root",
+        type=Path,
+        default=None,
+        help=f"the gateway's root dir (default: ${ROOT_ENV}, else .cache/gateway-root)",
     )
 
 
