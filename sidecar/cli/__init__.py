@@ -22,6 +22,15 @@ Exit codes: 0 a decision or result was produced, 2 bad input (the message says w
 Registrar = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], None]
 
 
+def add_strict(parser: argparse.ArgumentParser) -> None:
+    """`--strict`, for every command that loads a policy."""
+    parser.add_argument(
+        "--strict",
+        action="store_true",
+        help="treat policy warnings (agent ids that can never match) as errors, exit 2",
+    )
+
+
 GROUPS = (
     "_policy",
     "_gateway",

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from sidecar.cli._policy import add_strict
+from sidecar.cli import add_strict
 from sidecar.config import (
     DEFAULT_GATEWAY_URL,
     ENV_VAR,

@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from sidecar.cli import _matrix
+from sidecar.cli import _matrix, add_strict
 from sidecar.config import ENV_VAR, ScenarioStep, load_policy, load_scenario
 from sidecar.policy import (
     GATES,
@@ -176,14 +176,6 @@ def _common(parser: argparse.ArgumentParser, *, agent_required: bool = True) -> 
         "default: the newest, 2026.9.6)",
     )
     add_strict(parser)
-
-
-def add_strict(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--strict",
-        action="store_true",
-        help="treat policy warnings (agent ids that can never match) as errors, exit 2",
-    )
 
 
 def bad_input(message: str) -> int:

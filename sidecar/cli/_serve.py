@@ -13,7 +13,7 @@ from pathlib import Path
 import anyio
 
 from sidecar import telemetry
-from sidecar.cli._policy import add_strict
+from sidecar.cli import add_strict
 from sidecar.config import (
     ENV_VAR,
     GATEWAY_TOKEN_ENV,

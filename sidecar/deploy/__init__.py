@@ -1,5 +1,6 @@
 """Deployment: client manifests, the OpenClaw fragment, and the audit of an openclaw.json."""
 
+from sidecar.deploy._grouping import FRAGMENT_FIXES, FindingGroup, group_findings
 from sidecar.deploy._manifests import (
     BUILTIN_SESSION_TOOLS,
     CLIENTS,
@@ -27,16 +28,19 @@ __all__ = [
     "BUILTIN_SESSION_TOOLS",
     "CLIENTS",
     "DEFAULT_GATEWAY",
+    "FRAGMENT_FIXES",
     "SIDECAR_TOOLS",
     "WHERE",
     "Client",
     "Finding",
+    "FindingGroup",
     "NoMcpClient",
     "audit_openclaw_config",
     "client_config",
     "codex_header",
     "default_command",
     "fragment_release",
+    "group_findings",
     "launch_for",
     "openclaw_fragment",
     "openclaw_header",

@@ -47,7 +47,7 @@ from sidecar.config import (
     resolve_gateway_url,
     state_dir,
 )
-from sidecar.deploy import audit_openclaw_config
+from sidecar.deploy import audit_openclaw_config, group_findings
 from sidecar.gateway import (
     ALL_SCOPES,
     SUPPORTED_RANGE,
@@ -806,9 +806,11 @@ def check_openclaw_config(explicit: str | None, policy: Policy | None) -> list[C
                 "through its own sidecar",
             )
         ]
+    # One finding per cause, not per agent: an unmerged fragment is one problem with one fix.
+    groups = group_findings(findings, f"sidecar manifest openclaw --policy {policy.path}", path)
     return [
-        Check(name, "FAIL" if f.severity == "error" else "WARN", f"{path}: {f.message}", f.fix)
-        for f in findings
+        Check(name, "FAIL" if g.severity == "error" else "WARN", f"{path}: {g.message}", g.fix)
+        for g in groups
     ]
 
 

@@ -642,3 +642,17 @@ def test_on_a_real_gateway_a_paired_agent_passes_and_the_config_audit_reports_a_
     for secret in [gw.token, *secrets_in(file_store)]:
         assert secret not in everything
     assert file_store.read_bytes() == stored, "doctor writes nothing to the store"
+
+
+def test_an_openclaw_config_without_the_fragment_is_one_finding_per_cause_with_one_fix(
+    capsys, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    config = write(tmp_path / "openclaw.json", json.dumps({"agents": {"entries": {"lead": {}, "dev-1": {}}}}))
+    policy = scoped_policy(tmp_path)
+    _, report = doctor_json(capsys, "--policy", str(policy), "--openclaw-config", str(config))
+    audit = [c for c in report["checks"] if c["name"] == "openclaw-config"]
+    builtin = [c for c in audit if "built-in" in c["detail"]]
+    assert len(builtin) == 1, audit
+    assert "lead" in builtin[0]["detail"] and "dev-1" in builtin[0]["detail"]
+    assert f"Merge the output of `sidecar manifest openclaw --policy {policy}`" in builtin[0]["fix"]
+    assert len(audit) <= 3, audit
