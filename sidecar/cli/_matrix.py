@@ -28,9 +28,9 @@ formats:
 
 examples:
   sidecar policy matrix --policy manifests/policies/team-lead.json5
-  sidecar policy matrix --policy team.json5 --tool sessions_send --tool sessions_history
-  sidecar policy matrix --policy team.json5 --format html -o fleet.html
-  sidecar policy matrix --policy team.json5 --format json | jq '.cells[] | select(.allowed)'
+  sidecar policy matrix --policy manifests/policies/team.json5 --tool sessions_send --tool sessions_history
+  sidecar policy matrix --policy manifests/policies/team.json5 --format html -o fleet.html
+  sidecar policy matrix --policy manifests/policies/team.json5 --format json | jq '.cells[] | select(.allowed)'
 
 A running `sidecar serve --transport http` serves the same page live at /fleet/ with its recent
 decisions. The policy may also come from ${ENV_VAR}. Exit 0 on success, 2 on bad input.

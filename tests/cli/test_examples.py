@@ -8,6 +8,7 @@ and the README's "Wire an agent" block end to end in tests/e2e/test_wire_an_agen
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
@@ -45,15 +46,22 @@ def test_the_offline_example_runs_as_written(
     tmp_path: os.PathLike[str],
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    monkeypatch.chdir(REPO)
+    # The repo's files, in a folder of this test's own: what an example writes (-o fleet.html) lands here.
+    for shipped in ("manifests", "scenarios"):
+        (Path(tmp_path) / shipped).symlink_to(REPO / shipped)
+    monkeypatch.chdir(tmp_path)
     for name in list(os.environ):
         if name.startswith(("SIDECAR_", "OPENCLAW_")):
             monkeypatch.delenv(name)
-    monkeypatch.setenv("SIDECAR_STATE_DIR", str(tmp_path))
+    monkeypatch.setenv("SIDECAR_STATE_DIR", str(Path(tmp_path) / "state"))
     for name, value in example.env.items():
         monkeypatch.setenv(name, value)
     code = main(list(example.argv[1:]))
     out, err = capsys.readouterr()
     assert code == 0, f"{example.where}: {example.line}\nexit {code}\n{err}"
-    assert out.strip(), f"{example.line} printed nothing"
+    if "-o" in example.argv:
+        written = Path(tmp_path) / example.argv[example.argv.index("-o") + 1]
+        assert written.is_file() and written.stat().st_size > 0, f"{example.line} wrote nothing"
+    else:
+        assert out.strip(), f"{example.line} printed nothing"
     assert "Traceback" not in err
