@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from pathlib import Path
 from typing import Any
 
 import anyio
@@ -23,17 +22,19 @@ from mcp import Client, StdioServerParameters
 from tests.cli.examples import REPO, Example, collect
 
 pytestmark = [pytest.mark.gateway]
-ORDER = ("pair", "mirror", "outbox", "doctor", "serve")
+ORDER = ("pair", "serve", "mirror", "outbox", "doctor")
 RESULT_CODES = {"doctor": {0, 1}, "mirror": {0, 1}, "outbox": {0, 1}}
 
 
 def gateway_examples() -> list[Example]:
     found = [e for e in collect() if e.program == "sidecar" and e.command in ORDER and not e.placeholder]
-    return sorted(found, key=lambda e: ORDER.index(e.command))
+    # As a reader would: pair, serve (which creates the mirror), sync before status, then the rest.
+    return sorted(found, key=lambda e: (ORDER.index(e.command), "sync" not in e.argv))
 
 
 def argv_for(example: Example, url: str, env: dict[str, str]) -> list[str]:
-    words = [os.path.expandvars(w.replace("ws://127.0.0.1:18789", url)) for w in example.argv[1:]]
+    words = [w.replace("ws://127.0.0.1:18789", url) for w in example.argv[1:]]
+    words = [env["HOME"] + w[1:] if w.startswith("~/") else w for w in words]
     # expandvars reads os.environ; the reader's variables are in env
     return [env.get(w[1:], w) if w.startswith("$") else w for w in words]
 
@@ -46,7 +47,8 @@ def reader_env(openclaw_gateway: Any, tmp_path_factory: pytest.TempPathFactory) 
     env.update(
         {k: gw_env[k] for k in ("OPENCLAW_GATEWAY_URL", "OPENCLAW_GATEWAY_TOKEN", "OPENCLAW_CONFIG_PATH")},
         GW_TOKEN=openclaw_gateway.token,
-        SIDECAR_STATE_DIR=str(root / "state"),
+        # The reader's home: the default state dir (~/.local/state/openclaw-sessions-sidecar) is in it.
+        HOME=str(root / "home"),
         SIDECAR_TOKEN_STORE="file",
         SIDECAR_TOKEN_FILE=str(root / "secrets.json"),
         PYTHONPATH=str(REPO),
@@ -121,4 +123,3 @@ def serve_http(argv: list[str], env: dict[str, str]) -> None:
         _, err = proc.communicate(timeout=30)
     assert "Traceback" not in err, err
     assert f"http://127.0.0.1:{port}/mcp" in err
-    Path(env["SIDECAR_STATE_DIR"]).mkdir(parents=True, exist_ok=True)
