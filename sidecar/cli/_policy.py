@@ -249,9 +249,15 @@ def _explain(args: argparse.Namespace) -> int:
     view = pinned_view(policy)
     decision = decide(policy, requester, args.tool, args.target, view, gateway=args.gateway, explain=True)
     if args.json:
-        print(json.dumps(decision.as_dict(), indent=2))
+        out = decision.as_dict()
+        if step is not None:
+            out["scenario"] = {"file": policy.path, "step": step.index, "expected": step.expected}
+        print(json.dumps(out, indent=2))
     else:
         print(render_decision(decision, policy))
+        if step is not None:
+            shown = ", ".join(f"{k}: {json.dumps(v)}" for k, v in step.expected.items())
+            print(f"\nscenario expects: {shown}")
     return 0
 
 
@@ -282,15 +288,9 @@ def _explain_inbound(args: argparse.Namespace) -> int:
         return bad_input(f"--session: {exc}")
     decision = decide_inbound(policy, requester, args.tool, args.target, pinned_view(policy), explain=True)
     if args.json:
-        out = decision.as_dict()
-        if step is not None:
-            out["scenario"] = {"file": policy.path, "step": step.index, "expected": step.expected}
-        print(json.dumps(out, indent=2))
+        print(json.dumps(decision.as_dict(), indent=2))
     else:
         print(render_decision(decision, policy))
-        if step is not None:
-            shown = ", ".join(f"{k}: {json.dumps(v)}" for k, v in step.expected.items())
-            print(f"\nscenario expects: {shown}")
     return 0
 
 
