@@ -41,9 +41,9 @@ examples:
   sidecar explain --policy manifests/policies/team.json5 --agent dev-2 sessions_history agent:lead:main --json
   sidecar explain --policy manifests/policies/team.json5 --agent manager sessions_spawn research
   sidecar explain --policy manifests/policies/team.json5 --agent hr sessions_list
-  sidecar explain --policy macbook.json5 --agent jarvis --gateway imac sessions_send agent:pepper:main
-  sidecar explain --policy imac.json5 --from macbook --agent jarvis sessions_send agent:pepper:main
-  sidecar explain --policy team.json5 --agent lead --openclaw-version 2026.3.13 sessions_send agent:dev-1:main
+  sidecar explain --policy manifests/policies/peer-fleet.json5 --agent jarvis --gateway imac sessions_send agent:pepper:main
+  sidecar explain --policy manifests/policies/peer-imac.json5 --from macbook --agent jarvis sessions_send agent:pepper:main
+  sidecar explain --policy manifests/policies/team.json5 --agent lead --openclaw-version 2026.3.13 sessions_send agent:dev-1:main
 
 --gateway NAME places the target on that gateway (as the tool argument `gateway` does); without it the
 target goes to the gateway known to hold its agent (home first). A target on a peer reached through its

@@ -79,6 +79,24 @@ def lint_policy(policy: Policy) -> tuple[PolicyWarning, ...]:
             line = _line_of_item(doc, keys, item)
             shown = json.dumps(item)
             canonical = item.strip().lower()
+            if "@" in item:
+                # agent@gateway names an agent on a peer host; only its agent part can be checked here.
+                agent_part, _, host = item.partition("@")
+                if is_agent_id(agent_part) and host:
+                    continue
+                canonical = f"{agent_part.strip().lower()}@{host.strip().lower()}"
+                found.append(
+                    PolicyWarning(
+                        doc.path,
+                        line,
+                        dotted,
+                        item,
+                        f"{shown} is not <agent id>@<gateway name> as the gateway stores ids (lowercase), so it "
+                        "never matches",
+                        f"replace {shown} with {json.dumps(canonical)} in {dotted}",
+                    )
+                )
+                continue
             if not is_agent_id(item):
                 if is_agent_id(canonical):
                     fix = f"replace {shown} with {json.dumps(canonical)} in {dotted}"
