@@ -178,7 +178,9 @@ def cmd_up(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
-    gw = start_gateway(root, agents, name=args.name, config_overrides=overrides, detach=True, tools=tools, port=port)
+    gw = start_gateway(
+        root, agents, name=args.name, config_overrides=overrides, detach=True, tools=tools, port=port
+    )
     root_arg = "" if args.root is None else f" --root {shlex.quote(str(root))}"
     print(f"gateway {gw.name!r} (openclaw {tools.version}) ready in {gw.t_ready_s:.1f}s")
     print(f"  url:     {gw.url}")
