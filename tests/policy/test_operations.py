@@ -161,7 +161,7 @@ def test_policy_show_puts_observe_mode_first_and_names_its_key() -> None:
 
 
 def test_an_unknown_mode_or_a_negative_budget_is_refused_with_its_line() -> None:
-    with pytest.raises(PolicyError, match=r"mode.*'watch' is not allowed"):
+    with pytest.raises(PolicyError, match=r'mode.*the string "watch" is not allowed'):
         parse_policy(json.dumps({"mode": "watch"}), "p.json5")
     with pytest.raises(PolicyError, match="sendsPerDay"):
         parse_policy(json.dumps({"agents": {"entries": {"a": {"limits": {"sendsPerDay": -1}}}}}), "p.json5")
