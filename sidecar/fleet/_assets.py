@@ -272,7 +272,11 @@ SCRIPT = r"""
       h.push("</ol>");
     }
     $("detail").innerHTML = h.join("");
-    render();
+    // Move the selection mark without redrawing the grid (10,000 cells at a hundred agents).
+    var prev = document.querySelector("#grid td.sel");
+    if (prev) prev.classList.remove("sel");
+    var here = document.querySelector('#grid td[data-i="' + i + '"][data-j="' + j + '"]');
+    if (here) here.classList.add("sel");
   }
   function recent() {
     var rs = D.recent || [];
@@ -309,7 +313,7 @@ SCRIPT = r"""
     if (el.dataset.group !== undefined) { var g = el.dataset.group; state.collapsed[g] = !state.collapsed[g]; render(); return; }
     if (el.dataset.k !== undefined) {
       var r = D.recent[+el.dataset.k], t = D.tools.indexOf(r.tool), i = D.agents.indexOf(r.from), j = D.agents.indexOf(r.to);
-      if (t >= 0 && i >= 0 && j >= 0) { state.tool = t; tabs(); detail(t, i, j); }
+      if (t >= 0 && i >= 0 && j >= 0) { state.tool = t; tabs(); render(); detail(t, i, j); }
       return;
     }
     if (el.dataset.i !== undefined) { detail(state.tool, +el.dataset.i, +el.dataset.j); return; }

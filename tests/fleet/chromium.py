@@ -66,9 +66,9 @@ class Page:
         elif method == "Runtime.exceptionThrown":
             self.errors.append(json.dumps(params.get("exceptionDetails", {}))[:2000])
 
-    async def open(self, url: str) -> None:
+    async def open(self, url: str, timeout: float = 120.0) -> None:
         await self.call("Page.navigate", url=url)
-        await self.wait_for("document.readyState === 'complete'")
+        await self.wait_for("document.readyState === 'complete'", timeout)
 
     async def evaluate(self, expression: str) -> Any:
         found = await self.call(
@@ -78,7 +78,7 @@ class Page:
             raise RuntimeError(f"{expression}: {found['exceptionDetails']}")
         return found["result"].get("value")
 
-    async def wait_for(self, expression: str, timeout: float = 15.0) -> Any:
+    async def wait_for(self, expression: str, timeout: float = 60.0) -> Any:
         with anyio.fail_after(timeout):
             while True:
                 value = await self.evaluate(expression)
