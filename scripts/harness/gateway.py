@@ -476,7 +476,9 @@ class GatewayRpc:
     ) -> None:
         self._stack = contextlib.ExitStack()  # websockets >= 17.1 wants connect() used as a context manager
         self.ws: ClientConnection = self._stack.enter_context(
-            ws_connect(url, open_timeout=timeout, max_size=64 * 1024 * 1024)
+            # No client keepalive pings: a gateway busy starting a first run (2026.4.12 took 15 s to
+            # accept one on a loaded box) misses the pong and websockets would drop a healthy socket.
+            ws_connect(url, open_timeout=timeout, max_size=64 * 1024 * 1024, ping_interval=None)
         )
         self.timeout = timeout
         self.events: list[Json] = []

@@ -191,6 +191,7 @@ class SendPipeline:
                 )
             budget.accepted = True
             client = await self.ctx.client(name)
+            self._note_session(name, target, client)
             if wait == 0:
                 self.ctx.store.outbox_finish(idem, "delivered", run_id=run_id)
                 return {
@@ -372,6 +373,15 @@ class SendPipeline:
             self.ctx.store.outbox_finish(key, "delivered", run_id=str(answer.get("runId") or key))
             resumed += 1
         return resumed
+
+    def _note_session(self, name: str, target: str, client: Any) -> None:
+        """The run was accepted, so the target session exists. A gateway without session events
+        (2026.3.x) would tell the mirror only at its next poll; record it now so sessions_list shows it."""
+        features = getattr(client, "features", None)
+        if features is None or features.has("sessions.subscribe"):
+            return
+        if self.ctx.store.get(target, name) is None:
+            self.ctx.store.upsert({"key": target, "updatedAt": int(self.ctx.clock() * 1000)}, name)
 
     async def _retrying(
         self,

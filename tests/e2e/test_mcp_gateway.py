@@ -201,18 +201,21 @@ async def test_history_from_another_agent_arrives_wrapped_as_untrusted_data(
 
 @pytest.mark.every_version
 async def test_a_spawn_creates_a_child_that_the_requester_may_read_at_once(
-    openclaw_gateway, tmp_path
+    openclaw_gateway, openclaw_version, tmp_path
 ) -> None:  # type: ignore[no-untyped-def]
     policy = hierarchy_policy(openclaw_gateway.url)
     policy["agents"]["entries"]["lead"]["tools"]["sessions"] = {"visibility": "tree"}
     path = write_policy(tmp_path, policy)
+    # From 2026.9 `tree` reaches the requester's own children on other agents; before, only its own
+    # agent's direct children, so there the child is spawned on lead itself.
+    on = "dev-3" if openclaw_version == "2026.9.6" else "lead"
     async with served(path, "lead", sidecar_env(tmp_path, openclaw_gateway.token)) as lead:
         with anyio.fail_after(90):
-            spawned = await lead.call_tool("sessions_spawn", {"task": "count to three", "agentId": "dev-3"})
+            spawned = await lead.call_tool("sessions_spawn", {"task": "count to three", "agentId": on})
             child = spawned.structured_content["childSessionKey"]
             read = await lead.call_tool("sessions_history", {"sessionKey": child})
             other = await lead.call_tool("sessions_history", {"sessionKey": "agent:dev-3:main"})
-    assert spawned.structured_content["status"] == "accepted" and child.startswith("agent:dev-3:subagent:")
+    assert spawned.structured_content["status"] == "accepted" and child.startswith(f"agent:{on}:subagent:")
     assert not read.is_error, text(read)
     assert other.is_error and "[gate: visibility]" in text(other)
     with openclaw_gateway.rpc() as rpc:

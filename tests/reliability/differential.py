@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import random
 import time
+import uuid
 from typing import Any
 
 import anyio
@@ -142,6 +143,13 @@ async def prepare(gw: Any, progress: Progress = quiet) -> dict[str, Any]:
             if key not in have:
                 gw.turn(agent, "hello", session_key=key, timeout=120)
         kid = next((r["key"] for r in rows if r.get("spawnedBy") == MAIN and ":subagent:" in r["key"]), None)
+        if kid is None and gw.tools.version != NEWEST.version:
+            # Before 2026.9 the child is made the way OpenClaw's own spawn tool makes it there:
+            # sessions.patch with its lineage, then a run in it.
+            kid = f"agent:main:subagent:{uuid.uuid4()}"
+            with gw.rpc() as rpc:
+                rpc.request("sessions.patch", {"key": kid, "spawnedBy": MAIN, "spawnDepth": 1})
+            gw.turn("main", "hello", session_key=kid, timeout=120)
         if kid is None:
             gw.turn(
                 "main",
