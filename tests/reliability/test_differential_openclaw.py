@@ -23,7 +23,8 @@ async def test_for_eight_global_configs_every_history_send_and_list_decision_mat
     outcome = await differential(reliability_gateway, count=8)
     assert outcome.ok, outcome.report()
     assert outcome.counts["configs"] == 8 and outcome.counts["disagreements"] == 0
-    assert outcome.counts["cells"] >= 8 * 50
+    # 2026.9 answers every cell; older releases offer a subagent no session tool (skipped, not compared).
+    assert outcome.counts["cells"] >= (8 * 50 if reliability_gateway.tools.version == "2026.9.6" else 8 * 45)
 
 
 def test_the_generated_configs_start_with_the_hand_picked_ones_then_vary() -> None:
