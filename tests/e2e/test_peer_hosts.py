@@ -59,7 +59,12 @@ class Host:
         log = self.root / "logs" / f"serve-{len(self.logs)}.err"
         log.parent.mkdir(parents=True, exist_ok=True)
         self.logs.append(log)
-        self.proc = subprocess.Popen(
+        with log.open("w") as err:  # the child keeps its own copy of the descriptor
+            self.proc = self._spawn(err)
+
+    def _spawn(self, err: Any) -> subprocess.Popen[str]:
+        assert self.policy is not None
+        return subprocess.Popen(
             [
                 sys.executable, "-m", "sidecar", "serve", "--policy", str(self.policy), "--agent", "main",
                 "--transport", "http", "--port", str(free_port()), "--peer-port", str(self.peer_port),
@@ -67,7 +72,7 @@ class Host:
             env={**self.env, "SIDECAR_HTTP_TOKEN": "peer-hosts-http-token-0123456789"},
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
-            stderr=log.open("w"),
+            stderr=err,
             text=True,
         )  # fmt: skip
 
