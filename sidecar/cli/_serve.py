@@ -51,6 +51,10 @@ examples:
   # is read from ${HTTP_TOKEN_ENV} or created in <state dir>/http-token (0600; the path is printed)
   sidecar serve --policy manifests/policies/team.json5 --agent lead --transport http --port 8765
 
+  # also answer other hosts' sidecars (gateway.peers.<name>.sidecar on their side); TLS off loopback
+  sidecar serve --policy imac.json5 --agent pepper --peer-port 8766 --peer-host 0.0.0.0 \\
+      --peer-cert cert.pem --peer-key key.pem
+
 The agent this sidecar serves comes from --agent and never from tool arguments. Pair once first with
 `sidecar pair --gateway URL --agent ID` (loopback gateways approve silently).
 {gateway_url_help()} The policy may also come from ${ENV_VAR}, the token store from ${TOKEN_STORE_ENV}.
