@@ -235,7 +235,7 @@ class Runtime:
                     log.info("peer %s not reachable yet: %s", peer.name, exc)
                     continue
                 ids = [str(a) for a in answer.get("agents", []) if isinstance(a, str)]
-                self.pool.learn_agents(peer.name, ids)
+                self.service.ctx.learned_from(peer.name, ids)
                 self.mirror.set_agents(peer.name, ids)
                 learned.add(peer.name)
             try:

@@ -78,7 +78,9 @@ class PeerClient:
             auth = group.subgroup(PeerAuthError)
             if auth is not None:
                 raise auth.exceptions[0] from None
-            raise PeerUnreachable(f"peer {self.name} ({self.url}) failed mid-call: {group}") from None
+            cut = group.subgroup((httpx2.TransportError, OSError))
+            why = cut.exceptions[0] if cut is not None else group.exceptions[0]
+            raise PeerUnreachable(f"peer {self.name} ({self.url}) is unreachable: {why}") from None
         except Exception as exc:
             if _is_transport_problem(exc):
                 raise PeerUnreachable(f"peer {self.name} ({self.url}) failed mid-call: {exc}") from None

@@ -12,6 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import anyio
+
 from sidecar import telemetry
 from sidecar.peers import PeerAuthError, PeerCallFailed, PeerClient, PeerDenied, PeerLinks, PeerUnreachable
 from sidecar.policy import (
@@ -45,6 +47,7 @@ class CallContext:
     peers: PeerLinks | None = None
     # The operator's facts for this agent (pause, counts against its budgets), read fresh for each call.
     usage: UsageSource | None = None
+    _learned: set[str] = field(default_factory=set, repr=False)
     _by_release: dict[str, Policy] = field(default_factory=dict, repr=False)
 
     def adopt(self, policy: Policy) -> None:
@@ -160,6 +163,25 @@ class CallContext:
             ) from None
         except (PeerAuthError, PeerCallFailed) as exc:
             raise GatewayFault(str(exc)) from None
+
+    async def learn_peers(self, gateway: str | None) -> None:
+        """Ask sidecar peers (the named one, else every one) that have not said yet which agents they hold,
+        so a target on them is placed on what they hold, not refused as unknown."""
+        names = [gateway] if gateway is not None else [p.name for p in self.policy.peers]
+        for name in names:
+            if not self.via_sidecar(name) or name in self._learned or self.peers is None:
+                continue
+            try:
+                with anyio.fail_after(15):
+                    answer = await self.call_peer(name, "peer_agents", {}, timeout=10)
+            except (GatewayFault, TimeoutError) as exc:
+                log.info("peer %s did not list its agents: %s", name, exc)
+                continue
+            self.learned_from(name, [str(a) for a in answer.get("agents", []) if isinstance(a, str)])
+
+    def learned_from(self, name: str, agents: list[str]) -> None:
+        self.gateways.learn_agents(name, agents)
+        self._learned.add(name)
 
     def view(self) -> SessionView:
         return _KnownAgents(

@@ -19,6 +19,7 @@ log = logging.getLogger("sidecar")
 
 async def decide_key(ctx: CallContext, tool: Tool, raw: str, gateway: str | None) -> tuple[Decision, str]:
     """Decide `tool` on session key `raw`; returns the decision and the gateway that holds the target."""
+    await ctx.learn_peers(gateway)
     key = ctx.canonical(raw)
     target_agent = key.split(":")[1] if key.startswith("agent:") else ctx.policy.default_agent
     first = decide(ctx.effective_policy(), ctx.requester, tool, raw, ctx.view(), gateway=gateway)

@@ -104,7 +104,7 @@ class SendPipeline:
         decision, name = await decide_key(self.ctx, "sessions_send", session_key, gateway)
         target = str(decision.target)
         wait = 30.0 if timeout_seconds is None else min(MAX_WAIT_S, max(0.0, float(timeout_seconds)))
-        if target == self.ctx.requester.session_key and wait > 0:
+        if target == self.ctx.requester.session_key and name == self.ctx.requester.gateway and wait > 0:
             raise BadCall("sessions_send cannot target the calling session; use your own reply instead")
         if self.ctx.via_sidecar(name):
             # A peer's sidecar keeps the send in its own outbox and this one resumes it (see _to_peer):

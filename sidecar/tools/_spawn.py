@@ -44,6 +44,7 @@ async def spawn(
             )
     if not task.strip():
         raise BadCall("task must not be empty")
+    await ctx.learn_peers(gateway)
     decision = ctx.decide("sessions_spawn", agent_id, gateway)
     name = decision.target_gateway or HOME
     target_agent = str(decision.target_agent)
