@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -44,6 +45,13 @@ examples:
   sidecar explain --policy manifests/policies/peer-fleet.json5 --agent jarvis --gateway imac sessions_send agent:pepper:main
   sidecar explain --policy manifests/policies/peer-imac.json5 --from macbook --agent jarvis sessions_send agent:pepper:main
   sidecar explain --policy manifests/policies/team.json5 --agent lead --openclaw-version 2026.3.13 sessions_send agent:dev-1:main
+  # as one of lead's sessions: a subagent (OpenClaw's fixed subagent deny), a leaf at depth 2, a cron run
+  sidecar explain --policy manifests/policies/team.json5 --agent lead --session agent:lead:subagent:0f3c sessions_send agent:dev-1:main
+  sidecar explain --policy manifests/policies/team.json5 --agent lead --session agent:lead:subagent:0f3c --depth 2 sessions_list
+  sidecar explain --policy manifests/policies/team.json5 --agent lead --session agent:lead:cron:nightly sessions_list
+
+--session decides as that session: its class (main, named, orchestrator or leaf subagent, cron, hook,
+isolated run) comes first, then tree/self are relative to it and a sandboxed session is clamped.
 
 --gateway NAME places the target on that gateway (as the tool argument `gateway` does); without it the
 target goes to the gateway known to hold its agent (home first). A target on a peer reached through its
@@ -54,7 +62,7 @@ inbound side, as the receiving host decides a call from PEER's agent --agent.
 Decides under the semantics of the newest supported OpenClaw release (2026.9.6) unless
 --openclaw-version names the gateway's release (2026.3.13 to 2026.9.6): its defaults (before 2026.9:
 visibility tree, agent-to-agent off), its tree guard and its exact denial strings.
-Prints every gate in order (the operator's pause, then OpenClaw's unknown-target, sandbox, visibility,
+Prints every gate in order (the operator's pause, the caller's session-class, then OpenClaw's unknown-target, sandbox, visibility,
 agent-to-agent, allow-list, then receives-from, spawn-allow and the budgets sends-per-day, spawns-per-hour,
 max-active-children) with pass or fail and the file:line that set each value, then the fix. In observe
 mode (mode: "observe") a would-be denial is shown as allowed, with the gate that would refuse it.
@@ -117,6 +125,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         dest="from_peer",
         metavar="PEER",
         help="explain the receiving side: --agent is an agent of PEER calling this host's agents",
+    )
+    explain.add_argument(
+        "--depth",
+        metavar="N",
+        type=int,
+        help="the requester's spawn depth when --session is a subagent (default: from the key, 1)",
     )
     explain.add_argument(
         "--scenario", metavar="NAME", help="explain under a bundled scenario's policy (scenarios/NAME.json)"
@@ -246,7 +260,13 @@ def _explain(args: argparse.Namespace) -> int:
         return bad_input("sessions_list takes no TARGET")
     if args.tool in ("sessions_history", "sessions_send") and not args.target:
         return bad_input(f"{args.tool} needs a TARGET session key, e.g. agent:{args.agent}:main")
+    if args.depth is not None and (args.depth < 1 or not requester.key.is_subagent):
+        return bad_input(
+            "--depth N (N >= 1) applies only to a subagent --session (agent:<id>:subagent:<uuid>)"
+        )
     view = pinned_view(policy)
+    if args.depth is not None:
+        view = dataclasses.replace(view, depths={requester.session_key: args.depth})
     decision = decide(policy, requester, args.tool, args.target, view, gateway=args.gateway, explain=True)
     if args.json:
         out = decision.as_dict()

@@ -13,6 +13,7 @@ from sidecar.policy._decide import (
     Tool,
     decide,
     filter_sessions,
+    session_class,
 )
 from sidecar.policy._explain import (
     observe_warning,
@@ -37,11 +38,14 @@ from sidecar.policy._matrix import GATE_LETTERS, Cell, Matrix, access_matrix, re
 from sidecar.policy._model import HOME, OPENCLAW_DEFAULTS, AgentPolicy, Peer, Policy, Resolved, Source
 from sidecar.policy._operations import ALWAYS_ENFORCED, BUDGET_GATES, PAUSE_GATE, Pause, Usage
 from sidecar.policy._schema import PolicyError, parse_json5, validate
+from sidecar.policy._sessions import DENY_ALWAYS, DENY_LEAF, SessionClass, classify
 from sidecar.policy._versions import NEWEST, SEMANTICS, Semantics, semantics_for
 
 __all__ = [
     "ALWAYS_ENFORCED",
     "BUDGET_GATES",
+    "DENY_ALWAYS",
+    "DENY_LEAF",
     "GATES",
     "GATE_LETTERS",
     "HOME",
@@ -68,6 +72,7 @@ __all__ = [
     "Requester",
     "Resolved",
     "Semantics",
+    "SessionClass",
     "SessionKey",
     "SessionView",
     "Source",
@@ -76,6 +81,7 @@ __all__ = [
     "Usage",
     "access_matrix",
     "canonical_key",
+    "classify",
     "decide",
     "decide_inbound",
     "filter_sessions",
@@ -100,6 +106,7 @@ __all__ = [
     "render_results",
     "run_cases",
     "semantics_for",
+    "session_class",
     "split_principal",
     "validate",
 ]

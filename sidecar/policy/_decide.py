@@ -23,11 +23,13 @@ from sidecar.policy._keys import (
 )
 from sidecar.policy._model import HOME, AgentPolicy, Policy, Resolved
 from sidecar.policy._operations import ALWAYS_ENFORCED, Usage
+from sidecar.policy._sessions import SessionClass, class_denial, classify
 
 Tool = Literal["sessions_list", "sessions_history", "sessions_send", "sessions_spawn"]
 TOOLS: tuple[Tool, ...] = ("sessions_list", "sessions_history", "sessions_send", "sessions_spawn")
 GATES = (
     "pause",
+    "session-class",
     "unknown-target",
     "sandbox",
     "visibility",
@@ -79,6 +81,7 @@ class StaticView:
     running: dict[str, int] = field(default_factory=dict)
     peer_agents: dict[str, frozenset[str]] = field(default_factory=dict)
     peer_parents: dict[tuple[str, str], tuple[str, str]] = field(default_factory=dict)
+    depths: dict[str, int] = field(default_factory=dict)
 
     def owner_of(self, key: str, gateway: str = HOME) -> tuple[str, str] | None:
         found = self.peer_parents.get((gateway, key))
@@ -98,6 +101,8 @@ class StaticView:
         return agent_id in self.peer_agents.get(gateway, frozenset())
 
     def depth_of(self, key: str, gateway: str = HOME) -> int:
+        if gateway == HOME and key in self.depths:
+            return self.depths[key]
         depth = 0
         node: tuple[str, str] | None = (gateway, key)
         while node is not None and (node := self.owner_of(node[1], node[0])) and depth < 64:
@@ -115,12 +120,17 @@ class Requester:
     `gateway` is the gateway the requester lives on, in this policy's names: `home` for the agent this
     sidecar serves; a peer's name for a call that peer's sidecar forwarded (set from the peer's
     authenticated identity, never from what the peer claims).
+
+    The session comes from launch configuration or OpenClaw's attestation (the multi-session host).
+    `unattested` holds why a call's caller could not be verified; such a call is decided as the agent's
+    least privileged session class.
     """
 
     agent_id: str
     session_key: str
     key: SessionKey = field(compare=False, repr=False, default=SessionKey("", "", ""))
     gateway: str = HOME
+    unattested: str | None = None
 
     @classmethod
     def of(
@@ -130,6 +140,12 @@ class Requester:
         if key.agent_id != agent_id:
             raise MalformedKey(key.key, f"the session belongs to agent {key.agent_id!r}, not {agent_id!r}")
         return cls(agent_id, key.key, key, gateway)
+
+    @classmethod
+    def unverified(cls, agent_id: str, reason: str) -> Requester:
+        """A caller of `agent_id` whose session is unknown: decided as the least privileged class."""
+        key = parse_agent_key(f"agent:{agent_id}:unattested")
+        return cls(agent_id, key.key, key, unattested=reason)
 
     @property
     def principal(self) -> str:
@@ -171,6 +187,7 @@ class Decision:
                 "agentId": self.requester.agent_id,
                 "sessionKey": self.requester.session_key,
                 "gateway": self.requester.gateway,
+                "attested": self.requester.unattested is None,
             },
             "target": self.target,
             "targetAgent": self.target_agent,
@@ -243,6 +260,12 @@ class _Denier:
             self.trace.finish(),
             self.gateway,
         )
+
+
+def session_class(policy: Policy, requester: Requester, view: SessionView) -> SessionClass:
+    """The calling session's class, with its depth from the mirror when it knows the session."""
+    key = requester.key if requester.key.key else parse_agent_key(requester.session_key)
+    return classify(policy, key, view.depth_of(key.key, requester.gateway), requester.unattested)
 
 
 def is_sandboxed(agent: AgentPolicy, session: SessionKey, main_key: str) -> bool:
@@ -329,6 +352,13 @@ def _decide(
 ) -> Decision:
     """OpenClaw's gates and the sidecar's policy extensions, in order; the first failure decides."""
     req_key = requester.key if requester.key.key else parse_agent_key(requester.session_key)
+    cls = session_class(policy, requester, view)
+    refused = class_denial(policy, cls, tool)
+    if refused is not None:
+        message, source, fix = refused
+        return deny("session-class", message, source, fix, target, None, cls.describe())
+    if trace.enabled:
+        trace.add("session-class", "pass", f"{req_key.key}: {cls.describe()}")
 
     def unplaced(agent_id: str, where: Placement, target_key: str | None) -> Decision:
         if where.problem is not None:
@@ -382,6 +412,7 @@ def _decide(
             requester,
             agent,
             req_key,
+            cls,
             target_agent,
             where.gateway,
             target is not None,
@@ -693,6 +724,7 @@ def _spawn(
     requester: Requester,
     agent: AgentPolicy,
     req_key: SessionKey,
+    cls: SessionClass,
     target_agent: str,
     target_gw: str,
     explicit: bool,
@@ -744,7 +776,7 @@ def _spawn(
         trace.add("receives-from", "pass", f"{target_name} accepts {requester.principal}", rf)
     else:
         trace.add("receives-from", "n/a", "same agent")
-    depth = view.depth_of(req_key.key, requester.gateway)
+    depth = cls.depth if cls.is_subagent else view.depth_of(req_key.key, requester.gateway)
     limit = agent.max_spawn_depth.value
     if depth >= limit:
         return deny(
@@ -846,6 +878,9 @@ def filter_sessions(
     agent = policy.for_agent(requester.agent_id)
     req_key = requester.key if requester.key.key else parse_agent_key(requester.session_key)
     vis = agent.visibility
+    if class_denial(policy, session_class(policy, requester, view), "sessions_list") is not None:
+        hidden = sum(1 for _ in keys)
+        return ListScope((), hidden, vis.value, vis.describe(), None)
     restrict = False
     if is_sandboxed(agent, req_key, policy.main_key) and agent.sandbox_clamp.value == "spawned":
         vis = Resolved("tree", agent.sandbox_clamp.source)

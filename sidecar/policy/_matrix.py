@@ -27,6 +27,7 @@ from sidecar.policy._model import Policy
 
 # One letter per gate for text grids; allowed cells are "+".
 GATE_LETTERS = {
+    "session-class": "C",
     "unknown-target": "?",
     "sandbox": "B",
     "visibility": "V",

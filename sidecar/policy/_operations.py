@@ -22,7 +22,8 @@ PAUSE_GATE = "pause"
 BUDGET_GATES = ("sends-per-day", "spawns-per-hour", "max-active-children")
 # Gates that observe mode never lets through: the operator's stop, and a target that does not exist (there
 # is nothing to forward to).
-ALWAYS_ENFORCED = frozenset({PAUSE_GATE, "unknown-target"})
+# session-class: OpenClaw's fixed subagent deny and the unverified caller are never the operator's to observe.
+ALWAYS_ENFORCED = frozenset({PAUSE_GATE, "session-class", "unknown-target"})
 DAY_S = 86_400.0
 HOUR_S = 3_600.0
 

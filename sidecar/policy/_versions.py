@@ -63,6 +63,10 @@ def _semantics(version: str, *, newest: bool) -> Semantics:
     defaults = dict(_COMMON)
     defaults["tools.sessions.visibility"] = "all" if newest else "tree"
     defaults["tools.agentToAgent.enabled"] = newest
+    if newest:
+        # 2026.9.6 reads agents.defaults.subagents.maxSpawnDepth ?? 5 for both the spawn depth check and
+        # the orchestrator/leaf role (dist/subagent-capabilities-*.mjs, subagent-spawn-ownership-*.mjs).
+        defaults["subagents.maxSpawnDepth"] = 5
     return Semantics(
         version=version,
         defaults=MappingProxyType(defaults),

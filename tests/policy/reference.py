@@ -42,6 +42,9 @@ def matches(pattern: str, agent: str) -> bool:
 def ref_decide(
     cfg: Cfg, requester: str, req_key: str, tool: str, target: str, parents: dict[str, str]
 ) -> tuple[bool, str | None]:
+    # OpenClaw's fixed subagent deny (maxSpawnDepth unset = 5, so every subagent here is an orchestrator)
+    if req_key.split(":")[2] in ("subagent", "acp") and tool == "sessions_send":
+        return False, "session-class"
     parts = target.split(":")
     tgt = parts[1]
     if tgt not in cfg.agents:

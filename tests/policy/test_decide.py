@@ -86,7 +86,11 @@ def test_non_main_sandboxing_leaves_the_main_session_alone() -> None:
 
 
 def test_spawn_gates_follow_openclaws_order_and_strings() -> None:
-    p = policy(agents=entries(main={"subagents": {"allowAgents": ["dev-1"], "maxChildrenPerAgent": 2}}))
+    p = policy(
+        agents=entries(
+            main={"subagents": {"allowAgents": ["dev-1"], "maxChildrenPerAgent": 2, "maxSpawnDepth": 1}}
+        )
+    )
     main = Requester.of("main")
     assert decide(p, main, "sessions_spawn", "dev-1", StaticView()).allowed
     assert decide(p, main, "sessions_spawn", None, StaticView()).allowed  # same agent needs no allow list
@@ -98,7 +102,9 @@ def test_spawn_gates_follow_openclaws_order_and_strings() -> None:
     nested = decide(
         p, deep, "sessions_spawn", "dev-1", StaticView(parents={"agent:main:subagent:c1": "agent:main:main"})
     )
-    assert nested.message == "sessions_spawn is not allowed at this depth (current depth: 1, max: 1)"
+    # a depth-1 subagent under maxSpawnDepth 1 is a leaf: OpenClaw does not even offer it sessions_spawn
+    assert nested.gate == "session-class" and nested.message is not None
+    assert "SUBAGENT_TOOL_DENY_LEAF" in nested.message
     bad = decide(p, main, "sessions_spawn", "Not An Id", StaticView())
     assert (
         bad.gate == "unknown-target"
