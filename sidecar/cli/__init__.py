@@ -39,6 +39,7 @@ GROUPS = (
     "_decisions",
     "_pause",
     "_serve",
+    "_host",
     "_peer",
     "_manifest",
     "_doctor",
@@ -56,6 +57,10 @@ COMMANDS = {
     "resume": "_pause",
     "serve": "_serve",
     "peer": "_peer",
+    "host": "_host",
+    "up": "_host",
+    "down": "_host",
+    "status": "_host",
     "manifest": "_manifest",
     "doctor": "_doctor",
 }

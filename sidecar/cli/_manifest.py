@@ -110,6 +110,22 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help=f"the token store the launched sidecar uses (default ${TOKEN_STORE_ENV}, else keyring)",
     )
     add_strict(parser)
+    parser.add_argument(
+        "--via",
+        choices=("host", "stdio"),
+        default="host",
+        help="openclaw only: one `sidecar host` process for every session (default), or the older stdio "
+        "server per session (each OpenClaw session then starts its own process)",
+    )
+    parser.add_argument(
+        "--port", type=int, default=None, help="openclaw --via host: the host's port (default 8766)"
+    )
+    parser.add_argument(
+        "--env-file",
+        metavar="PATH",
+        help="openclaw --via host: write each agent's SIDECAR_TOKEN_<ID>=... to this dotenv file (0600), "
+        "e.g. ~/.openclaw/.env, which OpenClaw reads at start; other lines are kept",
+    )
     parser.set_defaults(handler=_handle)
 
 
@@ -179,6 +195,13 @@ def _handle(args: argparse.Namespace) -> int:
                 "uses the default file"
             )
 
+    if client == "openclaw" and args.via == "host":
+        if args.openclaw_version in (None, "2026.9.6"):
+            return _host_fragment(args, policy, policy_path)
+        # The host's attestation plugin is built and tested against 2026.9.6 only.
+        _note(
+            f"--openclaw-version {args.openclaw_version}: the host is for 2026.9.6; printing the stdio fragment"
+        )
     if client == "openclaw":
         launches = {a: launch_for(a, policy_path, command, gateway, store_args) for a in policy.agent_ids}
         agents = [args.agent] if args.agent else None
@@ -256,3 +279,29 @@ def _warn_truncated(policy: Policy) -> None:
     for name, safe in safe_server_names(names).items():
         if safe != name:
             _note(f"OpenClaw shortens server {name} to {safe} in tool names; the denies use {safe}__*")
+
+
+def _host_fragment(args: argparse.Namespace, policy: Policy, policy_path: str) -> int:
+    from sidecar.deploy import host_fragment, host_header, token_env, write_env_file
+    from sidecar.host import DEFAULT_PORT, HostPaths, agent_token, load_or_create_key
+
+    paths = HostPaths.default()
+    try:
+        key = load_or_create_key(paths.key)
+    except (OSError, ValueError) as exc:
+        return _bad(f"cannot read or create the host key {paths.key}: {exc}")
+    port = args.port or DEFAULT_PORT
+    agents = [args.agent] if args.agent else None
+    try:
+        config = host_fragment(policy, f"http://127.0.0.1:{port}", paths.key, agents)
+    except ValueError as exc:
+        return _bad(str(exc))
+    env_file = str(Path(args.env_file).expanduser()) if args.env_file else None
+    if env_file:
+        write_env_file(Path(env_file), {token_env(a): agent_token(key, a) for a in policy.agent_ids})
+        _note(
+            f"wrote {len(policy.agent_ids)} endpoint token(s) to {env_file} (0600); restart the gateway to load them"
+        )
+    _warn_truncated(policy)
+    print(render("openclaw", config, host_header(policy_path, env_file)), end="")
+    return 0

@@ -1,6 +1,14 @@
 """Deployment: client manifests, the OpenClaw fragment, and the audit of an openclaw.json."""
 
 from sidecar.deploy._grouping import FRAGMENT_FIXES, FindingGroup, group_findings
+from sidecar.deploy._host_fragment import (
+    PLUGIN_DIR,
+    PLUGIN_ID,
+    host_fragment,
+    host_header,
+    token_env,
+    write_env_file,
+)
 from sidecar.deploy._manifests import (
     BUILTIN_SESSION_TOOLS,
     CLIENTS,
@@ -29,6 +37,8 @@ __all__ = [
     "CLIENTS",
     "DEFAULT_GATEWAY",
     "FRAGMENT_FIXES",
+    "PLUGIN_DIR",
+    "PLUGIN_ID",
     "SIDECAR_TOOLS",
     "WHERE",
     "Client",
@@ -41,11 +51,15 @@ __all__ = [
     "default_command",
     "fragment_release",
     "group_findings",
+    "host_fragment",
+    "host_header",
     "launch_for",
     "openclaw_fragment",
     "openclaw_header",
     "render",
     "safe_server_names",
     "server_name",
+    "token_env",
     "valid_server_name",
+    "write_env_file",
 ]

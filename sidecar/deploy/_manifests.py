@@ -477,8 +477,18 @@ def _reachable(tool: str, layers: Sequence[_Layer], *, mcp: bool) -> bool:
     return True
 
 
+_HOST_URL_RE = re.compile(
+    r"^http://(?:127\.0\.0\.1|localhost|\[::1\]):\d+/agents/([a-z0-9_][a-z0-9_-]{0,63})/mcp/?$"
+)
+
+
 def sidecar_agent(entry: Mapping[str, Any]) -> str | None:
-    """The agent an `mcp.servers` entry serves, if it launches `sidecar serve --agent ID`."""
+    """The agent an `mcp.servers` entry serves: it launches `sidecar serve --agent ID`, or it is agent ID's
+    endpoint on the multi-session host (`http://127.0.0.1:PORT/agents/ID/mcp`)."""
+    url = entry.get("url")
+    if isinstance(url, str):
+        found = _HOST_URL_RE.match(url.strip())
+        return found.group(1) if found else None
     command = entry.get("command")
     args = list(_strings(entry.get("args")))
     if not isinstance(command, str) or "serve" not in args:
@@ -599,6 +609,9 @@ def _launch_findings(sidecars: Sequence[_Sidecar], policy: Policy) -> list[Findi
     findings: list[Finding] = []
     for sidecar in sidecars:
         key = f"mcp.servers.{sidecar.name}"
+        if "url" in sidecar.entry:
+            findings += _host_entry_findings(sidecar.agent, sidecar.entry, key)
+            continue
         command = str(sidecar.entry.get("command"))
         policy_arg = _policy_arg(sidecar.entry)
         if not os.path.isabs(command):
@@ -638,6 +651,25 @@ def _launch_findings(sidecars: Sequence[_Sidecar], policy: Policy) -> list[Findi
                 )
             )
     return findings
+
+
+def _host_entry_findings(agent: str, entry: Mapping[str, Any], key: str) -> list[Finding]:
+    """A host endpoint entry must take its bearer token from the environment, never in clear."""
+    auth = _obj(entry.get("headers")).get("Authorization")
+    if isinstance(auth, str) and "${" in auth:
+        return []
+    return [
+        Finding(
+            "literal-endpoint-token",
+            "error",
+            agent,
+            f"{key}.headers.Authorization is missing or holds a literal token: openclaw.json is readable by "
+            "agents, and the token is the endpoint's credential.",
+            f'Set {key}.headers.Authorization: "Bearer ${{SIDECAR_TOKEN_...}}" as `sidecar manifest openclaw` '
+            "prints it, and put the token in the gateway's environment (--env-file ~/.openclaw/.env).",
+            f"{key}.headers.Authorization",
+        )
+    ]
 
 
 def _own_sidecar_findings(

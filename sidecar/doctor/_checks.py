@@ -223,7 +223,20 @@ async def run_checks(options: DoctorOptions, environ: Mapping[str, str] | None =
             )
 
     checks += check_openclaw_config(options.openclaw_config, policy)
+    if policy is not None:
+        from sidecar.doctor._host import check_host
+
+        checks += check_host(policy, _openclaw_data(options.openclaw_config, policy))
     return checks
+
+
+def _openclaw_data(explicit: str | None, policy: Policy) -> dict[str, Any] | None:
+    if explicit:
+        try:
+            return parse_json5(Path(explicit).expanduser().read_text(encoding="utf-8"), explicit).data
+        except (OSError, UnicodeDecodeError, PolicyError):
+            return None
+    return policy.openclaw.data if policy.openclaw is not None else None
 
 
 def _live_checks(policy: Policy | None, options: DoctorOptions, env: Mapping[str, str]) -> list[Check]:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
+from contextvars import ContextVar
 from typing import Annotated, Any, TypeVar
 
 from mcp.server import MCPServer
@@ -91,12 +92,37 @@ def offered_tools(policy: Policy, requester: Requester, view: SessionView) -> li
     return tools
 
 
+Binder = Callable[[str, dict[str, Any]], SessionsService]
+CALLER_FIELD = "_caller"
+CALLER_SCHEMA = {
+    "type": "object",
+    "description": "Set by OpenClaw's sidecar plugin to attest the calling session; leave it out.",
+}
+_BOUND: ContextVar[SessionsService | None] = ContextVar("sidecar_bound_service", default=None)
+
+
 class SidecarServer(MCPServer[Any]):
-    """An MCPServer whose `tools/list` follows the live policy of the service behind it."""
+    """An MCPServer whose `tools/list` follows the live policy of the service behind it.
+
+    With `bind`, it learns each call's caller from its arguments before anything else sees them: `bind`
+    takes the tool name and a copy of the arguments, removes what attests the caller (the host's
+    `_caller`) and returns the service deciding as that caller; the tool then runs with what is left.
+    """
 
     service: SessionsService
     notifier: ToolListNotifier
     offered: tuple[str, ...]
+    bind: Binder | None = None
+
+    async def call_tool(self, name: str, arguments: dict[str, Any], context: Any = None) -> Any:
+        if self.bind is None:
+            return await super().call_tool(name, arguments, context)
+        remaining = dict(arguments)
+        bound = _BOUND.set(self.bind(name, remaining))
+        try:
+            return await super().call_tool(name, remaining, context)
+        finally:
+            _BOUND.reset(bound)
 
     async def list_tools(self) -> list[Tool]:
         return [tool for tool in await super().list_tools() if tool.name in self.offered]
@@ -144,8 +170,17 @@ def build_server(
     service: SessionsService,
     *,
     background: Callable[[], AbstractAsyncContextManager[object]] | None = None,
+    bind: Binder | None = None,
+    close_gateways: bool = True,
 ) -> SidecarServer:
-    """An MCPServer exposing the tools this agent's policy can allow, backed by `service`."""
+    """An MCPServer exposing the tools this agent's policy can allow, backed by `service`.
+
+    With `bind`, each call is decided by the service `bind` returns for it (the multi-session host: the
+    same agent, the attested calling session); without it, by `service` (launch-time binding).
+    """
+
+    def current() -> SessionsService:
+        return _BOUND.get() or service
 
     @asynccontextmanager
     async def lifespan(_: MCPServer[Any]) -> AsyncIterator[SessionsService]:
@@ -153,7 +188,8 @@ def build_server(
             try:
                 yield service
             finally:
-                await service.gateways.aclose()
+                if close_gateways:
+                    await service.gateways.aclose()
 
     notifier = ToolListNotifier()
     server = SidecarServer(
@@ -166,6 +202,7 @@ def build_server(
     )
     server.service = service
     server.notifier = notifier
+    server.bind = bind
 
     async def sessions_list(
         kinds: Annotated[
@@ -182,7 +219,7 @@ def build_server(
     ) -> Annotated[CallToolResult, ListResult]:
         del messageLimit
         return await _result(
-            service.sessions_list(kinds=kinds, limit=limit, active_minutes=activeMinutes, gateway=gateway),
+            current().sessions_list(kinds=kinds, limit=limit, active_minutes=activeMinutes, gateway=gateway),
             ListResult.model_validate,
         )
 
@@ -193,7 +230,7 @@ def build_server(
         gateway: GatewayArg = None,
     ) -> Annotated[CallToolResult, HistoryResult]:
         return await _result(
-            service.sessions_history(
+            current().sessions_history(
                 session_key=sessionKey, limit=limit, include_tools=includeTools, gateway=gateway
             ),
             HistoryResult.model_validate,
@@ -208,7 +245,7 @@ def build_server(
         gateway: GatewayArg = None,
     ) -> Annotated[CallToolResult, SendResult]:
         return await _result(
-            service.sessions_send(
+            current().sessions_send(
                 message=message,
                 session_key=sessionKey,
                 label=label,
@@ -227,7 +264,7 @@ def build_server(
         gateway: GatewayArg = None,
     ) -> Annotated[CallToolResult, SpawnResult]:
         return await _result(
-            service.sessions_spawn(
+            current().sessions_spawn(
                 task=task,
                 agent_id=agentId,
                 label=label,
@@ -246,4 +283,10 @@ def build_server(
     server.offered = tuple(offered_tools(service.policy, service.requester, service.view()))
     for name, function in functions.items():
         server.add_tool(function, name=name, description=DESCRIPTIONS[name], annotations=ANNOTATIONS[name])
+        if bind is not None:
+            # A client may pass on only the arguments a tool's schema declares; the attestation must get
+            # through. It is removed before validation, so no tool ever receives it.
+            tool = server._tool_manager.get_tool(name)
+            if tool is not None:
+                tool.parameters.setdefault("properties", {})[CALLER_FIELD] = CALLER_SCHEMA
     return server

@@ -116,6 +116,10 @@ class GatewayPool:
                 existing = self._clients[name] = await self.connect(name, url, allow_insecure)
         return existing
 
+    def open_count(self) -> int:
+        """How many gateway connections are open (the host reports it: one per gateway, whatever the sessions)."""
+        return len(self._clients)
+
     def forget(self, name: str) -> None:
         """Drop a dead connection so the next use reconnects (and reports why, if it still cannot)."""
         self._clients.pop(name, None)

@@ -44,6 +44,15 @@ class SessionsService:
         )
         self.sends = SendPipeline(self.ctx)
 
+    def as_caller(self, requester: Requester) -> SessionsService:
+        """The same tools decided as another session of this agent (the host's attested caller), sharing
+        the mirror, the gateways and the agent's send rate window."""
+        if requester.agent_id != self.requester.agent_id:
+            raise ValueError(f"{requester.session_key} is not a session of {self.requester.agent_id}")
+        twin = SessionsService(self.policy, requester, self.store, self.gateways, self.clock)
+        twin.sends.limiter = self.sends.limiter
+        return twin
+
     def adopt(self, policy: Policy) -> None:
         """Decide every call from the next one on by `policy` (a hot reload swaps a whole new Policy in;
         a call already decided finishes under the one it was decided by)."""

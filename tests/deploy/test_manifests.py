@@ -195,7 +195,8 @@ def test_every_client_gets_its_own_shape_with_absolute_paths(capsys, tmp_path, m
     monkeypatch.chdir(tmp_path)
     (tmp_path / "team.json5").write_text(HIERARCHY_POLICY.read_text(encoding="utf-8"), encoding="utf-8")
     for client in m.CLIENTS:
-        code, out, err = cli(capsys, client, "--agent", "lead", "--policy", "team.json5")
+        via = ("--via", "stdio") if client == "openclaw" else ()
+        code, out, err = cli(capsys, client, "--agent", "lead", "--policy", "team.json5", *via)
         assert code == 0, err
         doc = tomllib.loads(out) if client == "codex" else json5.loads(out)
         if client == "vscode":
@@ -292,7 +293,7 @@ def test_manifest_help_teaches_with_examples(capsys) -> None:  # type: ignore[no
 
 
 def test_the_fleet_fragment_gives_every_hierarchy_agent_one_sidecar_and_denies_the_rest(capsys) -> None:  # type: ignore[no-untyped-def]
-    code, out, _ = cli(capsys, "openclaw", "--policy", str(HIERARCHY_POLICY))
+    code, out, _ = cli(capsys, "openclaw", "--policy", str(HIERARCHY_POLICY), "--via", "stdio")
     assert code == 0
     fragment = json5.loads(out)
     servers = fragment["mcp"]["servers"]
@@ -320,7 +321,9 @@ def test_through_the_fragment_each_agent_reaches_its_own_sidecar_and_no_other_se
 
 
 def test_one_agents_fragment_names_the_fleet_and_says_the_others_must_deny_it(capsys) -> None:  # type: ignore[no-untyped-def]
-    code, out, err = cli(capsys, "openclaw", "--agent", "dev-1", "--policy", str(HIERARCHY_POLICY))
+    code, out, err = cli(
+        capsys, "openclaw", "--agent", "dev-1", "--policy", str(HIERARCHY_POLICY), "--via", "stdio"
+    )
     fragment = json5.loads(out)
     assert code == 0
     assert list(fragment["mcp"]["servers"]) == ["sessions-dev-1"]
@@ -512,8 +515,9 @@ def run_openclaw(env: dict[str, str], *argv: str, timeout: float = 120) -> subpr
 
 
 @pytest.mark.gateway
-def test_openclaw_validates_a_config_containing_the_generated_fragment(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+def test_openclaw_validates_a_config_containing_the_generated_fragment(tmp_path, capsys, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     require_openclaw()
+    monkeypatch.setenv("SIDECAR_STATE_DIR", str(tmp_path / "state"))  # the host key the fragment names
     policy_file = tmp_path / "hierarchy.json5"
     policy_file.write_text(HIERARCHY_POLICY.read_text(encoding="utf-8"), encoding="utf-8")
     code, fragment_text, err = cli(capsys, "openclaw", "--policy", str(policy_file))

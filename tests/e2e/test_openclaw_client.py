@@ -204,7 +204,7 @@ def deployment(gateway_factory, tmp_path_factory) -> Iterator[Deployment]:  # ty
         }},
     }, indent=2), encoding="utf-8")  # fmt: skip
     generated = subprocess.run(
-        [str(sidecar_executable()), "manifest", "openclaw", "--policy", str(policy),
+        [str(sidecar_executable()), "manifest", "openclaw", "--via", "stdio", "--policy", str(policy),
          "--sidecar", str(sidecar_executable()), "--gateway", gw.url],
         capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip

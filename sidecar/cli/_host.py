@@ -1,0 +1,245 @@
+"""`sidecar host` (foreground), `sidecar up` / `down` / `status`: the one long-lived process for OpenClaw."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import anyio
+
+from sidecar.cli._serve import GATEWAY_ENV, TOKEN_ENV, _policy_url
+from sidecar.config import ENV_VAR, load_policy
+from sidecar.host import DEFAULT_PORT, HostConfig, HostLocked, HostPaths, governed_agents, run_host
+from sidecar.mirror import MirrorError
+from sidecar.policy import Policy, PolicyError
+from sidecar.secrets import SecretStoreUnavailable
+
+UP_WAIT_S = 60.0
+DOWN_WAIT_S = 20.0
+
+HOST_EPILOG = f"""\
+examples:
+  sidecar up --policy team.json5 --gateway ws://127.0.0.1:18789     # start it in the background
+  sidecar status --policy team.json5                                 # what runs, where, since when
+  sidecar down --policy team.json5                                   # stop it
+  sidecar host --policy team.json5                                   # the same process, in the foreground
+
+One process serves every agent of the policy and every session of each agent over streamable HTTP on
+127.0.0.1: agent <id> at http://127.0.0.1:PORT/agents/<id>/mcp behind its own bearer token. It holds one
+gateway connection and one mirror per gateway, and a lock that makes it the mirror's only writer.
+Each call is decided as the session that made it, attested by the sidecar's OpenClaw plugin (an HMAC
+with the key in <state dir>/host/attest.key); a call without a valid attestation is decided as the
+agent's least privileged class. `sidecar manifest openclaw` prints the matching openclaw.json fragment.
+Files: <state dir>/host/ (host.pid, host.json, host.log, attest.key, mirror.db). The policy may also
+come from ${ENV_VAR}; the gateway from --gateway, gateway.url in the policy, or ${GATEWAY_ENV}.
+"""
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    for name, help_text, handler in (
+        ("host", "run the multi-session host in the foreground", _host),
+        ("up", "start the multi-session host in the background (idempotent)", _up),
+        ("down", "stop the background host", _down),
+        ("status", "say whether the host runs, where, and for which agents", _status),
+    ):
+        parser = sub.add_parser(
+            name,
+            help=help_text,
+            description=help_text[0].upper() + help_text[1:] + ".",
+            epilog=HOST_EPILOG,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        parser.add_argument("--policy", metavar="FILE", help=f"policy file (JSON5); default ${ENV_VAR}")
+        if name in ("host", "up"):
+            parser.add_argument("--gateway", metavar="URL", help="home gateway URL")
+            parser.add_argument(
+                "--port", type=int, default=DEFAULT_PORT, help=f"HTTP port (default {DEFAULT_PORT})"
+            )
+            parser.add_argument("--token-env", metavar="NAME", default=TOKEN_ENV)
+            parser.add_argument("--token-store", choices=("keyring", "file"))
+            parser.add_argument(
+                "--log-level",
+                default=os.environ.get("SIDECAR_LOG_LEVEL", "info"),
+                choices=("debug", "info", "warning", "error"),
+            )
+        if name == "status":
+            parser.add_argument("--json", action="store_true", help="print one JSON object")
+        parser.set_defaults(handler=handler)
+
+
+def _bad(command: str, message: str) -> int:
+    print(f"sidecar {command}: {message}", file=sys.stderr)
+    return 2
+
+
+def _policy(command: str, args: argparse.Namespace) -> Policy | None:
+    try:
+        return load_policy(args.policy)
+    except PolicyError as exc:
+        _bad(command, str(exc))
+        return None
+
+
+def _home(policy: Policy, args: argparse.Namespace) -> str | None:
+    return args.gateway or _policy_url(policy) or os.environ.get(GATEWAY_ENV)
+
+
+def _host(args: argparse.Namespace) -> int:
+    policy = _policy("host", args)
+    if policy is None:
+        return 2
+    home = _home(policy, args)
+    if not home:
+        return _bad(
+            "host",
+            f"no gateway: pass --gateway URL, set gateway.url in {policy.path}, or export {GATEWAY_ENV}",
+        )
+    paths = HostPaths.default()
+    paths.ensure()
+    logging.basicConfig(
+        level=args.log_level.upper(),
+        handlers=[logging.StreamHandler(sys.stderr)],
+        format="%(asctime)s sidecar-host[%(process)d] %(levelname)s %(message)s",
+    )
+    config = HostConfig(
+        policy, home, args.port, paths, token_env=args.token_env, token_store=args.token_store
+    )
+    try:
+        anyio.run(run_host, config)
+    except KeyboardInterrupt:
+        return 0
+    except HostLocked as exc:
+        print(f"sidecar host: {exc}", file=sys.stderr)
+        return 1
+    except (SecretStoreUnavailable, MirrorError, OSError) as exc:
+        print(f"sidecar host: {exc}", file=sys.stderr)
+        return 1
+    except ValueError as exc:
+        return _bad("host", str(exc))
+    return 0
+
+
+def health(port: int, timeout: float = 2.0) -> dict[str, Any] | None:
+    """The running host's /healthz, or None when nothing answers on `port`."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=timeout) as resp:
+            data = json.loads(resp.read())
+    except (OSError, ValueError, urllib.error.URLError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _up(args: argparse.Namespace) -> int:
+    policy = _policy("up", args)
+    if policy is None:
+        return 2
+    home = _home(policy, args)
+    if not home:
+        return _bad(
+            "up", f"no gateway: pass --gateway URL, set gateway.url in {policy.path}, or export {GATEWAY_ENV}"
+        )
+    if not governed_agents(policy):
+        return _bad("up", f"{policy.path} governs no agent: add agents.entries.<id> for each agent to serve")
+    paths = HostPaths.default()
+    pid = paths.running_pid()
+    if pid is not None:
+        info = paths.read_info() or {}
+        if info.get("policy") not in (None, policy.path):
+            print(
+                f"sidecar up: a host (pid {pid}) already runs with {info.get('policy')}; "
+                "`sidecar down` it first to serve another policy.",
+                file=sys.stderr,
+            )
+            return 1
+        print(f"sidecar host already running (pid {pid}) on {info.get('url', '?')}; nothing to do.")
+        return 0
+    paths.ensure()
+    os.close(os.open(paths.log, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o600))
+    command = [sys.executable, "-m", "sidecar", "host", "--policy", policy.path, "--gateway", home,
+               "--port", str(args.port), "--token-env", args.token_env, "--log-level", args.log_level]  # fmt: skip
+    if args.token_store:
+        command += ["--token-store", args.token_store]
+    with paths.log.open("ab") as log:
+        child = subprocess.Popen(
+            command, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True, close_fds=True
+        )
+    deadline = time.monotonic() + UP_WAIT_S
+    while time.monotonic() < deadline:
+        if child.poll() is not None:
+            print(
+                f"sidecar up: the host exited with {child.returncode}; see {paths.log}:\n"
+                + _tail(paths.log, 15),
+                file=sys.stderr,
+            )
+            return 1
+        found = health(args.port, timeout=1.0)
+        if found is not None and found.get("pid") == child.pid:
+            agents = ", ".join(found.get("agents", []))
+            print(f"sidecar host started (pid {child.pid}) on http://127.0.0.1:{args.port} for {agents}")
+            print(f"log: {paths.log}")
+            return 0
+        time.sleep(0.2)
+    print(
+        f"sidecar up: the host (pid {child.pid}) did not answer within {UP_WAIT_S:.0f} s; see {paths.log}",
+        file=sys.stderr,
+    )
+    return 1
+
+
+def _down(args: argparse.Namespace) -> int:
+    paths = HostPaths.default()
+    pid = paths.running_pid()
+    if pid is None:
+        print("sidecar host is not running; nothing to do.")
+        return 0
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + DOWN_WAIT_S
+    while time.monotonic() < deadline:
+        if paths.running_pid() is None:
+            print(f"sidecar host (pid {pid}) stopped.")
+            return 0
+        time.sleep(0.1)
+    print(
+        f"sidecar down: pid {pid} is still running after {DOWN_WAIT_S:.0f} s; kill -9 {pid} if it hangs",
+        file=sys.stderr,
+    )
+    return 1
+
+
+def _status(args: argparse.Namespace) -> int:
+    paths = HostPaths.default()
+    pid = paths.running_pid()
+    info = paths.read_info() or {}
+    found = health(int(info.get("port", DEFAULT_PORT))) if pid is not None else None
+    report = {"running": pid is not None, "pid": pid, **({"host": info} if info else {}), "health": found}
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0 if pid is not None else 3
+    if pid is None:
+        print(f"sidecar host: not running (state in {paths.root}). Start it with `sidecar up --policy FILE`.")
+        return 3
+    print(f"sidecar host: running, pid {pid}, {info.get('url', '?')}, policy {info.get('policy', '?')}")
+    print(
+        f"  gateway: {info.get('gateway', '?')}  connections open: {(found or {}).get('gatewayConnections', '?')}"
+    )
+    for agent, path in (info.get("agents") or {}).items():
+        print(f"  agent {agent}: {info.get('url', '')}{path}")
+    print(f"  log: {info.get('log', paths.log)}")
+    return 0
+
+
+def _tail(path: Path, n: int) -> str:
+    try:
+        return "\n".join(path.read_text(encoding="utf-8", errors="replace").splitlines()[-n:])
+    except OSError:
+        return ""
