@@ -1,9 +1,10 @@
 """OpenClaw itself as the MCP client of ONE sidecar host: every call decided as the session that made it.
 
 One dedicated gateway (agents lead, dev-1, hr). The fragment from `sidecar manifest openclaw` (HTTP servers
-on the host, the attestation plugin, per-agent denies) is merged into its openclaw.json unchanged; the
-endpoint tokens go to `$OPENCLAW_STATE_DIR/.env` (`--env-file`), which the gateway reads at start, so
-openclaw.json holds only `${SIDECAR_TOKEN_<ID>}`. `sidecar up` starts the host in the background.
+on the host, the attestation plugin, per-agent denies) is merged unchanged into the config the gateway
+starts with; the endpoint tokens go to `$OPENCLAW_STATE_DIR/.env` (`--env-file`), which the gateway reads
+at start, so openclaw.json holds only `${SIDECAR_TOKEN_<ID>}`. `sidecar up` starts the host in the
+background (a second `up` is a no-op).
 
 Every call is made by the stub model in a real turn of the session named (`agent` RPC with that
 sessionKey; `CALL tool_call {...}`) and read back from what the model was sent. Subagent sessions are
@@ -90,16 +91,12 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def host(gateway_factory, tmp_path_factory) -> Iterator[Host]:  # type: ignore[no-untyped-def]
-    gw = gateway_factory(
-        "openclaw-host",
-        agents=AGENTS,
-        config_overrides={"agents": {"defaults": {"subagents": {"maxSpawnDepth": 2, "allowAgents": ["*"]}}}},
-    )
+def host(openclaw_toolchain, tmp_path_factory) -> Iterator[Host]:  # type: ignore[no-untyped-def]
+    from harness import GatewayError, start_gateway
+
     root = tmp_path_factory.mktemp("openclaw-host")
     policy = root / "policy.json5"
     policy.write_text(json.dumps({
-        "gateway": {"url": gw.url},
         "tools": {"sessions": {"visibility": "self"}, "agentToAgent": {"enabled": False}},
         "agents": {
             "defaults": {"subagents": {"maxSpawnDepth": 2}},
@@ -119,24 +116,37 @@ def host(gateway_factory, tmp_path_factory) -> Iterator[Host]:  # type: ignore[n
         "SIDECAR_STATE_DIR": str(root / "state"),
         "SIDECAR_TOKEN_STORE": "file",
         "SIDECAR_TOKEN_FILE": str(root / "secrets.json"),
-        "OPENCLAW_GATEWAY_TOKEN": gw.token,
         "SIDECAR_LOG_LEVEL": "info",
     }
-    dep = Host(gw, root, policy, env, port, {})
-    dotenv = gw.state_dir / ".env"
-    made = dep.sidecar(
-        "manifest", "openclaw", "--policy", str(policy), "--port", str(port), "--env-file", str(dotenv)
-    )
+    gw_root = root / "gateway"
+    dotenv = gw_root / "state" / ".env"  # $OPENCLAW_STATE_DIR/.env, which the gateway reads at start
+    dotenv.parent.mkdir(parents=True)
+    made = subprocess.run(
+        [str(sidecar_executable()), "manifest", "openclaw", "--policy", str(policy), "--port", str(port),
+         "--env-file", str(dotenv)],
+        env=env, capture_output=True, text=True, timeout=90,
+    )  # fmt: skip
     assert made.returncode == 0, made.stderr
-    dep.fragment = json5.loads(made.stdout)
-    assert "${SIDECAR_TOKEN_LEAD}" in made.stdout and gw.token not in made.stdout
-    up = dep.sidecar(
-        "up", "--policy", str(policy), "--gateway", gw.url, "--port", str(port), "--token-store", "file"
+    fragment = json5.loads(made.stdout)
+    assert "${SIDECAR_TOKEN_LEAD}" in made.stdout and "SIDECAR_TOKEN_LEAD=" in dotenv.read_text()
+    overrides = merge(
+        {"agents": {"defaults": {"subagents": {"maxSpawnDepth": 2, "allowAgents": ["*"]}}}}, fragment
     )
-    assert up.returncode == 0, up.stderr + up.stdout
     try:
-        gw.patch_config(lambda config: config.update(merge(config, dep.fragment)))
-        gw.restart()  # the gateway reads $OPENCLAW_STATE_DIR/.env at start
+        # the fragment as generated, in the config the gateway starts with (no reload, no restart)
+        gw = start_gateway(gw_root, list(AGENTS), name="openclaw-host", config_overrides=overrides,
+                           tools=openclaw_toolchain)  # fmt: skip
+    except GatewayError as exc:
+        pytest.fail(f"gateway did not start:\n{exc}", pytrace=False)
+    env["OPENCLAW_GATEWAY_TOKEN"] = gw.token
+    dep = Host(gw, root, policy, env, port, fragment)
+    try:
+        assert gw.token not in made.stdout and gw.token not in json.dumps(gw.read_config().get("mcp"))
+        up = dep.sidecar("up", "--policy", str(policy), "--gateway", gw.url, "--port", str(port),
+                         "--token-store", "file")  # fmt: skip
+        assert up.returncode == 0, up.stderr + up.stdout
+        again = dep.sidecar("up", "--policy", str(policy), "--gateway", gw.url, "--port", str(port))
+        assert again.returncode == 0 and "already running" in again.stdout, again.stdout + again.stderr
         deadline = time.monotonic() + READY_DEADLINE_S
         while True:
             probe = dep.call("agent:lead:main", "sessions-lead__sessions_list", {})
@@ -147,8 +157,9 @@ def host(gateway_factory, tmp_path_factory) -> Iterator[Host]:  # type: ignore[n
             time.sleep(1.0)
         yield dep
     finally:
-        dep.sidecar("down", "--policy", str(policy))
+        down = dep.sidecar("down", "--policy", str(policy))
         gw.stop()
+        assert down.returncode == 0, down.stderr
 
 
 def test_main_sends_and_a_subagent_is_refused_with_openclaws_rule_named(host: Host) -> None:
