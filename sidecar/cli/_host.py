@@ -17,7 +17,7 @@ from typing import Any
 
 import anyio
 
-from sidecar.cli._serve import GATEWAY_ENV, TOKEN_ENV, _policy_url
+from sidecar.cli._serve import GATEWAY_ENV, TOKEN_ENV
 from sidecar.config import ENV_VAR, load_policy
 from sidecar.host import DEFAULT_PORT, HostConfig, HostLocked, HostPaths, governed_agents, run_host
 from sidecar.mirror import MirrorError
@@ -88,6 +88,12 @@ def _policy(command: str, args: argparse.Namespace) -> Policy | None:
     except PolicyError as exc:
         _bad(command, str(exc))
         return None
+
+
+def _policy_url(policy: Policy) -> str | None:
+    gateway = policy.doc.data.get("gateway")
+    url = gateway.get("url") if isinstance(gateway, dict) else None
+    return url if isinstance(url, str) else None
 
 
 def _home(policy: Policy, args: argparse.Namespace) -> str | None:
