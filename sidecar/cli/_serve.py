@@ -52,8 +52,8 @@ examples:
   sidecar serve --policy manifests/policies/team.json5 --agent lead --transport http --port 8765
 
   # also answer other hosts' sidecars (gateway.peers.<name>.sidecar on their side); TLS off loopback
-  sidecar serve --policy imac.json5 --agent pepper --peer-port 8766 --peer-host 0.0.0.0 \\
-      --peer-cert cert.pem --peer-key key.pem
+  sidecar serve --policy manifests/policies/peer-imac.json5 --agent pepper --peer-port 8766 --peer-host 0.0.0.0 \\
+      --peer-cert /path/to/cert.pem --peer-key /path/to/key.pem
 
 The agent this sidecar serves comes from --agent and never from tool arguments. Pair once first with
 `sidecar pair --gateway URL --agent ID` (loopback gateways approve silently).

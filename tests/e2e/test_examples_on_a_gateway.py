@@ -98,7 +98,9 @@ def serve(argv: list[str], env: dict[str, str]) -> None:
             return await listed()
 
     tools = anyio.run(run)
-    assert {"sessions_list", "sessions_send"} <= tools
+    # Which tools are offered is the policy's to say (a send-less agent is not offered sessions_send).
+    assert "sessions_list" in tools
+    assert tools <= {"sessions_list", "sessions_history", "sessions_send", "sessions_spawn"}
 
 
 def serve_http(argv: list[str], env: dict[str, str]) -> None:
