@@ -5,7 +5,7 @@ still passes). Absent values are left out rather than sent as null. `sessions_se
 `state` the model can act on and a `next` sentence saying what to do about it; OpenClaw's own fields
 (`status`, `delivery`) stay for clients that read those.
 
-A denial is an error result whose text is the readable refusal and whose structured content carries
+A denial is an error result whose text is the readable refusal and whose `_meta` ("sidecar/denial") carries
 `gate`, `source` and `fix` as fields (`Denial`).
 """
 
@@ -163,6 +163,9 @@ def send_result(raw: dict[str, Any]) -> SendResult:
     return SendResult.model_validate({**raw, "state": state, "next": step, "error": error, "status": status})
 
 
+DENIAL_META = "sidecar/denial"
+
+
 def structured(model: BaseModel) -> CallToolResult:
     """A successful result: the model as structured content, and the same JSON as text."""
     data = model.model_dump(mode="json", exclude_none=True)
@@ -179,10 +182,12 @@ def denial(decision: Decision, text: str) -> CallToolResult:
         tool=decision.tool,
         target=decision.target or decision.target_agent,
     )
+    # Not structured content: clients (OpenClaw's among them) check structured content against the
+    # tool's output schema even on an error result, so the fields travel in the result's _meta.
     return CallToolResult(
         content=[TextContent(type="text", text=text)],
-        structured_content=body.model_dump(mode="json"),
         is_error=True,
+        _meta={DENIAL_META: body.model_dump(mode="json")},
     )
 
 
@@ -203,7 +208,8 @@ def validate_result(tool: str, result: CallToolResult) -> _Result | None:
         ValueError: a successful result without structured content.
     """
     if result.is_error:
-        return None if result.structured_content is None else Denial.model_validate(result.structured_content)
+        found = (result.meta or {}).get(DENIAL_META)
+        return None if found is None else Denial.model_validate(found)
     if result.structured_content is None:
         raise ValueError(f"{tool} returned no structured content")
     return RESULT_MODELS[tool].model_validate(result.structured_content, strict=False)

@@ -78,9 +78,10 @@ async def test_a_reload_that_removes_send_tells_a_listening_client_and_decides_t
                 "sessions_send", {"sessionKey": "agent:dev-1:main", "message": "hi"}
             )
     assert result.is_error
-    assert result.structured_content is not None
-    assert result.structured_content["gate"] in ("visibility", "agent-to-agent")
-    assert "team.json5" in str(result.structured_content["source"])
+    assert result.structured_content is None  # an error result never breaks the output schema
+    assert result.meta is not None
+    assert result.meta["sidecar/denial"]["gate"] in ("visibility", "agent-to-agent")
+    assert "team.json5" in str(result.meta["sidecar/denial"]["source"])
 
 
 async def test_a_handshake_era_client_is_told_too_and_sees_list_changed_in_the_capabilities() -> None:
@@ -120,9 +121,10 @@ async def test_a_paused_agent_is_refused_with_the_reason_as_text_and_fields() ->
     assert result.is_error
     text = "".join(getattr(c, "text", "") for c in result.content)
     assert "runaway loop" in text and "[gate: pause]" in text
-    assert result.structured_content is not None
-    assert result.structured_content["gate"] == "pause" and result.structured_content["denied"] is True
-    assert "sidecar resume --agent lead" in str(result.structured_content["fix"])
+    assert result.structured_content is None and result.meta is not None
+    denial = result.meta["sidecar/denial"]
+    assert denial["gate"] == "pause" and denial["denied"] is True
+    assert "sidecar resume --agent lead" in str(denial["fix"])
 
 
 async def test_an_allowed_send_reports_replied_with_the_run_id_and_validates_against_its_schema() -> None:
