@@ -2,7 +2,7 @@
 
 from sidecar.mcp._fleet import FLEET_PREFIX, FleetPage, WithFleet
 from sidecar.mcp._http import BearerAuth, load_or_create_token, serve_http
-from sidecar.mcp._results import DELIVERY_STATES, RESULT_MODELS, DeliveryState, validate_result
+from sidecar.mcp._results import DELIVERY_STATES, RESULT_MODELS, DeliveryState, Denial, validate_result
 from sidecar.mcp._server import build_server
 
 __all__ = [
@@ -11,6 +11,7 @@ __all__ = [
     "RESULT_MODELS",
     "BearerAuth",
     "DeliveryState",
+    "Denial",
     "FleetPage",
     "WithFleet",
     "build_server",

@@ -17,7 +17,7 @@ import anyio
 import pytest
 
 from sidecar.cli import main
-from sidecar.mcp import validate_result
+from sidecar.mcp import Denial, validate_result
 from tests.e2e.test_mcp_gateway import (
     hierarchy_policy,
     served,
@@ -80,9 +80,10 @@ async def test_a_policy_edit_reaches_a_connected_client_within_two_seconds_and_a
             unread = await lead.call_tool("sessions_history", {"sessionKey": "agent:dev-1:main"})
         assert noticed < 2.0
         assert "sessions_send" not in after and "sessions_list" in after
-        assert refused.is_error and refused.structured_content is not None
-        assert refused.structured_content["gate"] == "visibility"
-        assert "agents.entries.lead.tools.sessions.visibility" in str(refused.structured_content["source"])
+        denial = validate_result("sessions_send", refused)
+        assert refused.is_error and refused.structured_content is None and isinstance(denial, Denial)
+        assert denial.gate == "visibility"
+        assert "agents.entries.lead.tools.sessions.visibility" in str(denial.source)
         assert unread.is_error and "[gate: visibility]" in text(unread)
 
         # A broken edit: the sidecar logs it with file and line and keeps deciding by the last good policy.
@@ -156,8 +157,9 @@ async def test_a_paused_agent_is_refused_on_its_next_call_and_budgets_refuse_at_
     first, second_send, third = sends
     assert not first.is_error and not second_send.is_error, text(first) + text(second_send)
     assert first.structured_content is not None and first.structured_content["state"] == "accepted"
-    assert third.is_error and third.structured_content is not None
-    assert third.structured_content["gate"] == "sends-per-day"
+    over = validate_result("sessions_send", third)
+    assert third.is_error and third.structured_content is None and isinstance(over, Denial)
+    assert over.gate == "sends-per-day"
     assert "made 2 sends in the last 24 hours (limit 2)" in text(third) and "fits at" in text(third)
     assert not spawned.is_error, text(spawned)
     assert second.is_error and "[gate: spawns-per-hour]" in text(second)

@@ -122,9 +122,11 @@ async def test_the_hierarchy_is_enforced_exactly_on_a_real_gateway(openclaw_gate
             allowed = await lead.call_tool(
                 "sessions_send", {"sessionKey": "agent:dev-1:main", "message": "lead asks"}
             )
-            denied = await lead.call_tool("sessions_send", {"sessionKey": "agent:hr:main", "message": "nope"})
+            denied = await lead.call_tool(
+                "sessions_send", {"sessionKey": "agent:hr:main", "message": "hierarchy: lead to hr"}
+            )
             nobody = await lead.call_tool(
-                "sessions_send", {"sessionKey": "agent:nobody:main", "message": "x"}
+                "sessions_send", {"sessionKey": "agent:nobody:main", "message": "hierarchy: lead to nobody"}
             )
             read_dev = await lead.call_tool("sessions_history", {"sessionKey": "agent:dev-1:main"})
             read_fin = await lead.call_tool("sessions_history", {"sessionKey": "agent:finance:main"})
@@ -141,9 +143,13 @@ async def test_the_hierarchy_is_enforced_exactly_on_a_real_gateway(openclaw_gate
     assert alias.is_error and "Add 'main' to agents.entries.lead.tools.sessions.visibleAgents" in text(alias)
     rows = listed.structured_content["sessions"]
     assert rows and all(r["agent"] in ("lead", "dev-1", "dev-2", "dev-3", "dev-4", "dev-5") for r in rows)
-    # Exactly one model call was caused by the one allowed send: denials never reached the gateway.
+    # Exactly one model call was caused by the one allowed send: denials never reached the gateway. Runs
+    # that other tests started without waiting (timeoutSeconds 0) may still reach the stub meanwhile, so
+    # only this test's own messages are counted.
     new_calls = openclaw_gateway.stub_requests()[before:]
-    assert [c["operator_text"].split("\n")[0] for c in new_calls if c["rule"] == "echo"] == ["lead asks"]
+    firsts = [c["operator_text"].split("\n")[0] for c in new_calls if c["rule"] == "echo"]
+    assert firsts.count("lead asks") == 1
+    assert not [t for t in firsts if t.startswith("hierarchy: ")]
 
 
 async def test_research_cannot_be_messaged_and_the_denial_names_receives_from(
