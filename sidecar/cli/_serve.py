@@ -253,16 +253,20 @@ async def _serve(runtime: Runtime, args: argparse.Namespace) -> None:
 
     @asynccontextmanager
     async def background() -> AsyncIterator[object]:
-        async with anyio.create_task_group() as tasks:
-            tasks.start_soon(runtime.keep_mirror_fresh)
-            if args.peer_port is not None:
-                tasks.start_soon(_serve_peers, runtime, args)
-            tasks.start_soon(watcher.run)
-            try:
-                yield None
-            finally:
-                tasks.cancel_scope.cancel()
-                runtime.close()
+        try:
+            async with anyio.create_task_group() as tasks:
+                tasks.start_soon(runtime.keep_mirror_fresh)
+                if args.peer_port is not None:
+                    tasks.start_soon(_serve_peers, runtime, args)
+                tasks.start_soon(watcher.run)
+                try:
+                    yield None
+                finally:
+                    tasks.cancel_scope.cancel()
+        finally:
+            # Only once the syncs have stopped: each marks its gateway's cursor no longer live as it ends,
+            # which needs the mirror still open (closed first, a stopped sidecar's mirror read "live").
+            runtime.close()
 
     server = build_server(service, background=background)
     runtime.on_policy.append(server.policy_changed)

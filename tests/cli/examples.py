@@ -52,7 +52,7 @@ class Example:
         for value in self.env.values():
             if "..." in value:
                 return "a secret to fill in"
-            if value.startswith("/") and not Path(value).parent.exists():
+            if value.startswith("/") and not Path(value).exists():
                 return f"a path on the reader's own machine ({value})"
         return None
 
