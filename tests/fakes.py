@@ -174,3 +174,12 @@ class MemoryStore:
         self, key: str, status: str, run_id: str | None = None, error: str | None = None
     ) -> None:
         self.outbox[key].update(status=status, run_id=run_id, error=error, body=None)
+
+
+def reply_text(content: dict[str, Any] | None) -> str:
+    """The text of a sessions_send reply, checking it came back as history does: another session's data."""
+    assert content is not None
+    reply = content["reply"]
+    assert reply["type"] == "inter_session_data" and reply["trusted"] is False, reply
+    assert reply["sourceSession"] == content["sessionKey"]
+    return str(reply["data"]["content"])

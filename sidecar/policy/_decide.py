@@ -37,6 +37,7 @@ GATES = (
     "allow-list",
     "receives-from",
     "spawn-allow",
+    *_operations.SEND_GUARD_GATES,
     *_operations.BUDGET_GATES,
 )
 Action = Literal["history", "send", "list"]
@@ -322,6 +323,18 @@ def _within_budget(
     deny: _Denier,
 ) -> Decision:
     if decision.tool == "sessions_send":
+        requester = decision.requester
+        to_self = decision.target == requester.session_key and (
+            decision.target_gateway or requester.gateway
+        ) == requester.gateway
+        guarded = _operations.send_guard_failure(policy, agent, to_self, usage)
+        if guarded is not None:
+            gate, message, source, fix, values = guarded
+            return deny(gate, message, source, fix, decision.target, decision.target_agent, "", *values)
+        for gate, detail, value in (
+            _operations.send_guard_details(policy, agent, to_self, usage) if trace.enabled else ()
+        ):
+            trace.add(gate, "pass", detail, *((value,) if value is not None else ()))
         failure = _operations.send_budget_failure(policy, agent, usage)
     elif decision.tool == "sessions_spawn":
         failure = _operations.spawn_budget_failure(policy, agent, usage)

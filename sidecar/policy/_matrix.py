@@ -24,7 +24,9 @@ from sidecar.policy._decide import (
 )
 from sidecar.policy._keys import main_key_of
 from sidecar.policy._model import Policy
+from sidecar.policy._operations import Usage
 
+_NO_WAIT = Usage(send_waits=False)
 # One letter per gate for text grids; allowed cells are "+".
 GATE_LETTERS = {
     "session-class": "C",
@@ -117,7 +119,10 @@ def _cell(
         decision = decide(policy, requester, "sessions_history", key, view, explain=explain)
         return _from_decision(requester.agent_id, to, tool, decision, explain, fallback=scope.source)
     target = to if tool == "sessions_spawn" else main_key_of(to, policy.main_key)
-    decision = decide(policy, requester, tool, target, view, explain=explain)
+    # Who may message whom: an agent's send to its own main session is judged as one that does not wait
+    # (a waiting one is OpenClaw's self-target refusal whatever the policy says).
+    usage = _NO_WAIT if tool == "sessions_send" else None
+    decision = decide(policy, requester, tool, target, view, explain=explain, usage=usage)
     return _from_decision(requester.agent_id, to, tool, decision, explain)
 
 

@@ -37,6 +37,8 @@ SIDECAR_DEFAULTS: dict[str, Any] = {
     "limits.sendsPerDay": None,
     "limits.spawnsPerHour": None,
     "limits.maxActiveChildren": None,
+    "limits.maxHops": 8,
+    "limits.sendsPerMinute": 30,
 }
 
 
@@ -115,6 +117,8 @@ class AgentPolicy:
     sends_per_day: Resolved[int | None]
     spawns_per_hour: Resolved[int | None]
     max_active_children: Resolved[int | None]
+    max_hops: Resolved[int]
+    sends_per_minute: Resolved[int]
 
     @property
     def observing(self) -> bool:
@@ -147,6 +151,8 @@ class AgentPolicy:
             "limits.sendsPerDay": self.sends_per_day,
             "limits.spawnsPerHour": self.spawns_per_hour,
             "limits.maxActiveChildren": self.max_active_children,
+            "limits.maxHops": self.max_hops,
+            "limits.sendsPerMinute": self.sends_per_minute,
         }
 
 
@@ -404,6 +410,8 @@ class Policy:
             sends_per_day=self._sidecar_value(agent_id, ("limits", "sendsPerDay"), int),
             spawns_per_hour=self._sidecar_value(agent_id, ("limits", "spawnsPerHour"), int),
             max_active_children=self._sidecar_value(agent_id, ("limits", "maxActiveChildren"), int),
+            max_hops=self._sidecar_value(agent_id, ("limits", "maxHops"), int),
+            sends_per_minute=self._sidecar_value(agent_id, ("limits", "sendsPerMinute"), int),
             acknowledge_open=self._acknowledged(agent_id),
         )
 

@@ -19,11 +19,16 @@ from typing import Any
 from sidecar.policy._model import AgentPolicy, Policy, Resolved
 
 PAUSE_GATE = "pause"
+# The send guards, checked after the policy gates passed and before the budgets: OpenClaw's refusal of a
+# waiting send to the calling session itself, the loop guard (the hop a send would be, read from the
+# trailer of the inter-session message that started this turn) and the per-minute send rate.
+SEND_GUARD_GATES = ("self-target", "hop-limit", "rate-limit")
 BUDGET_GATES = ("sends-per-day", "spawns-per-hour", "max-active-children")
 # Gates that observe mode never lets through: the operator's stop, and a target that does not exist (there
 # is nothing to forward to).
 # session-class: OpenClaw's fixed subagent deny and the unverified caller are never the operator's to observe.
-ALWAYS_ENFORCED = frozenset({PAUSE_GATE, "session-class", "unknown-target"})
+# self-target: the gateway refuses it anyway; hop-limit: a loop is what observe mode must not let run.
+ALWAYS_ENFORCED = frozenset({PAUSE_GATE, "session-class", "unknown-target", "self-target", "hop-limit"})
 DAY_S = 86_400.0
 HOUR_S = 3_600.0
 
@@ -51,6 +56,12 @@ class Usage:
     spawns_this_hour: int = 0
     spawns_reset_at: float | None = None
     active_children: int = 0
+    sends_this_minute: int = 0
+    minute_reset_at: float | None = None
+    hop: int | None = None
+    """The hop this send would be in its chain; None until the agent's own session was read."""
+    send_waits: bool = True
+    """Whether this send waits for a reply (timeoutSeconds != 0; OpenClaw's default waits 30 s)."""
 
 
 Failure = tuple[str, str, str, str, tuple[Resolved[Any], ...]]  # gate, message, source, fix, values
@@ -77,6 +88,71 @@ def pause_failure(agent_id: str, usage: Usage | None) -> Failure | None:
         f"An operator resumes it with `sidecar resume --agent {agent_id}`; it takes effect on the next call.",
         (),
     )
+
+
+def send_guard_failure(
+    policy: Policy, agent: AgentPolicy, to_self: bool, usage: Usage | None
+) -> Failure | None:
+    """The first send guard that refuses: self-target, hop-limit, rate-limit (`to_self`: the target is the
+    calling session on its own gateway)."""
+    seen = usage or Usage()
+    if to_self and seen.send_waits and policy.semantics.refuses_waiting_self_send:
+        return (
+            "self-target",
+            "sessions_send cannot target the calling session; use your own reply instead",
+            f"OpenClaw's sessions_send rule ({policy.semantics.label}): no waiting send to the calling session",
+            "Answer in your own reply instead of sending to yourself; to queue a note to your own session "
+            "without waiting for it, send with timeoutSeconds: 0.",
+            (),
+        )
+    hops = agent.max_hops
+    if seen.hop is not None and seen.hop > hops.value:
+        return (
+            "hop-limit",
+            f"Loop guard: this send would be hop {seen.hop} of the chain that started this turn, over the "
+            f"limit of {hops.value}. Answer the agent that wrote to you directly instead of forwarding again.",
+            hops.describe(),
+            f"Reply to the sender in your own turn. If chains longer than {hops.value} hops are intended, raise "
+            f"limits.maxHops in {policy.path} (the change applies live).",
+            (hops,),
+        )
+    rate = agent.sends_per_minute
+    if seen.sends_this_minute >= rate.value:
+        return (
+            "rate-limit",
+            f"Send rate limit reached: {agent.agent_id} made {seen.sends_this_minute} sends in the last minute "
+            f"(limit {rate.value}). The next send fits at {when(seen.minute_reset_at)}.",
+            rate.describe(),
+            f"Batch what you have into one message and send it after {when(seen.minute_reset_at)}, or raise "
+            f"limits.sendsPerMinute in {policy.path} (the change applies live).",
+            (rate,),
+        )
+    return None
+
+
+def send_guard_details(
+    policy: Policy, agent: AgentPolicy, to_self: bool, usage: Usage | None
+) -> list[tuple[str, str, Resolved[Any] | None]]:
+    """Pass lines for `explain`, one per send guard."""
+    seen = usage or Usage()
+    if not policy.semantics.refuses_waiting_self_send:
+        own = f"{policy.semantics.label} lets a send reach the calling session"
+    elif to_self:
+        own = "the calling session, but this send does not wait (timeoutSeconds: 0)"
+    else:
+        own = "not the calling session"
+    hops = agent.max_hops
+    hop = (
+        f"hop {seen.hop} of at most {hops.value}"
+        if seen.hop is not None
+        else f"at most {hops.value} hops; the hop is read from this agent's own session when it sends"
+    )
+    rate = agent.sends_per_minute
+    return [
+        ("self-target", own, None),
+        ("hop-limit", hop, hops),
+        ("rate-limit", f"{seen.sends_this_minute} of {rate.value} sends in the last minute", rate),
+    ]
 
 
 def _budget_fix(policy: Policy, agent: AgentPolicy, key: str, value: Resolved[int | None]) -> str:

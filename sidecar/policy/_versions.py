@@ -47,6 +47,8 @@ class Semantics:
     incognito_hidden: bool
     cross_suffix: str
     """What follows "to allow cross-agent access" in the cross-agent visibility denial."""
+    refuses_waiting_self_send: bool = False
+    """sessions_send to the calling session itself with a wait (timeoutSeconds != 0) is an error (2026.9)."""
 
     @property
     def label(self) -> str:
@@ -74,6 +76,7 @@ def _semantics(version: str, *, newest: bool) -> Semantics:
         owned_cross_agent=newest,
         incognito_hidden=newest,
         cross_suffix="; use tools.agentToAgent to restrict permitted agent pairs." if newest else ".",
+        refuses_waiting_self_send=newest,
     )
 
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import anyio
@@ -84,14 +84,29 @@ class CallContext:
         except PeerAuthError as exc:
             raise GatewayFault(str(exc)) from None
 
-    def decide(self, tool: Tool, target: str | None, gateway: str | None = None) -> Decision:
+    def decide(
+        self,
+        tool: Tool,
+        target: str | None,
+        gateway: str | None = None,
+        *,
+        facts: Mapping[str, Any] | None = None,
+        final: bool = True,
+    ) -> Decision:
         """Decide and log; raise `Denied` on a refusal. `gateway` is the caller's explicit `gateway`
         argument; the decision's `target_gateway` says where the target is (route the call there). In
         observe mode a would-be denial is let through, logged (decision log and a warning) with its gate,
-        source and fix."""
+        source and fix.
+
+        `facts` are this call's own facts for the send guards (`Usage` fields: whether it waits, the sends
+        of the last minute, its hop). With `final=False` an allowed decision is not logged: the caller
+        decides again once it knows more (a send's hop), and that decision is the one logged; a refusal is
+        always logged and raised at once."""
         started = time.perf_counter_ns()
         usage = self.usage(tool) if self.usage is not None else None
-        if telemetry.enabled():
+        if facts:
+            usage = replace(usage or Usage(), **facts)
+        if telemetry.enabled() and final:
             with telemetry.span("sidecar.decide", **{"sidecar.tool": tool}):
                 decision = decide(
                     self.effective_policy(),
@@ -114,6 +129,12 @@ class CallContext:
                 gateway=gateway,
                 usage=usage,
             )
+            if decision.allowed and not final:
+                return decision
+            if telemetry.enabled():  # a provisional decision that refused: it is the one reported
+                with telemetry.span("sidecar.decide", **{"sidecar.tool": tool}):
+                    seconds = (time.perf_counter_ns() - started) / 1e9
+                    telemetry.decided(tool, "denied", decision.gate, seconds)
         if decision.would_deny:
             log.warning(
                 "observe mode: %s %s would be DENIED at gate %s (source: %s; fix: %s); let through",

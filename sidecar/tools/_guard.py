@@ -18,8 +18,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-DEFAULT_MAX_HOPS = 8
-DEFAULT_SENDS_PER_MINUTE = 30
 DEFAULT_REPLY_BACK_TURNS = 0
 MAX_REPLY_BACK_TURNS = 5
 _TRAILER_RE = re.compile(r"\[sidecar-trace id=([0-9a-f]{8,32}) hop=(\d{1,4}) from=([a-z0-9_-]{1,64})\]\s*$")
@@ -93,29 +91,22 @@ def turn_seed(messages: list[Any]) -> str | None:
     return None
 
 
-class RateLimited(Exception):
-    def __init__(self, retry_after: float) -> None:
-        super().__init__(f"retry after {retry_after:.0f}s")
-        self.retry_after = retry_after
-
-
 class SendRateLimiter:
-    """At most `per_minute` sends in any 60-second window, for one agent."""
+    """The sends of one agent in the last 60 seconds; the limit itself is the engine's `rate-limit` gate."""
 
-    def __init__(self, per_minute: int, clock: Callable[[], float] = time.monotonic) -> None:
-        self.per_minute = per_minute
+    WINDOW_S = 60.0
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
         self._sent: deque[float] = deque()
 
-    def acquire(self) -> None:
-        """Record one send, or raise RateLimited with how long to wait.
-
-        Raises:
-            RateLimited: the window is full.
-        """
+    def recent(self) -> tuple[int, float | None]:
+        """How many sends the window holds, and in how many seconds the oldest leaves it (None: empty)."""
         now = self._clock()
-        while self._sent and now - self._sent[0] >= 60.0:
+        while self._sent and now - self._sent[0] >= self.WINDOW_S:
             self._sent.popleft()
-        if len(self._sent) >= self.per_minute:
-            raise RateLimited(60.0 - (now - self._sent[0]))
-        self._sent.append(now)
+        return len(self._sent), (self.WINDOW_S - (now - self._sent[0])) if self._sent else None
+
+    def record(self) -> None:
+        """Count one send that the engine allowed."""
+        self._sent.append(self._clock())

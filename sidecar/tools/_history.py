@@ -151,6 +151,13 @@ def envelope(message: dict[str, Any], source_session: str) -> dict[str, Any]:
     }
 
 
+def enveloped_reply(text: str, source_session: str) -> dict[str, Any]:
+    """A sessions_send reply as history shows the same message: redacted, capped at `TEXT_LIMIT`, and
+    wrapped as another session's data (it reaches the sender's context just as a transcript read does)."""
+    state = Sanitised(messages=[])
+    return envelope({"role": "assistant", "content": _clean_text(text, state)}, source_session)
+
+
 def latest_assistant_text(messages: list[Any]) -> str | None:
     """The newest assistant message's text, as OpenClaw's sessions_send computes its reply."""
     for message in reversed(messages):

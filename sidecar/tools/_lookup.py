@@ -7,6 +7,8 @@ never seen the target and visibility refused it), or when a label is not in the 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
+from typing import Any
 
 from sidecar.gateway import GatewayError
 from sidecar.policy import Decision, Tool, decide, is_agent_id
@@ -17,8 +19,17 @@ from sidecar.tools._routing import HOME
 log = logging.getLogger("sidecar")
 
 
-async def decide_key(ctx: CallContext, tool: Tool, raw: str, gateway: str | None) -> tuple[Decision, str]:
-    """Decide `tool` on session key `raw`; returns the decision and the gateway that holds the target."""
+async def decide_key(
+    ctx: CallContext,
+    tool: Tool,
+    raw: str,
+    gateway: str | None,
+    *,
+    facts: Mapping[str, Any] | None = None,
+    final: bool = True,
+) -> tuple[Decision, str]:
+    """Decide `tool` on session key `raw`; returns the decision and the gateway that holds the target.
+    `facts` and `final` as for `CallContext.decide`."""
     await ctx.learn_peers(gateway)
     key = ctx.canonical(raw)
     target_agent = key.split(":")[1] if key.startswith("agent:") else ctx.policy.default_agent
@@ -36,7 +47,7 @@ async def decide_key(ctx: CallContext, tool: Tool, raw: str, gateway: str | None
             await ensure_known(ctx, first.target, name)
         except (GatewayFault, GatewayError) as exc:
             log.info("could not look up %s (%s); the denial stands", first.target, exc)
-    decision = ctx.decide(tool, raw, gateway)
+    decision = ctx.decide(tool, raw, gateway, facts=facts, final=final)
     return decision, decision.target_gateway or HOME
 
 

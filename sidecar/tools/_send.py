@@ -76,8 +76,7 @@ class SendPipeline:
 
     def __init__(self, ctx: CallContext) -> None:
         self.ctx = ctx
-        per_minute = ctx.policy.limits.get("sendsPerMinute", _guard.DEFAULT_SENDS_PER_MINUTE)
-        self.limiter = _guard.SendRateLimiter(per_minute)
+        self.limiter = _guard.SendRateLimiter()
         self.in_flight: set[str] = set()
 
     async def send(
@@ -101,24 +100,33 @@ class SendPipeline:
         if label is not None:
             session_key = await resolve_label(self.ctx, label, agent_id, gateway)
         assert session_key is not None
-        decision, name = await decide_key(self.ctx, "sessions_send", session_key, gateway)
-        target = str(decision.target)
         wait = 30.0 if timeout_seconds is None else min(MAX_WAIT_S, max(0.0, float(timeout_seconds)))
-        if target == self.ctx.requester.session_key and name == self.ctx.requester.gateway and wait > 0:
-            raise BadCall("sessions_send cannot target the calling session; use your own reply instead")
+        # The engine decides twice: first on what is known here (a refusal never touches the network),
+        # then, once this agent's own session gave the send's hop, finally; only that one is logged.
+        facts = self._facts(wait)
+        decision, name = await decide_key(
+            self.ctx, "sessions_send", session_key, gateway, facts=facts, final=False
+        )
+        target = str(decision.target)
         if self.ctx.via_sidecar(name):
             # A peer's sidecar keeps the send in its own outbox and this one resumes it (see _to_peer):
             # a peer send has its own attempts and is not cut to this budget.
-            return await self._deliver(message, target, name, wait, _Budget(math.inf, wait))
+            return await self._deliver(message, target, name, wait, _Budget(math.inf, wait), facts)
         budget = _Budget(anyio.current_time() + wait + SEND_MARGIN_S, wait)
         try:
             with anyio.fail_after(wait + SEND_MARGIN_S):
-                return await self._deliver(message, target, name, wait, budget)
+                return await self._deliver(message, target, name, wait, budget, facts)
         except TimeoutError:
             raise self._gave_up(budget, name, target, None) from None
 
+    def _facts(self, wait: float) -> dict[str, Any]:
+        """This send's facts for the engine's send guards: whether it waits, and the last minute's sends."""
+        count, frees_in = self.limiter.recent()
+        reset = self.ctx.clock() + frees_in if frees_in is not None else None
+        return {"send_waits": wait > 0, "sends_this_minute": count, "minute_reset_at": reset}
+
     async def _deliver(
-        self, message: str, target: str, name: str, wait: float, budget: _Budget
+        self, message: str, target: str, name: str, wait: float, budget: _Budget, facts: dict[str, Any]
     ) -> dict[str, Any]:
         unread: GatewayFault | None = None
         try:
@@ -131,14 +139,13 @@ class SendPipeline:
             trace = _guard.Trace.start(
                 f"{self.ctx.requester.session_key}@{int(self.ctx.clock() // RETRY_BUCKET_S)}"
             )
-        try:
-            self.limiter.acquire()
-        except _guard.RateLimited as exc:
-            raise BadCall(
-                f"Send rate limit reached: {self.limiter.per_minute} sends per minute for "
-                f"{self.ctx.requester.agent_id} (limits.sendsPerMinute in {self.ctx.policy.path}). Retry after "
-                f"{exc.retry_after:.0f}s, or batch what you have into one message."
-            ) from None
+        self.ctx.decide(
+            "sessions_send",
+            target,
+            name,
+            facts={**facts, "hop": None if unread is not None else trace.hop},
+        )
+        self.limiter.record()
         idem = _idempotency_key(self.ctx.requester.session_key, name, target, message, trace)
         entry = self.ctx.store.outbox_begin(
             idem,
@@ -272,7 +279,8 @@ class SendPipeline:
             "delivery": {"status": "delivered", "mode": "direct"},
         }
         if reply is not None:
-            result["reply"] = reply
+            result["reply"] = _history.enveloped_reply(reply, target)
+            result["note"] = _history.UNTRUSTED_NOTE
         return result
 
     async def _to_peer(
@@ -319,9 +327,13 @@ class SendPipeline:
         }
         if status == "duplicate":
             result["note"] = f"{name} already had this message; it was delivered once."
-        for field_name in ("reply", "error"):
-            if answer.get(field_name):
-                result[field_name] = str(answer[field_name])
+        if answer.get("error"):
+            result["error"] = str(answer["error"])
+        if answer.get("reply"):
+            reply = answer["reply"]
+            text = reply.get("data", {}).get("content") if isinstance(reply, dict) else reply
+            result["reply"] = _history.enveloped_reply(str(text), target)
+            result["note"] = " ".join(filter(None, (result.get("note"), _history.UNTRUSTED_NOTE)))
         return result
 
     async def _peer_attempts(
@@ -579,13 +591,6 @@ class SendPipeline:
         else:
             # No turn to anchor to (a client outside OpenClaw): a short time bucket still folds retries.
             trace = _guard.Trace.start(f"{own}@{int(self.ctx.clock() // RETRY_BUCKET_S)}")
-        limit = self.ctx.policy.limits.get("maxHops", _guard.DEFAULT_MAX_HOPS)
-        if trace.hop > limit:
-            raise BadCall(
-                f"Loop guard: this send would be hop {trace.hop} of chain {trace.trace_id}, over the limit of "
-                f"{limit} (limits.maxHops in {self.ctx.policy.path}). Answer the agent that wrote to you directly "
-                "instead of forwarding again."
-            )
         return trace
 
 

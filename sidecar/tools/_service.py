@@ -16,7 +16,6 @@ from typing import Any
 from sidecar import telemetry
 from sidecar.peers import PeerLinks
 from sidecar.policy import Decision, Policy, Requester, SessionView, Tool
-from sidecar.tools import _guard
 from sidecar.tools._context import CallContext, UsageSource
 from sidecar.tools._listing import list_sessions
 from sidecar.tools._reading import read_history
@@ -58,7 +57,6 @@ class SessionsService:
         a call already decided finishes under the one it was decided by)."""
         self.policy = policy
         self.ctx.adopt(policy)
-        self.sends.limiter.per_minute = policy.limits.get("sendsPerMinute", _guard.DEFAULT_SENDS_PER_MINUTE)
 
     def decide(self, tool: Tool, target: str | None, gateway: str = HOME) -> Decision:
         """Decide and log one call without running it; raises `Denied` on a refusal."""

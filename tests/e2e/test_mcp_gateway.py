@@ -21,6 +21,7 @@ import pytest
 from mcp import Client, StdioServerParameters
 
 from sidecar.mcp import validate_result
+from tests.fakes import reply_text
 
 pytestmark = [pytest.mark.anyio, pytest.mark.gateway]
 REPO = Path(__file__).resolve().parents[2]
@@ -135,7 +136,7 @@ async def test_the_hierarchy_is_enforced_exactly_on_a_real_gateway(openclaw_gate
     assert names == {"sessions_list", "sessions_history", "sessions_send", "sessions_spawn"}
     assert not allowed.is_error, text(allowed)
     assert allowed.structured_content["status"] == "ok"
-    assert allowed.structured_content["reply"].startswith("echo: lead asks")
+    assert reply_text(allowed.structured_content).startswith("echo: lead asks")
     assert denied.is_error and "[gate: visibility]" in text(denied) and "Fix:" in text(denied)
     assert nobody.is_error and "[gate: unknown-target]" in text(nobody)
     assert not read_dev.is_error and read_fin.is_error and "[gate: visibility]" in text(read_fin)
@@ -183,7 +184,7 @@ async def test_siblings_main_sends_to_raul_and_gets_rauls_reply(openclaw_gateway
                 "sessions_send", {"sessionKey": "agent:raul:main", "message": "hello raul"}
             )
     assert not result.is_error, text(result)
-    assert result.structured_content["reply"].startswith("echo: hello raul")
+    assert reply_text(result.structured_content).startswith("echo: hello raul")
     calls = [c for c in openclaw_gateway.stub_requests()[before:] if c["rule"] == "echo"]
     assert [c.get("agent") for c in calls] == ["raul"]
     assert any("hello raul" in t for t in user_texts(transcript(openclaw_gateway, "agent:raul:main")))
@@ -295,7 +296,7 @@ async def test_agents_on_peer_gateways_are_reached_by_name(
     assert after_unknown == counts  # rejected before anything was sent anywhere
     assert not sent.is_error, text(sent)
     assert sent.structured_content["gateway"] == "imac"
-    assert sent.structured_content["reply"].startswith("echo: from jarvis")
+    assert reply_text(sent.structured_content).startswith("echo: from jarvis")
     assert any("from jarvis" in t for t in user_texts(transcript(imac, "agent:pepper:main")))
     assert not spawned.is_error, text(spawned)
     assert spawned.structured_content["gateway"] == "studio"

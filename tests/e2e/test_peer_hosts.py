@@ -32,6 +32,7 @@ from tests.e2e.test_mcp_gateway import (
     user_texts,
     write_policy,
 )
+from tests.fakes import reply_text
 from tests.peers.conftest import free_port
 
 pytestmark = [pytest.mark.anyio, pytest.mark.gateway]
@@ -221,7 +222,7 @@ async def test_agents_on_three_hosts_send_spawn_list_and_read_across_hosts(hosts
             )
     assert not sent.is_error, text(sent)
     assert sent.structured_content["gateway"] == "imac"
-    assert sent.structured_content["reply"].startswith("echo: from macbook")
+    assert reply_text(sent.structured_content).startswith("echo: from macbook")
     assert count(imac.gateway, "agent:main:main", "from macbook") == 1
     assert count(mac.gateway, "agent:main:main", "from macbook") == 0  # home's own main untouched
     assert not spawned.is_error, text(spawned)

@@ -16,7 +16,7 @@ from sidecar.mcp._results import DELIVERY_STATES, SendResult, send_result
 from sidecar.mcp._server import build_server
 from sidecar.policy import Pause, Requester, Usage, parse_policy
 from sidecar.tools import GatewayPool, SessionsService
-from tests.fakes import FakeGateway, MemoryStore
+from tests.fakes import FakeGateway, MemoryStore, reply_text
 
 pytestmark = pytest.mark.anyio
 HIERARCHY = json.loads(
@@ -139,7 +139,7 @@ async def test_an_allowed_send_reports_replied_with_the_run_id_and_validates_aga
             )
     assert not result.is_error and result.structured_content is not None
     sent = SendResult.model_validate(result.structured_content)
-    assert sent.state == "replied" and sent.reply == "echo: hi" and sent.runId
+    assert sent.state == "replied" and reply_text(result.structured_content) == "echo: hi" and sent.runId
     accepted = SendResult.model_validate(fire.structured_content)
     assert accepted.state == "accepted" and "sessions_history" in accepted.next
 

@@ -17,7 +17,7 @@ from sidecar.mcp._server import build_server
 from sidecar.policy import Requester, parse_policy
 from sidecar.tools import SessionsService
 from sidecar.tools._routing import GatewayPool
-from tests.fakes import Accepted, FakeGateway, MemoryStore
+from tests.fakes import Accepted, FakeGateway, MemoryStore, reply_text
 
 pytestmark = pytest.mark.anyio
 AGENTS = ["lead", "dev-1"]
@@ -136,4 +136,4 @@ async def test_a_send_whose_answer_was_lost_is_found_by_its_stamp_and_not_sent_t
     users = [m for m in gw.histories["agent:dev-1:main"] if m["role"] == "user"]
     assert [u["content"].split("\n\n")[0] for u in users] == ["once only"]
     assert "idempotencyKey" not in users[0]
-    assert result.structured_content["reply"] == "echo: once only"
+    assert reply_text(result.structured_content) == "echo: once only"

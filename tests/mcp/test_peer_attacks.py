@@ -17,7 +17,7 @@ from sidecar.mirror import Mirror, ServiceStore
 from sidecar.peers import PeerLinks, secret_name
 from sidecar.policy import Requester, parse_policy
 from sidecar.tools import GatewayPool, SessionsService
-from tests.fakes import FakeGateway
+from tests.fakes import FakeGateway, reply_text
 from tests.peers.conftest import serve_peer
 
 pytestmark = pytest.mark.anyio
@@ -175,7 +175,7 @@ async def test_the_receiving_hosts_receives_from_refuses_a_sender_its_own_policy
                 read = await client.call_tool("sessions_history", {"sessionKey": "agent:pepper:main"})
                 listed = await client.call_tool("sessions_list", {"gateway": "imac"})
     assert not allowed.is_error, text(allowed)
-    assert allowed.structured_content["reply"] == "echo: hi pepper"
+    assert reply_text(allowed.structured_content) == "echo: hi pepper"
     assert allowed.structured_content["delivery"] == {"status": "delivered", "mode": "peer"}
     assert refused.is_error and "[gate: receives-from]" in text(refused)
     assert (

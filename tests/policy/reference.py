@@ -90,6 +90,9 @@ def ref_decide(
         rf = cfg.agents[tgt].receives_from
         if rf is not None and not any(matches(p, requester) for p in rf):
             return False, "receives-from"
+    # 2026.9: a send to the calling session itself that waits for a reply (the default) is refused.
+    if tool == "sessions_send" and is_me:
+        return False, "self-target"
     return True, None
 
 

@@ -12,6 +12,7 @@ from sidecar.policy import (
     TOOLS,
     Requester,
     StaticView,
+    Usage,
     access_matrix,
     decide,
     filter_sessions,
@@ -36,7 +37,9 @@ def test_every_cell_is_what_decide_says_for_that_pair() -> None:
             assert cell.allowed is bool(scope.visible)
             continue
         target = cell.to_agent if cell.tool == "sessions_spawn" else f"agent:{cell.to_agent}:main"
-        d = decide(POLICY, req, cell.tool, target, VIEW)
+        # A send cell is the send that does not wait (the diagonal would otherwise be OpenClaw's self-target).
+        usage = Usage(send_waits=False) if cell.tool == "sessions_send" else None
+        d = decide(POLICY, req, cell.tool, target, VIEW, usage=usage)
         assert (cell.allowed, cell.gate, cell.source) == (d.allowed, d.gate, d.source)
 
 
