@@ -36,7 +36,7 @@ def test_only_remote_hosts_and_named_placeholders_are_templates() -> None:
     templates = {e.line: e.placeholder for e in EXAMPLES if e.placeholder}
     for line, why in templates.items():
         assert why and why.startswith(("a remote host", "placeholder", "a path on the reader's")), line
-    assert len(templates) <= 6, templates
+    assert len(templates) <= 8, templates
 
 
 @pytest.mark.parametrize("example", offline(), ids=lambda e: " ".join(e.argv[1:])[:90])
