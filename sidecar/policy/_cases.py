@@ -20,11 +20,14 @@ from typing import Any, Literal
 from sidecar.policy._decide import GATES, TOOLS, Decision, Requester, SessionView, Tool, decide
 from sidecar.policy._keys import MalformedKey, is_agent_id
 from sidecar.policy._model import Policy
+from sidecar.policy._operations import BUDGET_GATES, PAUSE_GATE
 from sidecar.policy._schema import Document, PolicyError, parse_json5
 
 Expect = Literal["allow", "deny"]
 CASE_KEYS = ("agent", "session", "tool", "target", "expect", "gate", "name")
 _REQUIRED = ("agent", "tool", "expect")
+OPERATOR_GATES = (PAUSE_GATE, *BUDGET_GATES)
+"""Gates decided on the agent's live state, not the policy alone: a case cannot expect them."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +142,15 @@ def _case(item: Any, path: str, line: int, index: int, policy: Policy) -> Case:
             raise fail("gate", 'a gate only makes sense with expect: "deny"', "remove gate, or expect deny")
         if gate not in GATES:
             raise fail("gate", f"{gate!r} is not a gate", ", ".join(GATES))
+        if gate in OPERATOR_GATES:
+            raise fail(
+                "gate",
+                f"{gate!r} depends on the agent's live state (an operator's pause, its counts against its "
+                "budgets), which a case cannot set: policy test decides without it, so this case could "
+                f"never pass. Check it on the agent's machine with `sidecar explain --agent {agent} ...`, "
+                "or drop the case",
+                "a policy gate: " + ", ".join(g for g in GATES if g not in OPERATOR_GATES),
+            )
     target = item.get("target")
     if tool == "sessions_list" and target is not None:
         raise fail("target", "sessions_list takes no target", "omit target (or null)")
