@@ -456,5 +456,6 @@ def _result(result: CaseResult) -> dict[str, object]:
         "expect": case.expect,
         "gate": case.gate,
         "passed": result.passed,
+        "got": result.got,
         "decision": {k: v for k, v in decision.as_dict().items() if k != "checks"},
     }

@@ -58,6 +58,8 @@ class CaseResult:
     @property
     def got(self) -> str:
         d = self.decision
+        if d.would_deny:
+            return f"allow (observe; would deny at {d.gate})"
         return "allow" if d.allowed else f"deny ({d.gate})"
 
     @property
@@ -249,7 +251,12 @@ def render_results(results: Sequence[CaseResult], cases_path: str, policy: Polic
         if not result.passed:
             d = result.decision
             out.append(f"{'':6}decided by: {d.source}")
-            if not d.allowed:
+            if d.would_deny:
+                out.append(
+                    f"{'':6}observe:    {d.requester.agent_id} is in observe mode, so this call is let "
+                    f"through; enforce would deny it at gate '{d.gate}'"
+                )
+            if not d.allowed or d.would_deny:
                 out.append(f"{'':6}message:    {d.message}")
                 out.append(f"{'':6}fix:        {d.fix}")
     failed = sum(not r.passed for r in results)
