@@ -29,10 +29,10 @@ DOWN_WAIT_S = 20.0
 
 HOST_EPILOG = f"""\
 examples:
-  sidecar up --policy team.json5 --gateway ws://127.0.0.1:18789     # start it in the background
-  sidecar status --policy team.json5                                 # what runs, where, since when
-  sidecar down --policy team.json5                                   # stop it
-  sidecar host --policy team.json5                                   # the same process, in the foreground
+  sidecar up --policy manifests/policies/team.json5 --gateway ws://127.0.0.1:18789   # in the background
+  sidecar status --policy manifests/policies/team.json5             # what runs, where, since when
+  sidecar down --policy manifests/policies/team.json5               # stop it
+  sidecar host --policy manifests/policies/team.json5 --gateway ws://127.0.0.1:18789  # in the foreground
 
 One process serves every agent of the policy and every session of each agent over streamable HTTP on
 127.0.0.1: agent <id> at http://127.0.0.1:PORT/agents/<id>/mcp behind its own bearer token. It holds one
@@ -42,6 +42,9 @@ with the key in <state dir>/host/attest.key); a call without a valid attestation
 agent's least privileged class. `sidecar manifest openclaw` prints the matching openclaw.json fragment.
 Files: <state dir>/host/ (host.pid, host.json, host.log, attest.key, mirror.db). The policy may also
 come from ${ENV_VAR}; the gateway from --gateway, gateway.url in the policy, or ${GATEWAY_ENV}.
+status and down act on the running host and need no policy; one that is given must exist.
+Exit 0 on success (status: a host is running), 1 when the host fails to start or stop, 2 on bad input
+(a missing or invalid policy file, no gateway), 3 from status when no host is running.
 """
 
 
@@ -65,12 +68,22 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
             parser.add_argument(
                 "--port", type=int, default=DEFAULT_PORT, help=f"HTTP port (default {DEFAULT_PORT})"
             )
-            parser.add_argument("--token-env", metavar="NAME", default=TOKEN_ENV)
-            parser.add_argument("--token-store", choices=("keyring", "file"))
+            parser.add_argument(
+                "--token-env",
+                metavar="NAME",
+                default=TOKEN_ENV,
+                help=f"variable holding the gateway's shared token, used only until paired (default {TOKEN_ENV})",
+            )
+            parser.add_argument(
+                "--token-store",
+                choices=("keyring", "file"),
+                help="where the device tokens live (default keyring, or $SIDECAR_TOKEN_STORE)",
+            )
             parser.add_argument(
                 "--log-level",
                 default=os.environ.get("SIDECAR_LOG_LEVEL", "info"),
                 choices=("debug", "info", "warning", "error"),
+                help="log verbosity (default $SIDECAR_LOG_LEVEL, else info)",
             )
         if name == "status":
             parser.add_argument("--json", action="store_true", help="print one JSON object")
@@ -203,6 +216,8 @@ def _up(args: argparse.Namespace) -> int:
 
 
 def _down(args: argparse.Namespace) -> int:
+    if args.policy is not None and _policy("down", args) is None:  # a given policy must exist, not be ignored
+        return 2
     paths = HostPaths.default()
     pid = paths.running_pid()
     if pid is None:
@@ -223,6 +238,10 @@ def _down(args: argparse.Namespace) -> int:
 
 
 def _status(args: argparse.Namespace) -> int:
+    if (
+        args.policy is not None and _policy("status", args) is None
+    ):  # a given policy must exist, not be ignored
+        return 2
     paths = HostPaths.default()
     pid = paths.running_pid()
     info = paths.read_info() or {}

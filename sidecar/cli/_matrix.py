@@ -20,9 +20,14 @@ sessions_spawn, and for sessions_list whether the target's main session is liste
 formats:
   text  one grid per tool: + allowed, or the letter of the gate that denied (V visibility,
         A agent-to-agent, L allow-list, R receives-from, S spawn-allow, B sandbox, ? unknown-target),
-        with the number of the deciding key listed under the grid
-  json  {{"agents": [...], "tools": [...], "cells": [{{"from", "to", "tool", "allowed", "gate", "source"}}]}}
-  svg   one picture, a colored grid per tool; each cell's tooltip names the gate and the deciding key
+        ~ and the letter when only observe mode allows it, with the number of the deciding key listed
+        under the grid
+  json  {{"agents": [...], "tools": [...],
+         "cells": [{{"from", "to", "tool", "allowed", "gate", "source", "wouldDeny"}}]}}
+        wouldDeny is true when the call is allowed only because the caller is in observe mode; gate
+        then names the gate enforce would deny it at
+  svg   one picture, a colored grid per tool; each cell's tooltip names the gate and the deciding key,
+        and an observe-mode cell is outlined (dashed) in the color of the gate it would be denied at
   html  one self-contained page (no network): tabs per tool, filter, grouping by name prefix with
         collapsible groups, and each cell's full explanation (every gate, its source, the fix) on click
 

@@ -6,19 +6,26 @@ import argparse
 import dataclasses
 import json
 import sys
+import time
 from pathlib import Path
 
 from sidecar.cli import _matrix, add_strict
-from sidecar.config import ENV_VAR, ScenarioStep, load_policy, load_scenario
+from sidecar.config import ENV_VAR, MIRROR_FILE, ScenarioStep, load_policy, load_scenario, state_dir
+from sidecar.mirror import Mirror, MirrorError, PauseFile, usage_of
 from sidecar.policy import (
+    BUDGET_GATES,
     GATES,
+    PAUSE_GATE,
     TOOLS,
     CaseResult,
+    Check,
+    Decision,
     MalformedKey,
     Policy,
     PolicyError,
     Requester,
     StaticView,
+    Usage,
     decide,
     decide_inbound,
     is_agent_id,
@@ -30,6 +37,8 @@ from sidecar.policy import (
     run_cases,
     semantics_for,
 )
+
+OPERATOR_GATES = (PAUSE_GATE, *BUDGET_GATES)
 
 EXPLAIN_EPILOG = f"""\
 TARGET is a session key (agent:<id>:<rest>, or the aliases main / current) for sessions_history and
@@ -66,6 +75,9 @@ Prints every gate in order (the operator's pause, the caller's session-class, th
 agent-to-agent, allow-list, then receives-from, spawn-allow and the budgets sends-per-day, spawns-per-hour,
 max-active-children) with pass or fail and the file:line that set each value, then the fix. In observe
 mode (mode: "observe") a would-be denial is shown as allowed, with the gate that would refuse it.
+The pause and budget gates are read-only checked against the agent's state here: its pause file and,
+for the budgets, the counts in its mirror (<state dir>/<agent>/mirror.db, or --db PATH for a sidecar
+started with --db). Without them those gates print "not checked offline" instead of PASS.
 --json prints one object with allowed, gate, message, source, fix and checks.
 --scenario NAME explains under the policy of a bundled scenario (scenarios/NAME.json, or a path); with
 --step N it takes steps[N]'s policy, and its requester, tool and target unless given, and prints what
@@ -93,7 +105,8 @@ CASES is a JSON5 file: a list of cases (or {{ cases: [...] }}), each
   {{ agent: "lead", tool: "sessions_send", target: "agent:dev-1:main", expect: "allow" }}
   {{ agent: "dev-2", tool: "sessions_history", target: "agent:lead:main", expect: "deny", gate: "visibility" }}
 with optional session (the requester's session key, default agent:<agent>:main), gate (the gate that
-must refuse: {", ".join(GATES)}) and name (shown in the table). target is a session key for
+must refuse: {", ".join(g for g in GATES if g not in OPERATOR_GATES)}) and name (shown in the table).
+The pause and budget gates depend on the agent's live state, not the policy: check them with explain. target is a session key for
 sessions_history and sessions_send, an agent id for sessions_spawn, and omitted for sessions_list.
 
 examples:
@@ -120,6 +133,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--session", metavar="KEY", help="the requester's session key (default agent:<ID>:main)"
     )
     explain.add_argument("--gateway", metavar="NAME", help="the gateway the target is on (default: routed)")
+    explain.add_argument(
+        "--db",
+        metavar="PATH",
+        help="the agent's mirror database, if its sidecar was started with --db (pause and budget gates)",
+    )
     explain.add_argument(
         "--from",
         dest="from_peer",
@@ -267,7 +285,11 @@ def _explain(args: argparse.Namespace) -> int:
     view = pinned_view(policy)
     if args.depth is not None:
         view = dataclasses.replace(view, depths={requester.session_key: args.depth})
-    decision = decide(policy, requester, args.tool, args.target, view, gateway=args.gateway, explain=True)
+    usage, unchecked = operator_facts(policy, args.agent, args.tool, args.db)
+    decision = decide(
+        policy, requester, args.tool, args.target, view, gateway=args.gateway, explain=True, usage=usage
+    )
+    decision = mark_unchecked(decision, unchecked)
     if args.json:
         out = decision.as_dict()
         if step is not None:
@@ -279,6 +301,65 @@ def _explain(args: argparse.Namespace) -> int:
             shown = ", ".join(f"{k}: {json.dumps(v)}" for k, v in step.expected.items())
             print(f"\nscenario expects: {shown}")
     return 0
+
+
+def operator_facts(
+    policy: Policy, agent_id: str, tool: str, db: str | None, now: float | None = None
+) -> tuple[Usage, dict[str, str]]:
+    """What this machine knows of the operator's gates for `agent_id`, read without writing anything:
+    its pause file, and for the budgets that apply to `tool` the counts in its mirror. Returns the usage
+    to decide with and, for each gate it could not check, why (shown instead of PASS)."""
+    mirror_file = Path(db).expanduser() if db else state_dir(agent_id) / MIRROR_FILE
+    directory = mirror_file.parent
+    unchecked: dict[str, str] = {}
+    pause = None
+    if directory.is_dir():
+        pause = PauseFile.in_dir(directory).read()
+    else:
+        unchecked[PAUSE_GATE] = (
+            f"not checked offline: no state directory at {directory} (no sidecar of {agent_id} has run "
+            "here; pass --db PATH for one started with --db)"
+        )
+    agent = policy.for_agent(agent_id)
+    limits = {
+        "sends-per-day": tool == "sessions_send" and agent.sends_per_day.value is not None,
+        "spawns-per-hour": tool == "sessions_spawn" and agent.spawns_per_hour.value is not None,
+        "max-active-children": tool == "sessions_spawn" and agent.max_active_children.value is not None,
+    }
+    budgets = [gate for gate in BUDGET_GATES if limits.get(gate)]
+    if not budgets:
+        return Usage(paused=pause), unchecked
+    why = f"not checked offline: no mirror at {mirror_file}"
+    if mirror_file.is_file():
+        try:
+            with Mirror.open(mirror_file, readonly=True) as mirror:
+                usage = usage_of(
+                    mirror,
+                    agent_id,
+                    pause,
+                    time.time() if now is None else now,
+                    sends=limits["sends-per-day"],
+                    spawns=limits["spawns-per-hour"],
+                    children=limits["max-active-children"],
+                )
+            return usage, unchecked
+        except MirrorError as exc:
+            why = f"not checked offline: cannot read the mirror at {mirror_file} ({exc})"
+    unchecked.update(dict.fromkeys(budgets, why))
+    return Usage(paused=pause), unchecked
+
+
+def mark_unchecked(decision: Decision, unchecked: dict[str, str]) -> Decision:
+    """Turn the PASS of each gate that could not be checked here into "not checked", with why."""
+    if not unchecked or not decision.checks:
+        return decision
+    checks = tuple(
+        Check(c.gate, "not checked", unchecked[c.gate], c.sources)
+        if c.gate in unchecked and c.outcome == "pass"
+        else c
+        for c in decision.checks
+    )
+    return dataclasses.replace(decision, checks=checks)
 
 
 def pinned_view(policy: Policy) -> StaticView:
@@ -375,5 +456,6 @@ def _result(result: CaseResult) -> dict[str, object]:
         "expect": case.expect,
         "gate": case.gate,
         "passed": result.passed,
+        "got": result.got,
         "decision": {k: v for k, v in decision.as_dict().items() if k != "checks"},
     }

@@ -63,6 +63,7 @@ table.grid { border-collapse:separate; border-spacing:0; margin:8px 18px; }
 .grid tr.gstart > * { border-top:2px solid var(--line); }
 .grid .gcol { border-left:2px solid var(--line); }
 .ok { background:var(--ok); } .mix { background:#b58a12; }
+.ok.obs { background-image:repeating-linear-gradient(45deg,rgba(0,0,0,.28) 0 3px,transparent 3px 7px); }
 aside { flex:0 0 420px; max-width:45vw; border-left:1px solid var(--line); background:#fff;
   max-height:calc(100vh - 150px); overflow:auto; padding:12px 16px; }
 aside h2 { font-size:16px; margin:0 0 4px; }
@@ -203,9 +204,10 @@ SCRIPT = r"""
         if ((state.mode === "denied" && v[0]) || (state.mode === "allowed" && !v[0])) cls.push("dim");
         if (sel && sel[0] === t && sel[1] === i && sel[2] === j) cls.push("sel");
         if (hot[t + ":" + i + ":" + j]) cls.push("hot");
-        color = v[0] ? "ok" : "gk" + v[1];
-        txt = v[0] ? "\u2713" : GL[D.gates[v[1]]] || "x";
-        title = D.agents[i] + " \u2192 " + D.agents[j] + ": " + (v[0] ? "allowed" : "denied at " + D.gates[v[1]]) +
+        color = v[6] ? "ok obs" : v[0] ? "ok" : "gk" + v[1];
+        txt = v[6] ? "~" + (GL[D.gates[v[1]]] || "x") : v[0] ? "\u2713" : GL[D.gates[v[1]]] || "x";
+        title = D.agents[i] + " \u2192 " + D.agents[j] + ": " + (v[6] ? "allowed in observe mode; enforce would deny at " +
+          D.gates[v[1]] : v[0] ? "allowed" : "denied at " + D.gates[v[1]]) +
           "\n" + (str(v[2], D.agents[i], D.agents[j]) || "");
         h.push('<td class="' + cls.join(" ") + '" data-i="' + i + '" data-j="' + j + '"><b class="' + color + '" title="' + esc(title) + '">' + txt + "</b></td>");
       });
@@ -233,6 +235,7 @@ SCRIPT = r"""
   function legend() {
     var h = ['<span><i class="sw ok">\u2713</i>allowed</span>'];
     D.gates.forEach(function (g, k) { h.push('<span><i class="sw gk' + k + '">' + GL[g] + "</i>denied at " + esc(g) + "</span>"); });
+    h.push('<span><i class="sw ok obs">~</i>allowed in observe mode, would be denied at the gate shown</span>');
     h.push('<span><i class="sw mix" style="background-image:repeating-linear-gradient(45deg,rgba(255,255,255,.3) 0 3px,transparent 3px 7px)">3</i>collapsed group, mixed: number allowed</span>');
     h.push('<span>\u25cf recent decision</span>');
     $("legend").innerHTML = h.join("");
@@ -249,7 +252,9 @@ SCRIPT = r"""
     var txt = function (k) { return str(k, A, B); };
     h.push("<h2>" + esc(D.agents[i]) + " \u2192 " + esc(D.agents[j]) + "</h2>");
     h.push('<div class="hint">' + esc(tool) + ": " + esc(D.targets[t]) + "</div>");
-    h.push('<div class="verdict ' + (v[0] ? "ok" : "gk" + v[1]) + '">' + (v[0] ? "ALLOWED" : "DENIED at gate '" + esc(D.gates[v[1]]) + "'") + "</div>");
+    h.push('<div class="verdict ' + (v[6] ? "ok obs" : v[0] ? "ok" : "gk" + v[1]) + '">' + (v[6] ?
+      "ALLOWED IN OBSERVE MODE: enforce would DENY it at gate '" + esc(D.gates[v[1]]) + "'" :
+      v[0] ? "ALLOWED" : "DENIED at gate '" + esc(D.gates[v[1]]) + "'") + "</div>");
     h.push("<dl>");
     if (txt(v[3])) h.push("<dt>message</dt><dd>" + esc(txt(v[3])) + "</dd>");
     h.push("<dt>decided by</dt><dd><code>" + esc(txt(v[2]) || "(no source)") + "</code></dd>");

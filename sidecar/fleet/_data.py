@@ -3,9 +3,10 @@
 A hundred agents make 40,000 cells, and most of their texts repeat (one deciding key decides a whole
 row), so every string is stored once in `strings` and cells refer to it by index:
 
-    cells[tool][from * n + to] = [allowed, gate, source, message, fix, checks]
+    cells[tool][from * n + to] = [allowed, gate, source, message, fix, checks, wouldDeny]
 
-`gate` indexes `gates` (-1 when allowed); `source`, `message` and `fix` index `strings` (-1 when
+`gate` indexes `gates` (-1 when allowed, unless `wouldDeny`: 1 when only observe mode allows the call,
+and `gate` is the one enforce would refuse it at); `source`, `message` and `fix` index `strings` (-1 when
 absent); `checks` indexes `checksets`, each a list of [gate, outcome, detail, [sources...]].
 
 Most texts differ from cell to cell only by the two agents' ids ("set agents.entries.dev-3...").
@@ -149,6 +150,7 @@ def page_data(
                     strings(c.message, c.from_agent, c.to_agent),
                     strings(c.fix, c.from_agent, c.to_agent),
                     checks_of(c),
+                    int(c.would_deny),
                 ]
                 for c in block
             ]

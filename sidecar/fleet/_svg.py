@@ -9,6 +9,7 @@ from sidecar.fleet._data import gate_style
 from sidecar.policy import GATES, Matrix
 
 ALLOWED = "#2f9e5b"
+OBSERVED = "~ allowed in observe mode, would be denied at the gate shown"
 
 
 def _color(gate: str | None) -> str:
@@ -35,6 +36,8 @@ def render_svg(matrix: Matrix) -> str:
     rows = (len(matrix.tools) + per_row - 1) // per_row
     legend_h = 28
     legend_w = sum(24 + int(len(g or "allowed") * 6.2) for g in (None, *GATES)) + 24
+    observed = any(c.would_deny for c in matrix.cells)
+    legend_w += int(len(OBSERVED) * 6.2) + 16 if observed else 0
     title = f"Access matrix of {matrix.policy}"
     width = max(per_row * panel_w + 16, legend_w, int(len(title) * 9.2) + 24)
     height = 40 + rows * panel_h + legend_h
@@ -71,16 +74,25 @@ def render_svg(matrix: Matrix) -> str:
             )
             for j, b in enumerate(matrix.agents):
                 c = matrix.cell(a, b, tool)
-                verdict = "allowed" if c.allowed else f"denied at {c.gate}"
+                verdict = (
+                    f"allowed in observe mode; enforce would deny at {c.gate}"
+                    if c.would_deny
+                    else "allowed"
+                    if c.allowed
+                    else f"denied at {c.gate}"
+                )
                 tip = escape(f"{a} \u2192 {b} ({tool}): {verdict}\n{c.source or ''}")
                 x = label + j * size
                 stroke = ' stroke="#1d1f23" stroke-opacity=".35"' if a == b else ""
+                if c.would_deny:  # allowed, outlined in the color of the gate enforce would deny at
+                    stroke = f' stroke="{_color(c.gate)}" stroke-width="2.5" stroke-dasharray="3 2"'
+                fill = ALLOWED if c.allowed else _color(c.gate)
                 out.append(
                     f'<rect x="{x + 0.5}" y="{y + 0.5}" width="{size - 1}" height="{size - 1}" rx="2" '
-                    f'fill="{_color(c.gate)}"{stroke}><title>{tip}</title></rect>'
+                    f'fill="{fill}"{stroke}><title>{tip}</title></rect>'
                 )
                 if size >= 14:
-                    mark = _letter(None if c.allowed else c.gate)
+                    mark = "~" + _letter(c.gate) if c.would_deny else _letter(None if c.allowed else c.gate)
                     out.append(
                         f'<text x="{x + size / 2}" y="{y + size / 2 + small / 3:.1f}" font-size="{small}" '
                         f'fill="#fff" font-weight="700" text-anchor="middle" pointer-events="none">{mark}</text>'
@@ -93,5 +105,11 @@ def render_svg(matrix: Matrix) -> str:
         out.append(f'<rect x="{x}" y="{ly - 10}" width="12" height="12" rx="2" fill="{_color(gate)}"/>')
         out.append(f'<text x="{x + 16}" y="{ly}" font-size="11">{name}</text>')
         x += 24 + int(len(name) * 6.2)
+    if observed:
+        out.append(
+            f'<rect x="{x}" y="{ly - 10}" width="12" height="12" rx="2" fill="{ALLOWED}" stroke="#1d1f23" '
+            'stroke-width="2" stroke-dasharray="3 2"/>'
+        )
+        out.append(f'<text x="{x + 16}" y="{ly}" font-size="11">{OBSERVED}</text>')
     out.append("</svg>")
     return "\n".join(out) + "\n"

@@ -20,11 +20,14 @@ from typing import Any, Literal
 from sidecar.policy._decide import GATES, TOOLS, Decision, Requester, SessionView, Tool, decide
 from sidecar.policy._keys import MalformedKey, is_agent_id
 from sidecar.policy._model import Policy
+from sidecar.policy._operations import BUDGET_GATES, PAUSE_GATE
 from sidecar.policy._schema import Document, PolicyError, parse_json5
 
 Expect = Literal["allow", "deny"]
 CASE_KEYS = ("agent", "session", "tool", "target", "expect", "gate", "name")
 _REQUIRED = ("agent", "tool", "expect")
+OPERATOR_GATES = (PAUSE_GATE, *BUDGET_GATES)
+"""Gates decided on the agent's live state, not the policy alone: a case cannot expect them."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +58,8 @@ class CaseResult:
     @property
     def got(self) -> str:
         d = self.decision
+        if d.would_deny:
+            return f"allow (observe; would deny at {d.gate})"
         return "allow" if d.allowed else f"deny ({d.gate})"
 
     @property
@@ -139,6 +144,15 @@ def _case(item: Any, path: str, line: int, index: int, policy: Policy) -> Case:
             raise fail("gate", 'a gate only makes sense with expect: "deny"', "remove gate, or expect deny")
         if gate not in GATES:
             raise fail("gate", f"{gate!r} is not a gate", ", ".join(GATES))
+        if gate in OPERATOR_GATES:
+            raise fail(
+                "gate",
+                f"{gate!r} depends on the agent's live state (an operator's pause, its counts against its "
+                "budgets), which a case cannot set: policy test decides without it, so this case could "
+                f"never pass. Check it on the agent's machine with `sidecar explain --agent {agent} ...`, "
+                "or drop the case",
+                "a policy gate: " + ", ".join(g for g in GATES if g not in OPERATOR_GATES),
+            )
     target = item.get("target")
     if tool == "sessions_list" and target is not None:
         raise fail("target", "sessions_list takes no target", "omit target (or null)")
@@ -237,7 +251,12 @@ def render_results(results: Sequence[CaseResult], cases_path: str, policy: Polic
         if not result.passed:
             d = result.decision
             out.append(f"{'':6}decided by: {d.source}")
-            if not d.allowed:
+            if d.would_deny:
+                out.append(
+                    f"{'':6}observe:    {d.requester.agent_id} is in observe mode, so this call is let "
+                    f"through; enforce would deny it at gate '{d.gate}'"
+                )
+            if not d.allowed or d.would_deny:
                 out.append(f"{'':6}message:    {d.message}")
                 out.append(f"{'':6}fix:        {d.fix}")
     failed = sum(not r.passed for r in results)

@@ -157,7 +157,7 @@ class Requester:
 @dataclass(frozen=True, slots=True)
 class Check:
     gate: str
-    outcome: Literal["pass", "fail", "n/a", "not reached"]
+    outcome: Literal["pass", "fail", "n/a", "not reached", "not checked"]  # not checked: explain, offline
     detail: str = ""
     sources: tuple[str, ...] = ()
 

@@ -8,7 +8,7 @@ from sidecar.policy._decide import Decision, Requester, SessionView, decide
 from sidecar.policy._keys import main_key_of
 from sidecar.policy._model import AgentPolicy, Policy, Resolved
 
-_MARK = {"pass": "PASS", "fail": "FAIL", "n/a": " n/a", "not reached": "  - "}
+_MARK = {"pass": "PASS", "fail": "FAIL", "n/a": " n/a", "not reached": "  - ", "not checked": "  ? "}
 
 
 def render_decision(decision: Decision, policy: Policy) -> str:
@@ -55,6 +55,12 @@ def render_decision(decision: Decision, policy: Policy) -> str:
         lines.append("ALLOWED")
         if decision.source:
             lines.append(f"  decided by: {decision.source}")
+        unchecked = [c.gate for c in decision.checks if c.outcome == "not checked"]
+        if unchecked:
+            lines.append(
+                f"  not checked here: {', '.join(unchecked)}; the running sidecar checks them on every call "
+                "and may still refuse it"
+            )
     else:
         lines += [
             f"DENIED at gate '{decision.gate}'",

@@ -9,7 +9,7 @@ would say, so a picture of the matrix is never a second opinion.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sidecar.policy._decide import (
@@ -52,6 +52,8 @@ class Cell:
     fix: str | None = None
     target: str | None = None
     checks: tuple[Check, ...] = ()
+    would_deny: bool = False
+    """Allowed only because the caller is in observe mode; `gate` names the gate that would refuse it."""
 
     def as_dict(self) -> dict[str, Any]:
         """The documented `--format json` shape of one cell."""
@@ -62,6 +64,7 @@ class Cell:
             "allowed": self.allowed,
             "gate": self.gate,
             "source": self.source,
+            "wouldDeny": self.would_deny,
         }
 
 
@@ -115,8 +118,11 @@ def _cell(
         scope = filter_sessions(policy, requester, [key], view)
         if scope.visible:
             return Cell(requester.agent_id, to, tool, True, None, scope.source, target=key)
-        # The row is hidden: the history decision on it names the gate and key that hid it.
+        # The row is hidden: the history decision on it names the gate and key that hid it. Observe
+        # mode lets calls through but not rows: the list stays filtered, so the cell stays denied.
         decision = decide(policy, requester, "sessions_history", key, view, explain=explain)
+        if decision.would_deny:
+            decision = replace(decision, allowed=False, would_deny=False)
         return _from_decision(requester.agent_id, to, tool, decision, explain, fallback=scope.source)
     target = to if tool == "sessions_spawn" else main_key_of(to, policy.main_key)
     # Who may message whom: an agent's send to its own main session is judged as one that does not wait
@@ -134,13 +140,23 @@ def _from_decision(
         to,
         tool,
         d.allowed,
-        d.gate if not d.allowed else None,
+        d.gate if not d.allowed or d.would_deny else None,
         d.source or fallback,
         d.message if explain else None,
         d.fix if explain else None,
         d.target or d.target_agent,
         d.checks,
+        d.would_deny,
     )
+
+
+def mark(cell: Cell) -> str:
+    """A cell's mark in text grids: + allowed, ~ and the gate's letter when only observe mode allows
+    it, else the letter of the gate that denied it."""
+    letter = GATE_LETTERS.get(cell.gate or "") or (cell.gate or "x")[:1].upper()
+    if cell.would_deny:
+        return f"~{letter}"
+    return "+" if cell.allowed else letter
 
 
 def render_matrix_text(matrix: Matrix) -> str:
@@ -157,8 +173,7 @@ def render_matrix_text(matrix: Matrix) -> str:
             for b in matrix.agents:
                 c = matrix.cell(a, b, tool)
                 note = notes.setdefault(c.source or "(no source)", len(notes) + 1)
-                mark = "+" if c.allowed else GATE_LETTERS.get(c.gate or "") or (c.gate or "x")[:1].upper()
-                marks.append(f"{mark}{note}")
+                marks.append(f"{mark(c)}{note}")
             grid.append((f"{numbers[a]} {a}", marks))
         col = max(4, *(len(m) for _, row in grid for m in row), *(len(n) for n in numbers.values()))
         out.append(f"{tool}")
@@ -166,10 +181,15 @@ def render_matrix_text(matrix: Matrix) -> str:
         out.append(f"  {corner:<{name_width}}  {header}")
         for name, marks in grid:
             out.append(f"  {name:<{name_width}}  " + "  ".join(m.rjust(col) for m in marks))
-        allowed = sum(matrix.cell(a, b, tool).allowed for a in matrix.agents for b in matrix.agents)
-        out.append(f"  {allowed} of {len(matrix.agents) ** 2} allowed. Decided by:")
+        row = [matrix.cell(a, b, tool) for a in matrix.agents for b in matrix.agents]
+        allowed, observed = sum(c.allowed for c in row), sum(c.would_deny for c in row)
+        only = f" ({observed} only by observe mode: enforce would deny them)" if observed else ""
+        out.append(f"  {allowed} of {len(matrix.agents) ** 2} allowed{only}. Decided by:")
         out += [f"    [{n}] {text}" for text, n in notes.items()]
         out.append("")
     legend = ", ".join(f"{letter} {gate}" for gate, letter in GATE_LETTERS.items())
-    out.append(f"+ allowed; denied at the gate: {legend}. The number is the deciding key below each grid.")
+    out.append(
+        f"+ allowed; denied at the gate: {legend}; ~ and a letter: allowed in observe mode, would be denied "
+        "at that gate. The number is the deciding key below each grid."
+    )
     return "\n".join(out)

@@ -92,7 +92,7 @@ def parse_line(where: str, line: str) -> Example | None:
     return Example(where, line, tuple(words), env)
 
 
-def _help_texts() -> list[tuple[str, str]]:
+def help_texts() -> list[tuple[str, str]]:
     out: list[tuple[str, str]] = []
 
     def walk(parser: argparse.ArgumentParser, name: str) -> None:
@@ -115,7 +115,7 @@ def collect() -> list[Example]:
         for p in DOCS
         for _, body in FENCE.findall(p.read_text("utf-8"))
     ]
-    sources += _help_texts()
+    sources += help_texts()
     for where, text in sources:
         for line in _lines(text):
             example = parse_line(where, line)

@@ -25,7 +25,8 @@ def test_every_templated_text_comes_back_exactly_as_the_engine_wrote_it() -> Non
         for i, a in enumerate(matrix.agents):
             for j, b in enumerate(matrix.agents):
                 cell = matrix.cell(a, b, tool)
-                allowed, gate, source, message, fix, checks = data["cells"][t][i * n + j]
+                allowed, gate, source, message, fix, checks, would_deny = data["cells"][t][i * n + j]
+                assert bool(would_deny) is cell.would_deny
                 assert bool(allowed) is cell.allowed
                 assert (data["gates"][gate] if gate >= 0 else None) == cell.gate
                 assert text(data, source, a, b) == cell.source

@@ -62,7 +62,9 @@ def test_json_format_has_exactly_the_documented_shape(
     out = json.loads(capsys.readouterr().out)
     assert set(out) == {"agents", "tools", "cells"}
     assert out["tools"] == ["sessions_send"] and len(out["cells"]) == 100
-    assert all(set(c) == {"from", "to", "tool", "allowed", "gate", "source"} for c in out["cells"])
+    assert all(
+        set(c) == {"from", "to", "tool", "allowed", "gate", "source", "wouldDeny"} for c in out["cells"]
+    )
     blocked = next(c for c in out["cells"] if c["from"] == "manager" and c["to"] == "research")
     assert blocked["allowed"] is False and blocked["gate"] == "receives-from"
     assert blocked["source"].endswith("agents.entries.research.tools.agentToAgent.receivesFrom = []")
