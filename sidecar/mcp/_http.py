@@ -16,6 +16,8 @@ from typing import Any
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from sidecar.secrets import read_or_create_private
+
 TOKEN_ENV = "SIDECAR_HTTP_TOKEN"
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
 
@@ -62,18 +64,15 @@ class BearerAuth:
 
 
 def load_or_create_token(path: Path) -> str:
-    """The token from $SIDECAR_HTTP_TOKEN, else from `path` (created 0600 with a fresh token if missing)."""
+    """The token from $SIDECAR_HTTP_TOKEN, else from `path` (created 0600 with a fresh token if missing).
+
+    Raises:
+        UnsafeFile: `path` is a symbolic link, or another user owns it or may read or write it.
+    """
     from_env = os.environ.get(TOKEN_ENV)
     if from_env:
         return from_env.strip()
-    if path.exists():
-        return path.read_text(encoding="utf-8").strip()
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    token = secrets.token_urlsafe(32)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(token + "\n")
-    return token
+    return read_or_create_private(path, lambda: secrets.token_urlsafe(32) + "\n").strip()
 
 
 async def serve_http(app: Any, host: str, port: int, token: str, public: Collection[str] = ()) -> None:
