@@ -7,17 +7,23 @@ quietly writing plaintext: `keyring` would otherwise pick `keyrings.alt`'s plain
 package happens to be installed. The file store exists, but only when asked for by name.
 
 Keyring calls block (D-Bus round trips); async callers go through `anyio.to_thread.run_sync`.
+
+The sidecar's private files (the HTTP bearer token, the host attestation key, the log file) are opened
+through `open_private`: never through a symbolic link, and only when this user owns them and no one else
+may read or write them. Each refusal names the file and the fix.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import json
 import os
+import stat
 import sys
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Protocol, TextIO
 
@@ -50,6 +56,102 @@ FILE_STORE_WARNING = (
 
 class SecretStoreUnavailable(RuntimeError):
     """No secret store can be used as configured. The message names the fix."""
+
+
+class UnsafeFile(ValueError):
+    """A private file another user could read, write or redirect (a link, a foreign owner, open permissions).
+
+    The message names the file and the fix; the sidecar refuses to use the file until it is fixed.
+    """
+
+
+def open_private(path: Path, flags: int, *, create: bool = False) -> int:
+    """A descriptor of the private file `path`, opened with `flags`, after checking the file it opened.
+
+    The last path component is never followed if it is a symbolic link (`O_NOFOLLOW`), and the open file
+    must be a regular file owned by the effective user with no group or other permission bits. With
+    `create`, a missing file is created with mode 0600 (its directory 0700).
+
+    Raises:
+        UnsafeFile: `path` is a link, not a regular file, owned by another user or open to others.
+        FileNotFoundError: `path` is missing and `create` is false.
+    """
+    flags |= os.O_NOFOLLOW | os.O_CLOEXEC
+    if create:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        flags |= os.O_CREAT
+    try:
+        fd = os.open(path, flags, 0o600)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise UnsafeFile(
+                f"{path} is a symbolic link; the sidecar does not follow links to its private files. Remove the "
+                f"link (rm {path}) and use the real file's path"
+            ) from None
+        raise
+    try:
+        _check_private(fd, path)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _check_private(fd: int, path: Path) -> None:
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        raise UnsafeFile(f"{path} is not a regular file; remove it (or pass the path of a regular file)")
+    uid = os.geteuid()
+    if info.st_uid != uid:
+        raise UnsafeFile(
+            f"{path} is owned by uid {info.st_uid}, not by this user (uid {uid}); remove it, or run: "
+            f"chown {uid} {path} && chmod 600 {path}"
+        )
+    mode = stat.S_IMODE(info.st_mode)
+    if mode & 0o077:
+        raise UnsafeFile(f"{path} is open to other users (mode {mode:o}); run: chmod 600 {path}")
+
+
+def read_private(path: Path) -> str | None:
+    """The text of the private file `path`, or None when it does not exist (see `open_private`)."""
+    try:
+        fd = open_private(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return None
+    with os.fdopen(fd, encoding="utf-8") as handle:
+        return handle.read()
+
+
+def read_or_create_private(path: Path, fresh: Callable[[], str]) -> str:
+    """The text of the private file `path`; when it is missing, `fresh()` is written there first (0600).
+
+    Raises:
+        UnsafeFile: see `open_private`.
+    """
+    found = read_private(path)
+    if found is not None:
+        return found
+    text = fresh()
+    try:
+        fd = open_private(path, os.O_WRONLY | os.O_EXCL, create=True)
+    except FileExistsError:  # another process created it first: use theirs
+        found = read_private(path)
+        if found is None:
+            raise
+        return found
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    return text
+
+
+def append_private(path: Path) -> TextIO:
+    """The private file `path` opened for appending text (created 0600 if missing): for a log file.
+
+    Raises:
+        UnsafeFile: see `open_private`.
+    """
+    fd = open_private(path, os.O_WRONLY | os.O_APPEND, create=True)
+    return os.fdopen(fd, "a", encoding="utf-8")
 
 
 class SecretStore(Protocol):
@@ -159,14 +261,11 @@ class FileSecretStore:
 
     def _read(self) -> dict[str, str]:
         try:
-            raw = self.path.read_text(encoding="utf-8")
-        except FileNotFoundError:
+            raw = read_private(self.path)
+        except UnsafeFile as exc:
+            raise SecretStoreUnavailable(str(exc)) from None
+        if raw is None:
             return {}
-        mode = self.path.stat().st_mode & 0o777
-        if mode & 0o077:
-            raise SecretStoreUnavailable(
-                f"{self.path} is readable by other users (mode {mode:o}); run: chmod 600 {self.path}"
-            )
         try:
             data = json.loads(raw)
         except json.JSONDecodeError:

@@ -32,7 +32,7 @@ from sidecar.mirror import MirrorError
 from sidecar.policy import MalformedKey, Policy, PolicyError, Requester, is_agent_id, observe_warning
 from sidecar.reload import PolicyWatcher
 from sidecar.runtime import Runtime
-from sidecar.secrets import SecretStoreUnavailable
+from sidecar.secrets import SecretStoreUnavailable, UnsafeFile, append_private
 
 log = logging.getLogger("sidecar")
 GATEWAY_ENV = GATEWAY_URL_ENV
@@ -144,10 +144,10 @@ def _bad(message: str) -> int:
 def _handle(args: argparse.Namespace) -> int:
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
     if args.log_file:
-        path = Path(args.log_file)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))
-        handlers.append(logging.FileHandler(path, encoding="utf-8"))
+        try:  # through the checked descriptor: no symlink, this user's, 0600
+            handlers.append(logging.StreamHandler(append_private(Path(args.log_file))))
+        except (UnsafeFile, OSError) as exc:
+            return _bad(f"--log-file: {exc}")
     logging.basicConfig(
         level=args.log_level.upper(),
         handlers=handlers,

@@ -4,12 +4,16 @@ Everything that can go wrong before `hello-ok` becomes one typed error here: the
 TLS, not a WebSocket), the clock (handshake timeout) and the gateway's verdict (protocol, auth,
 pairing). The connection is opened with a generous `max_size` because `hello-ok` itself can be large and
 arrives before we know the gateway's limit; after hello the limit becomes the gateway's `maxPayload`.
+
+The socket logs through a logger of its own, capped at WARNING: at DEBUG the WebSocket library would log
+every frame (their first and last characters), and the connect frame and `hello-ok` carry the device token.
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import logging
 import socket
 import ssl
 from collections.abc import Sequence
@@ -45,6 +49,9 @@ from sidecar.gateway._protocol import (
 from sidecar.gateway._versions import Features, UnsupportedVersion, adapter_for
 
 OPEN_MAX_SIZE = 32 * 1024 * 1024
+# Whatever level the process logs at (even `--log-level debug`), no frame is ever logged.
+WIRE_LOG = logging.getLogger("sidecar.gateway.wire")
+WIRE_LOG.setLevel(logging.WARNING)
 
 
 @dataclass(slots=True)
@@ -144,6 +151,7 @@ async def _open_socket(url: str, max_size: int) -> ClientConnection:
         "open_timeout": None,
         "close_timeout": 2,
         "compression": None,
+        "logger": WIRE_LOG,
     }
     if is_loopback_host(host):
         # An HTTP(S)_PROXY in the environment must never see loopback gateway traffic.

@@ -19,13 +19,14 @@ import hashlib
 import hmac
 import json
 import math
-import os
 import secrets
 from collections import OrderedDict
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+
+from sidecar.secrets import read_or_create_private
 
 FIELD = "_caller"
 VERSION = 1
@@ -185,21 +186,19 @@ class Verifier:
 
 
 def load_or_create_key(path: Path) -> bytes:
-    """The host's attestation key: read from `path`, or created there (0600, in a 0700 directory)."""
-    if path.exists():
-        raw = path.read_text(encoding="utf-8").strip()
-        try:
-            key = bytes.fromhex(raw)
-        except ValueError:
-            raise ValueError(f"{path} is not a hex attestation key; delete it to make a new one") from None
-        if len(key) < 16:
-            raise ValueError(f"{path} holds a key shorter than 16 bytes; delete it to make a new one")
-        return key
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    key = secrets.token_bytes(KEY_BYTES)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(key.hex() + "\n")
+    """The host's attestation key: read from `path`, or created there (0600, in a 0700 directory).
+
+    Raises:
+        UnsafeFile: `path` is a symbolic link, or another user owns it or may read or write it.
+        ValueError: it does not hold a hex key of at least 16 bytes.
+    """
+    raw = read_or_create_private(path, lambda: secrets.token_bytes(KEY_BYTES).hex() + "\n").strip()
+    try:
+        key = bytes.fromhex(raw)
+    except ValueError:
+        raise ValueError(f"{path} is not a hex attestation key; delete it to make a new one") from None
+    if len(key) < 16:
+        raise ValueError(f"{path} holds a key shorter than 16 bytes; delete it to make a new one")
     return key
 
 

@@ -7,7 +7,6 @@ token is compared in constant time and never logged; it is read from a 0600 file
 from __future__ import annotations
 
 import hmac
-import json
 import os
 import secrets
 from collections.abc import Collection
@@ -16,12 +15,18 @@ from typing import Any
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from sidecar import asgi
+from sidecar.secrets import read_or_create_private
+
 TOKEN_ENV = "SIDECAR_HTTP_TOKEN"
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
 
 
 class BearerAuth:
-    """ASGI middleware: every HTTP request must carry `Authorization: Bearer <token>`."""
+    """ASGI middleware: every HTTP request and WebSocket must carry `Authorization: Bearer <token>`.
+
+    The server's lifespan passes through; a scope of any other type never reaches the app.
+    """
 
     def __init__(self, app: ASGIApp, token: str, public: Collection[str] = ()) -> None:
         if len(token) < 16:
@@ -32,48 +37,38 @@ class BearerAuth:
         self._public = frozenset(public)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        kind = asgi.kind_of(scope)
+        if kind == "lifespan":
             await self.app(scope, receive, send)
+            return
+        if kind == "unknown":
             return
         given = dict(scope.get("headers") or []).get(b"authorization", b"")
         if hmac.compare_digest(given, self._expected) or (
-            scope.get("path") in self._public and scope.get("method") in ("GET", "HEAD")
+            scope["type"] == "http"
+            and scope.get("path") in self._public
+            and scope.get("method") in ("GET", "HEAD")
         ):
             await self.app(scope, receive, send)
             return
-        body = json.dumps(
-            {
-                "error": "unauthorized",
-                "message": "Send Authorization: Bearer <token> (see `sidecar serve --help`).",
-            }
-        ).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 401,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"www-authenticate", b"Bearer"),
-                    (b"content-length", str(len(body)).encode()),
-                ],
-            }
+        await asgi.refuse(
+            scope,
+            send,
+            "Send Authorization: Bearer <token> (see `sidecar serve --help`).",
+            [(b"www-authenticate", b"Bearer")],
         )
-        await send({"type": "http.response.body", "body": body})
 
 
 def load_or_create_token(path: Path) -> str:
-    """The token from $SIDECAR_HTTP_TOKEN, else from `path` (created 0600 with a fresh token if missing)."""
+    """The token from $SIDECAR_HTTP_TOKEN, else from `path` (created 0600 with a fresh token if missing).
+
+    Raises:
+        UnsafeFile: `path` is a symbolic link, or another user owns it or may read or write it.
+    """
     from_env = os.environ.get(TOKEN_ENV)
     if from_env:
         return from_env.strip()
-    if path.exists():
-        return path.read_text(encoding="utf-8").strip()
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    token = secrets.token_urlsafe(32)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(token + "\n")
-    return token
+    return read_or_create_private(path, lambda: secrets.token_urlsafe(32) + "\n").strip()
 
 
 async def serve_http(app: Any, host: str, port: int, token: str, public: Collection[str] = ()) -> None:

@@ -41,6 +41,9 @@ from sidecar.mirror import MirrorError
 from sidecar.policy import Policy, Requester, SessionView, decide, main_key_of
 from sidecar.tools import BadCall, Denied, GatewayFault, SessionsService
 
+# What a tool accepts, checked by the schema before anything is decided, logged or cached.
+SESSION_KEY_MAX = 512
+LABEL_MAX = 512
 GATEWAY_FAULT = -32001
 MIRROR_FAULT = -32002
 T = TypeVar("T")
@@ -224,7 +227,9 @@ def build_server(
         )
 
     async def sessions_history(
-        sessionKey: Annotated[str, Field(description="agent:<id>:<rest>, or main / current")],
+        sessionKey: Annotated[
+            str, Field(max_length=SESSION_KEY_MAX, description="agent:<id>:<rest>, or main / current")
+        ],
         limit: Annotated[int | None, Field(ge=1, le=1000)] = None,
         includeTools: bool = False,
         gateway: GatewayArg = None,
@@ -238,8 +243,10 @@ def build_server(
 
     async def sessions_send(
         message: Annotated[str, Field(min_length=1, max_length=100_000)],
-        sessionKey: Annotated[str | None, Field(description="agent:<id>:<rest>, or main")] = None,
-        label: Annotated[str | None, Field(min_length=1, max_length=512)] = None,
+        sessionKey: Annotated[
+            str | None, Field(max_length=SESSION_KEY_MAX, description="agent:<id>:<rest>, or main")
+        ] = None,
+        label: Annotated[str | None, Field(min_length=1, max_length=LABEL_MAX)] = None,
         agentId: Annotated[str | None, Field(min_length=1, max_length=64)] = None,
         timeoutSeconds: Annotated[float | None, Field(ge=0, le=3600)] = None,
         gateway: GatewayArg = None,
@@ -259,7 +266,7 @@ def build_server(
     async def sessions_spawn(
         task: Annotated[str, Field(min_length=1, max_length=100_000)],
         agentId: Annotated[str | None, Field(min_length=1, max_length=64)] = None,
-        label: Annotated[str | None, Field(min_length=1, max_length=512)] = None,
+        label: Annotated[str | None, Field(min_length=1, max_length=LABEL_MAX)] = None,
         runTimeoutSeconds: Annotated[int | None, Field(ge=0, le=86_400)] = None,
         gateway: GatewayArg = None,
     ) -> Annotated[CallToolResult, SpawnResult]:

@@ -21,7 +21,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import ipaddress
-import json
 import secrets
 from collections.abc import AsyncGenerator, Callable, Mapping
 from typing import Any
@@ -29,6 +28,8 @@ from urllib.parse import urlsplit
 
 import httpx2
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from sidecar import asgi
 
 __all__ = [
     "NONCE_HEADER",
@@ -132,8 +133,11 @@ class PeerAuth:
         self._secrets_of = secrets_of
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        kind = asgi.kind_of(scope)
+        if kind == "lifespan":
             await self.app(scope, receive, send)
+            return
+        if kind == "unknown":
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers") or []}
         given = headers.get("authorization", "")
@@ -144,7 +148,11 @@ class PeerAuth:
             if hmac.compare_digest(given.encode(), f"Bearer {client_token(candidate)}".encode()):
                 peer, secret = name, candidate
         if peer is None or secret is None or not nonce or len(nonce) > 128:
-            await _unauthorized(send)
+            await asgi.refuse(
+                scope,
+                send,
+                "Not a known peer: store this pair's secret on both hosts with `sidecar peer secret`.",
+            )
             return
         proof = server_proof(secret, nonce).encode()
         inner: dict[str, Any] = dict(scope)
@@ -154,7 +162,7 @@ class PeerAuth:
         inner["state"] = state
 
         async def send_with_proof(message: Message) -> None:
-            if message["type"] == "http.response.start":
+            if message["type"] in ("http.response.start", "websocket.accept"):
                 message = {
                     **message,
                     "headers": [*message.get("headers", []), (PROOF_HEADER.encode(), proof)],
@@ -162,23 +170,6 @@ class PeerAuth:
             await send(message)
 
         await self.app(inner, receive, send_with_proof)
-
-
-async def _unauthorized(send: Send) -> None:
-    body = json.dumps(
-        {
-            "error": "unauthorized",
-            "message": "Not a known peer: store this pair's secret on both hosts with `sidecar peer secret`.",
-        }
-    ).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 401,
-            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
 
 
 def peer_of_scope(scope: Mapping[str, Any]) -> str | None:

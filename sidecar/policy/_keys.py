@@ -61,8 +61,19 @@ def looks_like_session_id(value: str) -> bool:
     return _UUID_RE.match(value.strip().lower()) is not None
 
 
-@lru_cache(maxsize=65536)
 def canonical_key(raw: str, *, requester_key: str, default_agent: str, main_key: str = "main") -> SessionKey:
+    """`_canonical_key` of `raw` stripped and length-checked first, so the cache holds only short, stripped
+    keys (padding cannot grow it)."""
+    if isinstance(raw, str):
+        text = raw.strip()
+        if len(text) > SESSION_KEY_MAX:
+            raise MalformedKey(text[:40] + "…", f"it is longer than {SESSION_KEY_MAX} characters")
+        raw = text
+    return _canonical_key(raw, requester_key=requester_key, default_agent=default_agent, main_key=main_key)
+
+
+@lru_cache(maxsize=65536)
+def _canonical_key(raw: str, *, requester_key: str, default_agent: str, main_key: str = "main") -> SessionKey:
     """Canonicalise a tool-facing session reference.
 
     `main` is the default agent's main session (the gateway resolves the bare alias that way, not to the

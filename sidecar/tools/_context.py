@@ -34,6 +34,7 @@ from sidecar.tools._routing import HOME, GatewayLike, GatewayPool, RoutingError
 from sidecar.tools._store import Store
 
 log = logging.getLogger("sidecar")
+MALFORMED = "<malformed>"
 UsageSource = Callable[[Tool], Usage]
 
 
@@ -135,11 +136,12 @@ class CallContext:
                 with telemetry.span("sidecar.decide", **{"sidecar.tool": tool}):
                     seconds = (time.perf_counter_ns() - started) / 1e9
                     telemetry.decided(tool, "denied", decision.gate, seconds)
+        logged = decision.target or decision.target_agent or self.loggable(target)
         if decision.would_deny:
             log.warning(
                 "observe mode: %s %s would be DENIED at gate %s (source: %s; fix: %s); let through",
                 tool,
-                decision.target or decision.target_agent or target,
+                logged,
                 decision.gate,
                 decision.source,
                 decision.fix,
@@ -148,7 +150,7 @@ class CallContext:
             requester_agent=self.requester.agent_id,
             requester_session=self.requester.session_key,
             tool=tool,
-            target=decision.target or decision.target_agent or target,
+            target=logged,
             outcome="allowed" if decision.allowed else "denied",
             gate=decision.gate,
             source=decision.source,
@@ -211,6 +213,16 @@ class CallContext:
 
     def canonical(self, raw: str) -> str:
         """The canonical key the engine will decide on, or `raw` when it is malformed (the engine refuses it)."""
+        return self._key_of(raw) or raw
+
+    def loggable(self, target: str | None) -> str | None:
+        """What a log may say about a target the decision did not name: its canonical key, or `MALFORMED`.
+
+        The raw argument is the caller's text (a message, a secret, megabytes): it is never logged.
+        """
+        return None if target is None else self._key_of(target) or MALFORMED
+
+    def _key_of(self, raw: str) -> str | None:
         try:
             return canonical_key(
                 raw,
@@ -219,7 +231,7 @@ class CallContext:
                 main_key=self.policy.main_key,
             ).key
         except MalformedKey:
-            return raw
+            return None
 
     async def client(self, name: str) -> GatewayLike:
         try:

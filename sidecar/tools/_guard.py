@@ -3,7 +3,8 @@
 OpenClaw's ping-pong limit counts pairs only, so A→B→C→A loops run all night (openclaw#37842). Each
 message the sidecar sends carries a one-line trailer `[sidecar-trace id=… hop=N from=…]`; the receiving
 agent's sidecar reads the newest inbound trailer in its own session and sends on with hop N+1, so a
-chain is limited however many agents it passes through.
+chain is limited however many agents it passes through. A trailer counts only on an inter-session message
+from the agent it names: a chat user can type one, but cannot make the gateway mark it inter-session.
 """
 
 from __future__ import annotations
@@ -46,11 +47,6 @@ def stamp(message: str, trace: Trace, agent_id: str) -> str:
     return f"{message.rstrip()}\n\n{trace.trailer(agent_id)}"
 
 
-def parse_trailer(text: str) -> Trace | None:
-    match = _TRAILER_RE.search(text)
-    return Trace(match.group(1), int(match.group(2))) if match else None
-
-
 def _text_of(message: dict[str, Any]) -> str:
     content = message.get("content")
     if isinstance(content, str):
@@ -73,11 +69,31 @@ def carries(message: Any, stamped: str) -> bool:
 
 
 def inbound_trace(messages: list[Any]) -> Trace | None:
-    """The trace of the newest user message in the requester's own session, if one carried a trailer."""
+    """The trace of the newest user message in the requester's own session, if another agent's sidecar sent it.
+
+    Only an inter-session message (OpenClaw's `provenance`, set by whoever calls the gateway's `agent`
+    RPC, never by a chat user) whose trailer's `from=` is the agent of the session it came from continues
+    a chain. Any other trailer is text someone typed: it is ignored and the send starts a fresh trace, so a
+    forged `hop=9999` cannot block this agent's sends.
+    """
     for message in reversed(messages):
         if isinstance(message, dict) and message.get("role") == "user":
-            return parse_trailer(_text_of(message))
+            return _trusted_trailer(message)
     return None
+
+
+def _trusted_trailer(message: dict[str, Any]) -> Trace | None:
+    provenance = message.get("provenance")
+    if not isinstance(provenance, dict) or provenance.get("kind") != "inter_session":
+        return None
+    source = provenance.get("sourceSessionKey")
+    match = _TRAILER_RE.search(_text_of(message))
+    if match is None or not isinstance(source, str):
+        return None
+    parts = source.strip().lower().split(":")
+    if len(parts) < 3 or parts[0] != "agent" or parts[1] != match.group(3):
+        return None
+    return Trace(match.group(1), int(match.group(2)))
 
 
 def turn_seed(messages: list[Any]) -> str | None:

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from sidecar.gateway import GatewayError
-from sidecar.policy import Decision, Tool, decide, is_agent_id
+from sidecar.policy import Decision, Tool, decide, filter_sessions, is_agent_id
 from sidecar.tools._context import CallContext
 from sidecar.tools._errors import BadCall, GatewayFault
 from sidecar.tools._routing import HOME
@@ -63,14 +63,20 @@ async def ensure_known(ctx: CallContext, key: str, gateway: str) -> None:
 
 
 async def resolve_label(ctx: CallContext, label: str, agent_id: str | None, gateway: str | None) -> str:
-    """The session key carrying `label` (scoped to `agent_id` if given), from the mirror or the gateway."""
-    matches = [
-        r["key"]
+    """The session key carrying `label` (scoped to `agent_id` if given), among the sessions the caller may see.
+
+    A label is resolved only among the rows the list guard shows this caller: the mirror's rows first, else
+    the key the gateway resolves, checked the same way. No match, a match the caller may not see and
+    several such matches all get one error, so a label says nothing about sessions hidden from the caller.
+    """
+    rows = [
+        (str(r.get("gateway") or HOME), str(r["key"]))
         for r in ctx.store.rows(gateway)
         if r.get("label") == label and (agent_id is None or r.get("agent") == agent_id)
     ]
+    matches = _visible(ctx, rows)
     if len(matches) == 1:
-        return str(matches[0])
+        return matches[0]
     if len(matches) > 1:
         raise BadCall(f"Multiple sessions found with label: {label}. Pass sessionKey instead.")
     name = ctx.route(agent_id or ctx.requester.agent_id, gateway) if (agent_id or gateway) else HOME
@@ -78,8 +84,28 @@ async def resolve_label(ctx: CallContext, label: str, agent_id: str | None, gate
     params = {"label": label, **({"agentId": agent_id} if agent_id else {})}
     try:
         found = await client.request("sessions.resolve", params, idempotent=True)
-    except Exception as exc:
-        raise BadCall(f"No session found with label: {label}") from exc
-    if not isinstance(found, dict) or not found.get("key"):
-        raise BadCall(f"No session found with label: {label}")
-    return str(found["key"])
+    except Exception:
+        raise _no_visible_session(ctx, label) from None
+    key = found.get("key") if isinstance(found, dict) else None
+    if not isinstance(key, str) or not key:
+        raise _no_visible_session(ctx, label)
+    try:
+        await ensure_known(ctx, key, name)  # its owner decides whether a spawned session is visible
+    except (GatewayFault, GatewayError) as exc:
+        log.info("could not look up the session a label resolved to (%s); visibility decides without it", exc)
+    if not _visible(ctx, [(name, key)]):
+        raise _no_visible_session(ctx, label)
+    return key
+
+
+def _visible(ctx: CallContext, rows: list[tuple[str, str]]) -> list[str]:
+    """The keys of `rows` (gateway, key) the list guard shows the caller."""
+    scope = filter_sessions(ctx.effective_policy(), ctx.requester, rows, ctx.view())
+    return [row[1] if isinstance(row, tuple) else row for row in scope.visible]
+
+
+def _no_visible_session(ctx: CallContext, label: str) -> BadCall:
+    return BadCall(
+        f"No session found with label: {label} among the sessions {ctx.requester.agent_id} may see. "
+        "sessions_list shows them with their labels; pass the sessionKey of the one you mean."
+    )

@@ -22,7 +22,7 @@ from tests.fakes import FakeGateway, MemoryStore
 
 pytestmark = pytest.mark.anyio
 REPO = Path(__file__).resolve().parents[2]
-SNAPSHOT = "73e1a890e167055fd4bdc05006050bdd6fe41a2abb561e953b40273afcc86a00"
+SNAPSHOT = "b9b81c5ad66fb2cd9241a7c276972033951c8453082ded84bcbb48bd18d75794"
 
 
 @pytest.fixture

@@ -27,6 +27,7 @@ from sidecar.policy import (
     NEWEST,
     Requester,
     StaticView,
+    Usage,
     decide,
     filter_sessions,
     parse_policy,
@@ -54,6 +55,8 @@ FIXED: list[dict[str, Any]] = [
     {"visibility": "agent", "enabled": False, "allow": None},
     {"visibility": "all", "enabled": False, "allow": ["*"]},
     {"visibility": "self", "enabled": True, "allow": ["main", "pa", "dev-1", "dev-2"]},
+    # A spawn depth of 1 makes main's child a leaf: OpenClaw takes its list, history and spawn away too.
+    {"visibility": "all", "enabled": True, "allow": None, "maxSpawnDepth": 1},
 ]
 
 
@@ -100,6 +103,10 @@ def apply_to_gateway(config: dict[str, Any]) -> Any:
             a2a.pop(key, None)
             if config[key] is not None:
                 a2a[key] = config[key]
+        subagents = cfg.setdefault("agents", {}).setdefault("defaults", {}).setdefault("subagents", {})
+        subagents.pop("maxSpawnDepth", None)
+        if config.get("maxSpawnDepth") is not None:
+            subagents["maxSpawnDepth"] = config["maxSpawnDepth"]
 
     return mutate
 
@@ -112,7 +119,9 @@ def sidecar_policy(config: dict[str, Any], agents: list[str], release: str | Non
     a2a = {k: config[k] for k in ("enabled", "allow") if config[k] is not None}
     if a2a:
         tools["agentToAgent"] = a2a
-    doc = {"tools": tools, "agents": {"entries": {a: {} for a in agents}}}
+    doc: dict[str, Any] = {"tools": tools, "agents": {"entries": {a: {} for a in agents}}}
+    if config.get("maxSpawnDepth") is not None:
+        doc["agents"]["defaults"] = {"subagents": {"maxSpawnDepth": config["maxSpawnDepth"]}}
     return parse_policy(json.dumps(doc), "differential.json5").for_release(semantics_for(release))
 
 
@@ -194,6 +203,9 @@ def compare_config(gw: Any, config: dict[str, Any], kid: str) -> dict[str, Any]:
     # 2026.9's `mode: "notify"` starts no run; older releases ignore it and wait for a reply, so there a
     # fire-and-forget send (timeoutSeconds 0) asks the same question without waiting.
     quiet_send = {"mode": "notify"} if release == NEWEST.version else {"timeoutSeconds": 0}
+    # notify waits 30 s by default, so there a send to the caller's own session is OpenClaw's self-target
+    # refusal; a send with timeoutSeconds 0 does not wait.
+    usage = Usage(send_waits=release == NEWEST.version)
     keys, view = universe(gw)
     requesters = [MAIN, PA, DEV1, SIDE, kid]
     targets = [MAIN, kid, PA, DEV1, SIDE, DEV2]
@@ -204,23 +216,23 @@ def compare_config(gw: Any, config: dict[str, Any], kid: str) -> dict[str, Any]:
         req = Requester.of(r_key.split(":")[1], r_key)
         for t_key in targets:
             for tool in ("sessions_history", "sessions_send"):
-                if tool == "sessions_send" and (t_key == r_key or ":subagent:" in r_key):
-                    skipped["self-send" if t_key == r_key else "subagent sessions_send"] = (
-                        skipped.get("self-send" if t_key == r_key else "subagent sessions_send", 0) + 1
-                    )
-                    continue
                 args: dict[str, Any] = {"sessionKey": t_key}
                 if tool == "sessions_history":
                     args["limit"] = 1
                 else:
                     args.update(message="differential probe", **quiet_send)
                 theirs, _ = gateway_answer(gw, tool, args, r_key)
-                if theirs == "unavailable" and ":subagent:" in r_key:
+                sub = ":subagent:" in r_key
+                if theirs == "unavailable" and sub and release != NEWEST.version:
                     # Before 2026.9 OpenClaw offers a subagent no session tool at all (HTTP 404): a tool
-                    # policy outside the session guard, like the subagent send below.
+                    # policy outside the session guard.
                     skipped["subagent tool not offered"] = skipped.get("subagent tool not offered", 0) + 1
                     continue
-                d = decide(policy, req, tool, t_key, view)  # type: ignore[arg-type]
+                if theirs == "unavailable" and sub:
+                    theirs = "forbidden"  # OpenClaw's fixed subagent deny: the tool is never offered
+                if theirs.startswith("error: sessions_send cannot target the calling session"):
+                    theirs = "forbidden"
+                d = decide(policy, req, tool, t_key, view, usage=usage)  # type: ignore[arg-type]
                 ours = "allowed" if d.allowed else "forbidden"
                 cells += 1
                 if ours == theirs:
@@ -237,10 +249,17 @@ def compare_config(gw: Any, config: dict[str, Any], kid: str) -> dict[str, Any]:
                         }
                     )
         theirs, details = gateway_answer(gw, "sessions_list", {"limit": 200}, r_key)
-        if theirs == "unavailable" and ":subagent:" in r_key:
+        if theirs == "unavailable" and ":subagent:" in r_key and release != NEWEST.version:
             skipped["subagent tool not offered"] = skipped.get("subagent tool not offered", 0) + 1
             continue
         cells += 1
+        if theirs == "unavailable":  # a leaf subagent: OpenClaw takes sessions_list away
+            listed = decide(policy, req, "sessions_list", None, view)
+            if not listed.allowed and listed.gate == "session-class":
+                agree += 1
+            else:
+                disagreements.append({"tool": "sessions_list", "requester": r_key, "openclaw": theirs})
+            continue
         gateway_keys = {s["key"] for s in details.get("sessions", [])} if theirs == "allowed" else set()
         ours_keys = set(filter_sessions(policy, req, keys, view).visible)
         if theirs == "allowed" and gateway_keys == ours_keys:

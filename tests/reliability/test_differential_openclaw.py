@@ -17,12 +17,15 @@ pytestmark = [pytest.mark.anyio, pytest.mark.gateway]
 
 
 @pytest.mark.every_version
-async def test_for_eight_global_configs_every_history_send_and_list_decision_matches_openclaw(
+async def test_for_nine_configs_every_history_send_and_list_decision_matches_openclaw(
     reliability_gateway: Any,
 ) -> None:
-    outcome = await differential(reliability_gateway, count=8)
+    # Requesters: main and named sessions of several agents and a subagent of main (an orchestrator, and a
+    # leaf in the last config), every send included: self-sends and the subagent's (OpenClaw never offers
+    # it sessions_send).
+    outcome = await differential(reliability_gateway, count=9)
     assert outcome.ok, outcome.report()
-    assert outcome.counts["configs"] == 8 and outcome.counts["disagreements"] == 0
+    assert outcome.counts["configs"] == 9 and outcome.counts["disagreements"] == 0
     # 2026.9 answers every cell; older releases offer a subagent no session tool (skipped, not compared).
     assert outcome.counts["cells"] >= (8 * 50 if reliability_gateway.tools.version == "2026.9.6" else 8 * 45)
 
