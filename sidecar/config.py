@@ -38,6 +38,7 @@ DEFAULT_TOKEN_STORE = "keyring"
 HTTP_TOKEN_ENV = "SIDECAR_HTTP_TOKEN"
 LOG_LEVEL_ENV = "SIDECAR_LOG_LEVEL"
 LOG_FILE_ENV = "SIDECAR_LOG_FILE"
+OTEL_ENV = "SIDECAR_OTEL"
 DEFAULT_GATEWAY_URL = "ws://127.0.0.1:18789"
 """OpenClaw's own default: `openclaw gateway run` listens on 127.0.0.1:18789 unless gateway.port says otherwise."""
 

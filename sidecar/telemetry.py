@@ -19,7 +19,9 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
-ENV_VAR = "SIDECAR_OTEL"
+from sidecar.config import OTEL_ENV
+
+ENV_VAR = OTEL_ENV
 SERVICE_NAME = "openclaw-sessions-sidecar"
 _NOOP: AbstractContextManager[None] = nullcontext()
 
