@@ -17,7 +17,7 @@ from typing import Any, NoReturn
 
 import json5
 
-from sidecar.policy._syntax import diagnose
+from sidecar.policy._syntax import diagnose, key_lines
 
 VISIBILITIES = ("self", "tree", "agent", "all", "scoped")
 OPENCLAW_VISIBILITIES = ("self", "tree", "agent", "all")
@@ -191,7 +191,7 @@ def parse_json5(text: str, path: str) -> Document:
         match = re.match(r"<string>:(\d+) (.*)", message)
         reported, detail = (int(match.group(1)), match.group(2)) if match else (None, message)
         if "Duplicate key" in detail:
-            raise PolicyError(path, reported, "", f"not valid JSON5: {detail}") from None
+            raise _duplicate_key(text, path, detail) from None
         found = diagnose(text, reported, detail)
         problem = f"not valid JSON5: {found.problem}"
         if found.line != reported and reported is not None:
@@ -201,6 +201,35 @@ def parse_json5(text: str, path: str) -> Document:
     if not isinstance(data, dict):
         raise PolicyError(path, 1, "", f"the top level must be an object ({{ ... }}), not {json_kind(data)}")
     return Document(path, text, data)
+
+
+def _duplicate_key(text: str, path: str, detail: str) -> PolicyError:
+    """The parser names a duplicate key but not where: find both lines in the text."""
+    seen: dict[tuple[str, ...], int] = {}
+    for key in key_lines(text):
+        first = seen.get(key.path)
+        if first is None:
+            seen[key.path] = key.line
+        else:
+            dotted = _dotted(key.path)
+            return PolicyError(
+                path,
+                key.line,
+                dotted,
+                f"Duplicate key {json.dumps(key.path[-1])}, written at {path}:{first} and {path}:{key.line}; "
+                "a JSON5 reader keeps only one of them, so the other is silently ignored",
+                fix=f"keep one {key.path[-1]} (merge the two if both hold settings you want) and delete the other",
+                source_line=Document(path, text, {}).source_line(key.line),
+            )
+    return PolicyError(path, None, "", f"not valid JSON5: {detail}", fix="remove the repeated key")
+
+
+def _dotted(keys: tuple[str, ...]) -> str:
+    """`agents.list[0].id` for a key path with list indexes."""
+    out = ""
+    for key in keys:
+        out += f"[{key}]" if key.isdigit() else (f".{key}" if out else key)
+    return out
 
 
 def json_kind(value: Any) -> str:
@@ -239,6 +268,45 @@ def validate(doc: Document, schema: dict[str, Spec] = POLICY_SCHEMA) -> None:
         PolicyError: naming the first unknown key or wrong value, with its line and what is allowed.
     """
     _check_object(doc, doc.data, schema, ())
+    if schema is POLICY_SCHEMA:
+        _check_agent_ids(doc)
+
+
+def _check_agent_ids(doc: Document) -> None:
+    """An agent defined twice (twice in agents.list, or in agents.entries and agents.list) is an error:
+    only one of the two entries would be read, and the other's restrictions silently dropped."""
+    agents = doc.data.get("agents")
+    if not isinstance(agents, dict):
+        return
+    defined: list[tuple[str, tuple[str, ...]]] = []
+    if isinstance(agents.get("entries"), dict):
+        defined += [(str(a), ("agents", "entries", str(a))) for a in agents["entries"]]
+    if isinstance(agents.get("list"), list):
+        defined += [
+            (item["id"], ("agents", "list", str(index), "id"))
+            for index, item in enumerate(agents["list"])
+            if isinstance(item, dict) and isinstance(item.get("id"), str)
+        ]
+    lines = {key.path: key.line for key in reversed(key_lines(doc.text))}
+    first: dict[str, tuple[str, tuple[str, ...]]] = {}
+    for agent_id, keys in defined:
+        canonical = agent_id.strip().lower()
+        if canonical not in first:
+            first[canonical] = (agent_id, keys)
+            continue
+        was_id, was_keys = first[canonical]
+        was, now = lines.get(was_keys), lines.get(keys)
+        shown = json.dumps(agent_id) + (f" (as {json.dumps(was_id)})" if was_id != agent_id else "")
+        raise PolicyError(
+            doc.path,
+            now,
+            _dotted(keys),
+            f"agent {shown} is defined twice: at {doc.path}:{was} ({_dotted(was_keys)}) and at "
+            f"{doc.path}:{now} ({_dotted(keys)}); only the first would be read and the other's settings "
+            "silently ignored",
+            fix=f"merge the two into one entry for {canonical} and delete the other",
+            source_line=doc.source_line(now),
+        )
 
 
 def _describe(spec: Spec) -> str:
