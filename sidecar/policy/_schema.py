@@ -27,6 +27,23 @@ MODES = ("enforce", "observe")
 
 Spec = Any  # a nested description: "str" | "bool" | "int" | "patterns" | ("enum", ...) | dict | ("map", spec)
 
+# Keys that were accepted once but never read: refused with what to use instead, not silently kept.
+# ("retired", problem, fix); the fix may name {value} (the value written) and {agent} (the entry's id).
+_RETIRED_REPLY_BACK_TURNS = (
+    "retired",
+    "is not read: the sidecar delivers a sessions_send as one run of the target, and no reply-back turns "
+    "follow it, so there is nothing for it to limit",
+    "remove it; message chains are limited by limits.maxHops and their rate by limits.sendsPerMinute",
+)
+_RETIRED_AGENT_GATEWAY = (
+    "retired",
+    "is not read: every agent in this policy's agents is placed on this host's own gateway, whatever "
+    "this says",
+    "remove it; an agent on another host is listed in gateway.peers.{value}.agents instead of in agents "
+    "(move {agent} there), and its own settings such as receivesFrom go in that host's policy "
+    "(docs/operations.md#peers)",
+)
+
 _SESSIONS = {
     "visibility": ("enum", *VISIBILITIES),
     "sendVisibility": ("enum", *VISIBILITIES),
@@ -46,7 +63,7 @@ _AGENT = {
     "name": "str",
     "default": "bool",
     "acknowledgeOpen": "bool",
-    "gateway": "str",
+    "gateway": _RETIRED_AGENT_GATEWAY,
     "tools": {
         "sessions": _SESSIONS,
         "agentToAgent": {"enabled": "bool", "allow": "patterns", "receivesFrom": "patterns"},
@@ -85,7 +102,12 @@ POLICY_SCHEMA: dict[str, Spec] = {
             },
         ),
     },
-    "limits": {"maxHops": "int", "sendsPerMinute": "int", "replyBackTurns": "int", **_BUDGETS},
+    "limits": {
+        "maxHops": "int",
+        "sendsPerMinute": "int",
+        "replyBackTurns": _RETIRED_REPLY_BACK_TURNS,
+        **_BUDGETS,
+    },
 }
 
 
@@ -309,9 +331,18 @@ def _check_agent_ids(doc: Document) -> None:
         )
 
 
+def _retired(spec: Spec) -> bool:
+    return isinstance(spec, tuple) and spec[0] == "retired"
+
+
+def _keys(schema: dict[str, Spec]) -> tuple[str, ...]:
+    """The keys an object takes (retired ones are refused, so never offered)."""
+    return tuple(k for k, v in schema.items() if not _retired(v))
+
+
 def _describe(spec: Spec) -> str:
     if isinstance(spec, dict):
-        return "an object with keys " + ", ".join(spec)
+        return "an object with keys " + ", ".join(_keys(spec))
     if isinstance(spec, tuple) and spec[0] == "enum":
         return "one of " + ", ".join(f'"{v}"' for v in spec[1:])
     if isinstance(spec, tuple) and spec[0] == "map":
@@ -332,15 +363,29 @@ def _check_object(doc: Document, value: Any, schema: dict[str, Spec], keys: tupl
     for key, item in value.items():
         here = (*keys, str(key))
         if key not in schema:
-            guess = did_you_mean(str(key), tuple(schema))
+            guess = did_you_mean(str(key), _keys(schema))
             where = ".".join(keys) or "the top level"
             raise doc.error(
                 here,
                 "unknown key" + (f": did you mean {guess}?" if guess else ""),
-                "keys " + ", ".join(schema),
+                "keys " + ", ".join(_keys(schema)),
                 fix=f"rename it to {guess}" if guess else f"remove it, or use one of the keys {where} takes",
             )
         _check_value(doc, item, schema[key], here)
+
+
+def _shown(value: Any) -> str:
+    return value if isinstance(value, str) and value.strip() else "<name>"
+
+
+def _entry_id(doc: Document, keys: tuple[str, ...]) -> str:
+    """The agent whose entry holds `keys` (agents.entries.<id>... or agents.list[i]...)."""
+    if keys[:2] == ("agents", "entries") and len(keys) > 2:
+        return keys[2]
+    if keys[:2] == ("agents", "list") and len(keys) > 2:
+        item = doc.data["agents"]["list"][int(keys[2])]
+        return str(item.get("id")) if isinstance(item, dict) else "this agent"
+    return "this agent"
 
 
 def _check_value(doc: Document, value: Any, spec: Spec, keys: tuple[str, ...]) -> None:
@@ -351,6 +396,8 @@ def _check_value(doc: Document, value: Any, spec: Spec, keys: tuple[str, ...]) -
 
     if isinstance(spec, dict):
         _check_object(doc, value, spec, keys)
+    elif _retired(spec):
+        raise doc.error(keys, spec[1], fix=spec[2].format(value=_shown(value), agent=_entry_id(doc, keys)))
     elif isinstance(spec, tuple) and spec[0] == "map":
         if not isinstance(value, dict):
             fail(f"must be an object, not {json_kind(value)}")

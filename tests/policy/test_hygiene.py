@@ -92,3 +92,33 @@ def test_explain_and_policy_show_refuse_a_duplicate_with_exit_2(
     assert main([*command, "--policy", str(path)]) == 2
     err = capsys.readouterr().err
     assert f"{path}:" in err and ("twice" in err or "Duplicate key" in err) and "fix:" in err
+
+
+# -- keys that were accepted and never read ---------------------------------------------------------
+
+
+def test_limits_reply_back_turns_is_refused_with_what_limits_chains_instead() -> None:
+    err = error_of("{\n  limits: { maxHops: 4, replyBackTurns: 2 },\n}")
+    assert (err.line, err.key) == (2, "limits.replyBackTurns")
+    assert "is not read" in err.problem and "limits.maxHops" in err.fix
+
+
+def test_an_agents_gateway_key_is_refused_and_points_at_the_peers_agents_list() -> None:
+    err = error_of('{\n  agents: {\n    entries: {\n      b: { gateway: "imac" },\n    },\n  },\n}')
+    assert (err.line, err.key) == (4, "agents.entries.b.gateway")
+    assert "gateway.peers.imac.agents" in err.fix and "(move b there)" in err.fix
+    listed = error_of('{\n  agents: {\n    list: [\n      { id: "c", gateway: "studio" },\n    ],\n  },\n}')
+    assert listed.line == 4 and "gateway.peers.studio.agents" in listed.fix and "(move c there)" in listed.fix
+
+
+def test_retired_keys_are_not_offered_as_allowed_or_as_a_guess() -> None:
+    err = error_of("{\n  limits: { replyBackTurn: 2 },\n}")
+    assert "replyBackTurns" not in str(err)
+    err = error_of('{\n  agents: { entries: { b: { gatewy: "x" } } },\n}')
+    assert "gateway" not in err.allowed and "did you mean" not in err.problem
+
+
+def test_the_readme_key_table_names_no_key_the_schema_refuses() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    table = [line for line in readme.splitlines() if line.startswith("| `")]
+    assert table and not [line for line in table if "replyBackTurns" in line or "<id>.gateway" in line]
