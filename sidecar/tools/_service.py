@@ -18,6 +18,7 @@ from sidecar.peers import PeerLinks
 from sidecar.policy import Decision, Policy, Requester, SessionView, Tool
 from sidecar.tools import _guard
 from sidecar.tools._context import CallContext, UsageSource
+from sidecar.tools._forwarding import recording_errors
 from sidecar.tools._listing import list_sessions
 from sidecar.tools._reading import read_history
 from sidecar.tools._routing import HOME, GatewayLike, GatewayPool
@@ -78,7 +79,7 @@ class SessionsService:
         active_minutes: int | None = None,
         gateway: str | None = None,
     ) -> dict[str, Any]:
-        with telemetry.tool_call("sessions_list", self.requester.agent_id):
+        with telemetry.tool_call("sessions_list", self.requester.agent_id), recording_errors(self.store):
             return await list_sessions(
                 self.ctx, kinds=kinds, limit=limit, active_minutes=active_minutes, gateway=gateway
             )
@@ -91,7 +92,7 @@ class SessionsService:
         include_tools: bool = False,
         gateway: str | None = None,
     ) -> dict[str, Any]:
-        with telemetry.tool_call("sessions_history", self.requester.agent_id):
+        with telemetry.tool_call("sessions_history", self.requester.agent_id), recording_errors(self.store):
             return await read_history(
                 self.ctx, session_key=session_key, limit=limit, include_tools=include_tools, gateway=gateway
             )
@@ -106,7 +107,7 @@ class SessionsService:
         timeout_seconds: float | None = None,
         gateway: str | None = None,
     ) -> dict[str, Any]:
-        with telemetry.tool_call("sessions_send", self.requester.agent_id):
+        with telemetry.tool_call("sessions_send", self.requester.agent_id), recording_errors(self.store):
             return await self.sends.send(
                 message=message,
                 session_key=session_key,
@@ -126,7 +127,7 @@ class SessionsService:
         gateway: str | None = None,
         extra: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
-        with telemetry.tool_call("sessions_spawn", self.requester.agent_id):
+        with telemetry.tool_call("sessions_spawn", self.requester.agent_id), recording_errors(self.store):
             return await spawn(
                 self.ctx,
                 task=task,
