@@ -108,6 +108,8 @@ POLICY_SCHEMA: dict[str, Spec] = {
         "replyBackTurns": _RETIRED_REPLY_BACK_TURNS,
         **_BUDGETS,
     },
+    # The decision log's retention (ours): rows older than maxAgeDays, and the oldest past maxRows, go.
+    "decisions": {"maxAgeDays": "count", "maxRows": "count"},
 }
 
 
@@ -353,6 +355,7 @@ def _describe(spec: Spec) -> str:
         "str": "a string",
         "bool": "true or false",
         "int": "a whole number ≥ 0",
+        "count": "a whole number ≥ 1",
         "patterns": 'a list of agent ids or "*" globs, e.g. ["dev-1", "dev-*"]',
     }[spec]
 
@@ -434,9 +437,10 @@ def _check_value(doc: Document, value: Any, spec: Spec, keys: tuple[str, ...]) -
                 else ""
             )
             fail(f"expected true or false, got {json_kind(value)}", fix)
-    elif spec == "int":
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            fail(f"expected a whole number ≥ 0, got {json_kind(value)}")
+    elif spec in ("int", "count"):
+        least = 1 if spec == "count" else 0
+        if isinstance(value, bool) or not isinstance(value, int) or value < least:
+            fail(f"expected a whole number ≥ {least}, got {json_kind(value)}")
     elif spec == "patterns":
         if isinstance(value, str):
             fail(
