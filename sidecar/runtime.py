@@ -21,9 +21,18 @@ from anyio.abc import TaskGroup
 
 from sidecar.config import mirror_path, state_dir
 from sidecar.gateway import GatewayClient, GatewayError, TokenStore
-from sidecar.mirror import FLUSH_AFTER_S, Mirror, MirrorError, MirrorSync, PauseFile, ServiceStore, usage_of
+from sidecar.mirror import (
+    FLUSH_AFTER_S,
+    Mirror,
+    MirrorError,
+    MirrorSync,
+    PauseFile,
+    Retention,
+    ServiceStore,
+    usage_of,
+)
 from sidecar.peers import PeerHost, PeerLinks, build_peer_app, secret_name
-from sidecar.policy import Policy, Requester, Tool, Usage
+from sidecar.policy import Policy, Requester, Tool, Usage, decision_retention
 from sidecar.secrets import SecretStore, open_secret_store
 from sidecar.tools import HOME, GatewayFault, GatewayPool, RoutingError, SessionsService
 
@@ -68,6 +77,7 @@ class Runtime:
         }
         path = self.db or mirror_path(self.requester.agent_id)
         self.mirror = Mirror.open(path)
+        self.mirror.decisions.retention = Retention(*decision_retention(self.policy))
         self.pool = GatewayPool(self.home_url, self.policy.peers, self._connect)
         for peer in self.policy.peers:
             self.mirror.set_agents(peer.name, peer.agents, source="config")
@@ -116,6 +126,8 @@ class Runtime:
         if self._gateway_defaults is not None:
             policy.adopt_gateway_defaults(*self._gateway_defaults)
         self.policy = policy
+        if self.mirror is not None:
+            self.mirror.decisions.retention = Retention(*decision_retention(policy))
         if self.service is not None:
             self.service.adopt(policy)
         for callback in self.on_policy:

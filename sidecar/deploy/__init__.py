@@ -1,5 +1,6 @@
 """Deployment: client manifests, the OpenClaw fragment, and the audit of an openclaw.json."""
 
+from sidecar.deploy._builtins import BUILTIN_SESSION_TOOLS
 from sidecar.deploy._grouping import FRAGMENT_FIXES, FindingGroup, group_findings
 from sidecar.deploy._host_fragment import (
     PLUGIN_DIR,
@@ -10,7 +11,6 @@ from sidecar.deploy._host_fragment import (
     write_env_file,
 )
 from sidecar.deploy._manifests import (
-    BUILTIN_SESSION_TOOLS,
     CLIENTS,
     DEFAULT_GATEWAY,
     SIDECAR_TOOLS,

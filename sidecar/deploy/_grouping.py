@@ -66,10 +66,10 @@ def group_findings(
             fix = "; ".join(dict.fromkeys(f.fix for f in members))
         if code in FRAGMENT_FIXES:
             by_hand = members[0].fix.rstrip(".")
-            others = " (and likewise for the other agents)" if len(members) > 1 else ""
+            others = " (and likewise for the other agents)" if len({f.fix for f in members}) > 1 else ""
             fix = (
-                f"Merge the output of `{fragment_command}` into {config_path} (it denies each agent the "
-                "built-in session tools and every other agent's sidecar, and gives it its own), then run "
+                f"Merge the output of `{fragment_command}` into {config_path} (it denies every agent the "
+                "built-in session tools, each agent every other agent's sidecar, and gives it its own), then run "
                 f"`openclaw config validate`. By hand instead: {by_hand}{others}"
             )
         level: Literal["error", "warning"] = "error" if severity == "error" else "warning"

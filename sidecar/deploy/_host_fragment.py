@@ -1,4 +1,4 @@
-"""The OpenClaw fragment for the multi-session host: HTTP servers, the attestation plugin, per-agent denies.
+"""The OpenClaw fragment for the multi-session host: HTTP servers, the attestation plugin, the denies.
 
 Every agent's `mcp.servers.sessions-<id>` entry points at the host's endpoint for that agent; its bearer
 credential is `${SIDECAR_TOKEN_<ID>}`, which OpenClaw fills from its own environment (or `~/.openclaw/.env`)
@@ -12,8 +12,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from sidecar.deploy._builtins import BUILTIN_SESSION_TOOLS, close_builtins
 from sidecar.deploy._manifests import (
-    BUILTIN_SESSION_TOOLS,
     TOOL_FILTER_INCLUDE,
     _namespace_deny,
     safe_server_names,
@@ -33,8 +33,9 @@ def token_env(agent_id: str) -> str:
 def host_fragment(
     policy: Policy, base_url: str, key_file: Path, agents: Sequence[str] | None = None
 ) -> dict[str, Any]:
-    """`mcp.servers` (one HTTP entry per agent), `plugins` (load path + attestation config) and
-    `agents.entries.<id>.tools.deny` (built-in session tools and every other agent's server)."""
+    """`mcp.servers` (one HTTP entry per agent), `plugins` (load path + attestation config), `tools.deny`
+    (the built-in session tools, for every agent the gateway runs) and `agents.entries.<id>.tools.deny`
+    (built-in session tools and every other agent's server)."""
     fleet = list(policy.agent_ids)
     names = [token_env(a) for a in fleet]
     clash = sorted({n for n in names if names.count(n) > 1})
@@ -61,11 +62,13 @@ def host_fragment(
         "enabled": True,
         "config": {"keyFile": str(key_file), "servers": {safe[server_name(a)]: a for a in fleet}},
     }
-    return {
-        "mcp": {"servers": servers},
-        "plugins": {"load": {"paths": [str(PLUGIN_DIR)]}, "entries": {PLUGIN_ID: plugin}},
-        "agents": {"entries": entries},
-    }
+    return close_builtins(
+        {
+            "mcp": {"servers": servers},
+            "plugins": {"load": {"paths": [str(PLUGIN_DIR)]}, "entries": {PLUGIN_ID: plugin}},
+            "agents": {"entries": entries},
+        }
+    )
 
 
 def host_header(policy_path: str, env_file: str | None) -> list[str]:
@@ -83,8 +86,11 @@ def host_header(policy_path: str, env_file: str | None) -> list[str]:
         "each call of a sessions-<id>__* tool with the calling session (HMAC, key file named by path only).",
         "Without it every call is decided as the agent's least privileged class. If you use plugins.allow,",
         f"add {PLUGIN_ID!r} to it. OpenClaw logs that it cannot verify where this local plugin came from.",
+        "tools.deny: OpenClaw's built-in session tools, closed for every agent the gateway runs (in the",
+        "policy or not: a global deny holds for all of them, and no per-agent allow grants it back).",
         "agents.entries.<id>.tools.deny: OpenClaw's built-in session tools and every other agent's server.",
-        "If an agent already has a tools.deny list, add these entries to it instead of replacing it.",
+        "If openclaw.json or an agent already has a tools.deny list, add these entries to it instead of "
+        "replacing it.",
         "No mcp.sessionIdleTtlMs is needed: sessions add no processes.",
     ]
 

@@ -19,6 +19,7 @@ OpenClaw facts this relies on (checked against the pinned 2026.9.6 package, `dis
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -29,24 +30,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from sidecar.deploy._builtins import BUILTIN_SESSION_TOOLS, builtin_findings, close_builtins, openclaw_agents
 from sidecar.policy import Policy, semantics_for
 
 CLIENTS = ("openclaw", "claude-desktop", "claude-code", "cursor", "vscode", "codex")
 Client = Literal["openclaw", "claude-desktop", "claude-code", "cursor", "vscode", "codex"]
 
 SIDECAR_TOOLS = ("sessions_list", "sessions_history", "sessions_send", "sessions_spawn")
-# OpenClaw's own tools that read or act on other sessions. Left alone on purpose: `sessions_yield`
-# (ends the caller's turn), `subagents` (the caller's own session tree), `agents_wait` (its own swarm),
-# `conversations_*` (external channel addresses, not agent sessions), `suggest_task` / `dismiss_task`.
-BUILTIN_SESSION_TOOLS = (
-    "sessions",
-    "sessions_list",
-    "sessions_history",
-    "sessions_search",
-    "sessions_send",
-    "sessions_spawn",
-    "session_status",
-)
 TOOL_FILTER_INCLUDE = ("sessions_*",)
 SERVER_PREFIX = "sessions-"
 DEFAULT_GATEWAY = "ws://127.0.0.1:18789"
@@ -289,8 +279,8 @@ def openclaw_fragment(
         entries[agent_id] = {"tools": {"deny": deny}}
     if release != "2026.9.6":
         listed = [{"id": agent_id, **entry} for agent_id, entry in entries.items()]
-        return {"mcp": {"servers": servers}, "agents": {"list": listed}}
-    return {"mcp": {"servers": servers}, "agents": {"entries": entries}}
+        return close_builtins({"mcp": {"servers": servers}, "agents": {"list": listed}})
+    return close_builtins({"mcp": {"servers": servers}, "agents": {"entries": entries}})
 
 
 def openclaw_header(policy_path: str, openclaw_version: str | None = None) -> list[str]:
@@ -310,9 +300,12 @@ def openclaw_header(policy_path: str, openclaw_version: str | None = None) -> li
                 "Merge each agents.list entry into the existing entry with the same id (lists do not merge)."
             ]
         ),
+        "tools.deny: OpenClaw's built-in session tools, closed for every agent the gateway runs (in the",
+        "policy or not: a global deny holds for all of them, and no per-agent allow grants it back).",
         f"{entries}.tools.deny: OpenClaw's built-in session tools and every other agent's sidecar",
         "(tools are named <server>__<tool>), so each agent reaches other sessions only through its own sidecar.",
-        "If an agent already has a tools.deny list, add these entries to it instead of replacing it.",
+        "If openclaw.json or an agent already has a tools.deny list, add these entries to it instead of "
+        "replacing it.",
         "Pair each agent once first: sidecar pair --gateway URL --agent <id>",
         "env passes the Secret Service's session bus (OpenClaw starts stdio servers with a minimal",
         "environment); run the gateway inside the same D-Bus session the keyring unlocks in.",
@@ -535,7 +528,8 @@ def _add_fix(values: Sequence[str], key: str, extra: str = "") -> str:
 def audit_openclaw_config(config: Mapping[str, Any], policy: Policy) -> list[Finding]:
     """Check a parsed `openclaw.json` against the policy's fleet.
 
-    Flags a governed agent that still has OpenClaw's built-in session tools, any agent that can call
+    Flags any agent (in openclaw.json, the implicit `main`, or governed) that still has OpenClaw's
+    built-in session tools (`_builtins`), any agent that can call
     another agent's sidecar (it would act with that agent's identity and scope), a governed agent with
     no usable sidecar of its own, and setups that hide the sidecar's tools (disabled server, a deny
     that covers them, the sandbox tool gate) or launch it by a relative path. Tool profiles are not
@@ -551,11 +545,14 @@ def audit_openclaw_config(config: Mapping[str, Any], policy: Policy) -> list[Fin
     ]
     configured = _agents_of(config)
     governed = list(policy.agent_ids)
-    agents = list(dict.fromkeys([*configured, *governed])) or ["main"]
+    agents = list(dict.fromkeys([*configured, *(a for a, _, _ in openclaw_agents(config)), *governed]))
     tools = _obj(config.get("tools"))
     global_layer = _Layer(_strings(tools.get("allow")), _strings(tools.get("deny")))
     findings: list[Finding] = []
     findings += _launch_findings(sidecars, policy)
+    findings += [
+        Finding(*gap) for gap in builtin_findings(config, policy, functools.partial(_covers, mcp=False))
+    ]
 
     for agent_id in agents:
         key, entry = configured.get(agent_id, (f"agents.entries.{agent_id}", {}))
@@ -566,20 +563,6 @@ def audit_openclaw_config(config: Mapping[str, Any], policy: Policy) -> list[Fin
         own_safe = own[0].safe if own else _safe_fragment(server_name(agent_id))
 
         if agent_id in governed:
-            open_builtins = [t for t in BUILTIN_SESSION_TOOLS if _reachable(t, layers, mcp=False)]
-            if open_builtins:
-                findings.append(
-                    Finding(
-                        "builtin-session-tools",
-                        "error",
-                        agent_id,
-                        f"{agent_id} still has OpenClaw's built-in {', '.join(open_builtins)}, which bypass its "
-                        "sidecar policy (OpenClaw scopes them gateway-wide).",
-                        _add_fix(open_builtins, deny_key),
-                        deny_key,
-                        tuple(open_builtins),
-                    )
-                )
             findings += _own_sidecar_findings(agent_id, own, layers, key, entry, config, policy)
 
         for other in sidecars:

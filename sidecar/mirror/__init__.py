@@ -27,6 +27,7 @@ from sidecar.mirror._log import (
     journaled_decisions,
 )
 from sidecar.mirror._operations import PAUSE_FILE, PauseFile, usage_of
+from sidecar.mirror._retention import Retention
 from sidecar.mirror._rows import ENDED_STATUSES, SessionRow, agent_of_key
 from sidecar.mirror._schema import SCHEMA_VERSION
 from sidecar.mirror._state import STALE_AFTER_S, CursorStore, State, SyncCursor
@@ -71,6 +72,7 @@ __all__ = [
     "Outcome",
     "PauseFile",
     "Progress",
+    "Retention",
     "ServiceStore",
     "SessionIndex",
     "SessionRow",

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from sidecar.mirror._errors import MirrorError
+from sidecar.mirror._retention import Retention
 
 if TYPE_CHECKING:
     from sidecar.mirror._db import Mirror
@@ -90,6 +91,7 @@ class DecisionLog:
         self._next_id = 1
         self._journal: int | None = None
         self._refused: MirrorError | None = None
+        self.retention = Retention()  # none until set; pruned in flush's transaction (_retention.py)
 
     # -- journal -------------------------------------------------------------------------------------
 
@@ -254,6 +256,7 @@ class DecisionLog:
             try:
                 with self._mirror.write() as db:
                     db.conn.executemany(_INSERT, rows)
+                    self.retention.apply(db.conn, time.time())
             except sqlite3.DatabaseError as exc:
                 self._refused = self._mirror._translate(exc)
                 raise self._refused from None

@@ -37,6 +37,7 @@ from sidecar.policy._lint import PolicyWarning, lint_policy
 from sidecar.policy._matrix import GATE_LETTERS, Cell, Matrix, access_matrix, render_matrix_text
 from sidecar.policy._model import HOME, OPENCLAW_DEFAULTS, AgentPolicy, Peer, Policy, Resolved, Source
 from sidecar.policy._operations import ALWAYS_ENFORCED, BUDGET_GATES, PAUSE_GATE, Pause, Usage
+from sidecar.policy._retention import DecisionRetention, decision_retention
 from sidecar.policy._schema import PolicyError, parse_json5, validate
 from sidecar.policy._sessions import DENY_ALWAYS, DENY_LEAF, SessionClass, classify
 from sidecar.policy._versions import NEWEST, SEMANTICS, Semantics, semantics_for
@@ -60,6 +61,7 @@ __all__ = [
     "Cell",
     "Check",
     "Decision",
+    "DecisionRetention",
     "ListScope",
     "MalformedKey",
     "Matrix",
@@ -84,6 +86,7 @@ __all__ = [
     "classify",
     "decide",
     "decide_inbound",
+    "decision_retention",
     "filter_sessions",
     "inbound_visible",
     "is_agent_id",

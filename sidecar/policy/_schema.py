@@ -17,7 +17,7 @@ from typing import Any, NoReturn
 
 import json5
 
-from sidecar.policy._syntax import diagnose
+from sidecar.policy._syntax import diagnose, key_lines
 
 VISIBILITIES = ("self", "tree", "agent", "all", "scoped")
 OPENCLAW_VISIBILITIES = ("self", "tree", "agent", "all")
@@ -26,6 +26,23 @@ SANDBOX_CLAMPS = ("spawned", "all")
 MODES = ("enforce", "observe")
 
 Spec = Any  # a nested description: "str" | "bool" | "int" | "patterns" | ("enum", ...) | dict | ("map", spec)
+
+# Keys that were accepted once but never read: refused with what to use instead, not silently kept.
+# ("retired", problem, fix); the fix may name {value} (the value written) and {agent} (the entry's id).
+_RETIRED_REPLY_BACK_TURNS = (
+    "retired",
+    "is not read: the sidecar delivers a sessions_send as one run of the target, and no reply-back turns "
+    "follow it, so there is nothing for it to limit",
+    "remove it; message chains are limited by limits.maxHops and their rate by limits.sendsPerMinute",
+)
+_RETIRED_AGENT_GATEWAY = (
+    "retired",
+    "is not read: every agent in this policy's agents is placed on this host's own gateway, whatever "
+    "this says",
+    "remove it; an agent on another host is listed in gateway.peers.{value}.agents instead of in agents "
+    "(move {agent} there), and its own settings such as receivesFrom go in that host's policy "
+    "(docs/operations.md#peers)",
+)
 
 _SESSIONS = {
     "visibility": ("enum", *VISIBILITIES),
@@ -46,7 +63,7 @@ _AGENT = {
     "name": "str",
     "default": "bool",
     "acknowledgeOpen": "bool",
-    "gateway": "str",
+    "gateway": _RETIRED_AGENT_GATEWAY,
     "tools": {
         "sessions": _SESSIONS,
         "agentToAgent": {"enabled": "bool", "allow": "patterns", "receivesFrom": "patterns"},
@@ -85,7 +102,14 @@ POLICY_SCHEMA: dict[str, Spec] = {
             },
         ),
     },
-    "limits": {"maxHops": "int", "sendsPerMinute": "int", "replyBackTurns": "int", **_BUDGETS},
+    "limits": {
+        "maxHops": "int",
+        "sendsPerMinute": "int",
+        "replyBackTurns": _RETIRED_REPLY_BACK_TURNS,
+        **_BUDGETS,
+    },
+    # The decision log's retention (ours): rows older than maxAgeDays, and the oldest past maxRows, go.
+    "decisions": {"maxAgeDays": "count", "maxRows": "count"},
 }
 
 
@@ -191,7 +215,7 @@ def parse_json5(text: str, path: str) -> Document:
         match = re.match(r"<string>:(\d+) (.*)", message)
         reported, detail = (int(match.group(1)), match.group(2)) if match else (None, message)
         if "Duplicate key" in detail:
-            raise PolicyError(path, reported, "", f"not valid JSON5: {detail}") from None
+            raise _duplicate_key(text, path, detail) from None
         found = diagnose(text, reported, detail)
         problem = f"not valid JSON5: {found.problem}"
         if found.line != reported and reported is not None:
@@ -201,6 +225,35 @@ def parse_json5(text: str, path: str) -> Document:
     if not isinstance(data, dict):
         raise PolicyError(path, 1, "", f"the top level must be an object ({{ ... }}), not {json_kind(data)}")
     return Document(path, text, data)
+
+
+def _duplicate_key(text: str, path: str, detail: str) -> PolicyError:
+    """The parser names a duplicate key but not where: find both lines in the text."""
+    seen: dict[tuple[str, ...], int] = {}
+    for key in key_lines(text):
+        first = seen.get(key.path)
+        if first is None:
+            seen[key.path] = key.line
+        else:
+            dotted = _dotted(key.path)
+            return PolicyError(
+                path,
+                key.line,
+                dotted,
+                f"Duplicate key {json.dumps(key.path[-1])}, written at {path}:{first} and {path}:{key.line}; "
+                "a JSON5 reader keeps only one of them, so the other is silently ignored",
+                fix=f"keep one {key.path[-1]} (merge the two if both hold settings you want) and delete the other",
+                source_line=Document(path, text, {}).source_line(key.line),
+            )
+    return PolicyError(path, None, "", f"not valid JSON5: {detail}", fix="remove the repeated key")
+
+
+def _dotted(keys: tuple[str, ...]) -> str:
+    """`agents.list[0].id` for a key path with list indexes."""
+    out = ""
+    for key in keys:
+        out += f"[{key}]" if key.isdigit() else (f".{key}" if out else key)
+    return out
 
 
 def json_kind(value: Any) -> str:
@@ -239,11 +292,59 @@ def validate(doc: Document, schema: dict[str, Spec] = POLICY_SCHEMA) -> None:
         PolicyError: naming the first unknown key or wrong value, with its line and what is allowed.
     """
     _check_object(doc, doc.data, schema, ())
+    if schema is POLICY_SCHEMA:
+        _check_agent_ids(doc)
+
+
+def _check_agent_ids(doc: Document) -> None:
+    """An agent defined twice (twice in agents.list, or in agents.entries and agents.list) is an error:
+    only one of the two entries would be read, and the other's restrictions silently dropped."""
+    agents = doc.data.get("agents")
+    if not isinstance(agents, dict):
+        return
+    defined: list[tuple[str, tuple[str, ...]]] = []
+    if isinstance(agents.get("entries"), dict):
+        defined += [(str(a), ("agents", "entries", str(a))) for a in agents["entries"]]
+    if isinstance(agents.get("list"), list):
+        defined += [
+            (item["id"], ("agents", "list", str(index), "id"))
+            for index, item in enumerate(agents["list"])
+            if isinstance(item, dict) and isinstance(item.get("id"), str)
+        ]
+    lines = {key.path: key.line for key in reversed(key_lines(doc.text))}
+    first: dict[str, tuple[str, tuple[str, ...]]] = {}
+    for agent_id, keys in defined:
+        canonical = agent_id.strip().lower()
+        if canonical not in first:
+            first[canonical] = (agent_id, keys)
+            continue
+        was_id, was_keys = first[canonical]
+        was, now = lines.get(was_keys), lines.get(keys)
+        shown = json.dumps(agent_id) + (f" (as {json.dumps(was_id)})" if was_id != agent_id else "")
+        raise PolicyError(
+            doc.path,
+            now,
+            _dotted(keys),
+            f"agent {shown} is defined twice: at {doc.path}:{was} ({_dotted(was_keys)}) and at "
+            f"{doc.path}:{now} ({_dotted(keys)}); only the first would be read and the other's settings "
+            "silently ignored",
+            fix=f"merge the two into one entry for {canonical} and delete the other",
+            source_line=doc.source_line(now),
+        )
+
+
+def _retired(spec: Spec) -> bool:
+    return isinstance(spec, tuple) and spec[0] == "retired"
+
+
+def _keys(schema: dict[str, Spec]) -> tuple[str, ...]:
+    """The keys an object takes (retired ones are refused, so never offered)."""
+    return tuple(k for k, v in schema.items() if not _retired(v))
 
 
 def _describe(spec: Spec) -> str:
     if isinstance(spec, dict):
-        return "an object with keys " + ", ".join(spec)
+        return "an object with keys " + ", ".join(_keys(spec))
     if isinstance(spec, tuple) and spec[0] == "enum":
         return "one of " + ", ".join(f'"{v}"' for v in spec[1:])
     if isinstance(spec, tuple) and spec[0] == "map":
@@ -254,6 +355,7 @@ def _describe(spec: Spec) -> str:
         "str": "a string",
         "bool": "true or false",
         "int": "a whole number ≥ 0",
+        "count": "a whole number ≥ 1",
         "patterns": 'a list of agent ids or "*" globs, e.g. ["dev-1", "dev-*"]',
     }[spec]
 
@@ -264,15 +366,29 @@ def _check_object(doc: Document, value: Any, schema: dict[str, Spec], keys: tupl
     for key, item in value.items():
         here = (*keys, str(key))
         if key not in schema:
-            guess = did_you_mean(str(key), tuple(schema))
+            guess = did_you_mean(str(key), _keys(schema))
             where = ".".join(keys) or "the top level"
             raise doc.error(
                 here,
                 "unknown key" + (f": did you mean {guess}?" if guess else ""),
-                "keys " + ", ".join(schema),
+                "keys " + ", ".join(_keys(schema)),
                 fix=f"rename it to {guess}" if guess else f"remove it, or use one of the keys {where} takes",
             )
         _check_value(doc, item, schema[key], here)
+
+
+def _shown(value: Any) -> str:
+    return value if isinstance(value, str) and value.strip() else "<name>"
+
+
+def _entry_id(doc: Document, keys: tuple[str, ...]) -> str:
+    """The agent whose entry holds `keys` (agents.entries.<id>... or agents.list[i]...)."""
+    if keys[:2] == ("agents", "entries") and len(keys) > 2:
+        return keys[2]
+    if keys[:2] == ("agents", "list") and len(keys) > 2:
+        item = doc.data["agents"]["list"][int(keys[2])]
+        return str(item.get("id")) if isinstance(item, dict) else "this agent"
+    return "this agent"
 
 
 def _check_value(doc: Document, value: Any, spec: Spec, keys: tuple[str, ...]) -> None:
@@ -283,6 +399,8 @@ def _check_value(doc: Document, value: Any, spec: Spec, keys: tuple[str, ...]) -
 
     if isinstance(spec, dict):
         _check_object(doc, value, spec, keys)
+    elif _retired(spec):
+        raise doc.error(keys, spec[1], fix=spec[2].format(value=_shown(value), agent=_entry_id(doc, keys)))
     elif isinstance(spec, tuple) and spec[0] == "map":
         if not isinstance(value, dict):
             fail(f"must be an object, not {json_kind(value)}")
@@ -319,9 +437,10 @@ def _check_value(doc: Document, value: Any, spec: Spec, keys: tuple[str, ...]) -
                 else ""
             )
             fail(f"expected true or false, got {json_kind(value)}", fix)
-    elif spec == "int":
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            fail(f"expected a whole number ≥ 0, got {json_kind(value)}")
+    elif spec in ("int", "count"):
+        least = 1 if spec == "count" else 0
+        if isinstance(value, bool) or not isinstance(value, int) or value < least:
+            fail(f"expected a whole number ≥ {least}, got {json_kind(value)}")
     elif spec == "patterns":
         if isinstance(value, str):
             fail(

@@ -12,10 +12,11 @@ indentation shows the block has ended.
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 
-__all__ = ["SyntaxDiagnosis", "diagnose"]
+__all__ = ["KeyAt", "SyntaxDiagnosis", "diagnose", "key_lines"]
 
 _OPENERS = {"{": "}", "[": "]"}
 _CLOSERS = {"}": "{", "]": "["}
@@ -26,6 +27,14 @@ class SyntaxDiagnosis:
     line: int
     problem: str
     hint: str
+
+
+@dataclass(frozen=True, slots=True)
+class KeyAt:
+    """One key as written: its path from the top (list items by index) and its 1-based line."""
+
+    path: tuple[str, ...]
+    line: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -283,3 +292,60 @@ def diagnose(text: str, line: int | None, message: str) -> SyntaxDiagnosis:
                     line, message, f"add a comma at the end of line {before} ({shown[-30:]})"
                 )
     return SyntaxDiagnosis(line or 1, message, "")
+
+
+_TOKEN = re.compile(
+    r"""\s+|//[^\n]*|/\*.*?\*/|"(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*'|[{}\[\]:,]|[^\s{}\[\]:,"'/]+|.""",
+    re.DOTALL,
+)
+
+
+def _key_text(token: str) -> str:
+    """A key token as the parser reads it: quotes removed and escapes decoded (best effort)."""
+    if token[:1] not in "\"'":
+        return token
+    quoted = token
+    if token[0] == "'":
+        quoted = '"' + token[1:-1].replace("\\'", "'").replace('"', '\\"') + '"'
+    try:
+        return str(json.loads(quoted))
+    except ValueError:
+        return token[1:-1]
+
+
+def key_lines(text: str) -> list[KeyAt]:
+    """Every key of a JSON5 text in order, with its path and line, duplicates included (a parser keeps
+    only one of them, so the lines come from the text). Tolerant: text that is not JSON5 gives what it
+    can."""
+    found: list[KeyAt] = []
+    # Each open bracket: its path, and for a list the index of the item being read.
+    stack: list[tuple[str, tuple[str, ...], list[int]]] = []
+    pending: tuple[str, int] | None = None
+    line = 1
+    for match in _TOKEN.finditer(text):
+        token = match.group(0)
+        here = line
+        line += token.count("\n")
+        if token.isspace() or token.startswith(("//", "/*")):
+            continue
+        top = stack[-1] if stack else None
+        if token == ":" and pending is not None and top is not None and top[0] == "{":
+            found.append(KeyAt((*top[1], pending[0]), pending[1]))
+            continue
+        if token in "{[":
+            if top is None:
+                path: tuple[str, ...] = ()
+            elif top[0] == "[":
+                path = (*top[1], str(top[2][0]))
+            else:
+                path = found[-1].path if found and found[-1].path[:-1] == top[1] else top[1]
+            stack.append((token, path, [0]))
+        elif token in "}]":
+            if stack:
+                stack.pop()
+        elif token == "," and top is not None and top[0] == "[":
+            top[2][0] += 1
+        pending = (
+            (_key_text(token), here) if top is not None and top[0] == "{" and token not in "{}[]:," else None
+        )
+    return found

@@ -30,6 +30,7 @@ from sidecar.policy import (
     semantics_for,
 )
 from sidecar.tools._errors import BadCall, Denied, GatewayFault
+from sidecar.tools._forwarding import note_decided
 from sidecar.tools._routing import HOME, GatewayLike, GatewayPool, RoutingError
 from sidecar.tools._store import Store
 
@@ -164,6 +165,7 @@ class CallContext:
         )
         if not decision.allowed:
             raise Denied(decision)
+        note_decided(decision)  # a GatewayFault forwarding it is logged as outcome "error"
         return decision
 
     async def call_peer(

@@ -19,8 +19,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-DEFAULT_REPLY_BACK_TURNS = 0
-MAX_REPLY_BACK_TURNS = 5
 _TRAILER_RE = re.compile(r"\[sidecar-trace id=([0-9a-f]{8,32}) hop=(\d{1,4}) from=([a-z0-9_-]{1,64})\]\s*$")
 
 

@@ -17,6 +17,7 @@ from sidecar import telemetry
 from sidecar.peers import PeerLinks
 from sidecar.policy import Decision, Policy, Requester, SessionView, Tool
 from sidecar.tools._context import CallContext, UsageSource
+from sidecar.tools._forwarding import recording_errors
 from sidecar.tools._listing import list_sessions
 from sidecar.tools._reading import read_history
 from sidecar.tools._routing import HOME, GatewayLike, GatewayPool
@@ -76,7 +77,7 @@ class SessionsService:
         active_minutes: int | None = None,
         gateway: str | None = None,
     ) -> dict[str, Any]:
-        with telemetry.tool_call("sessions_list", self.requester.agent_id):
+        with telemetry.tool_call("sessions_list", self.requester.agent_id), recording_errors(self.store):
             return await list_sessions(
                 self.ctx, kinds=kinds, limit=limit, active_minutes=active_minutes, gateway=gateway
             )
@@ -89,7 +90,7 @@ class SessionsService:
         include_tools: bool = False,
         gateway: str | None = None,
     ) -> dict[str, Any]:
-        with telemetry.tool_call("sessions_history", self.requester.agent_id):
+        with telemetry.tool_call("sessions_history", self.requester.agent_id), recording_errors(self.store):
             return await read_history(
                 self.ctx, session_key=session_key, limit=limit, include_tools=include_tools, gateway=gateway
             )
@@ -104,7 +105,7 @@ class SessionsService:
         timeout_seconds: float | None = None,
         gateway: str | None = None,
     ) -> dict[str, Any]:
-        with telemetry.tool_call("sessions_send", self.requester.agent_id):
+        with telemetry.tool_call("sessions_send", self.requester.agent_id), recording_errors(self.store):
             return await self.sends.send(
                 message=message,
                 session_key=session_key,
@@ -124,7 +125,7 @@ class SessionsService:
         gateway: str | None = None,
         extra: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
-        with telemetry.tool_call("sessions_spawn", self.requester.agent_id):
+        with telemetry.tool_call("sessions_spawn", self.requester.agent_id), recording_errors(self.store):
             return await spawn(
                 self.ctx,
                 task=task,

@@ -378,13 +378,12 @@ def test_the_audit_passes_the_generated_fragment() -> None:
 
 def test_the_audit_flags_a_governed_agent_that_kept_the_built_in_session_tools() -> None:
     config = generated_config(hierarchy())
+    del config["tools"]
     config["agents"]["entries"]["lead"]["tools"]["deny"] = ["sessions-manager__*"]
     findings = m.audit_openclaw_config(config, hierarchy())
     builtins = [f for f in findings if f.code == "builtin-session-tools"]
-    assert [(f.agent, f.key, f.values) for f in builtins] == [
-        ("lead", "agents.entries.lead.tools.deny", m.BUILTIN_SESSION_TOOLS)
-    ]
-    assert '"sessions_send"' in builtins[0].fix and "agents.entries.lead.tools.deny" in builtins[0].fix
+    assert [(f.agent, f.key, f.values) for f in builtins] == [("lead", "tools.deny", m.BUILTIN_SESSION_TOOLS)]
+    assert '"sessions_send"' in builtins[0].fix and "to tools.deny in openclaw.json" in builtins[0].fix
     for finding in findings:
         apply(config, finding)
     assert m.audit_openclaw_config(config, hierarchy()) == []
@@ -415,6 +414,7 @@ def test_an_agent_outside_the_policy_is_flagged_for_every_sidecar_it_can_reach()
 
 def test_a_config_with_no_denies_at_all_is_flagged_for_every_agent() -> None:
     config = generated_config(hierarchy())
+    del config["tools"]
     for entry in config["agents"]["entries"].values():
         del entry["tools"]
     findings = m.audit_openclaw_config(config, hierarchy())

@@ -476,7 +476,7 @@ def test_a_governed_agent_that_kept_the_built_in_session_tools_is_reported_with_
     audit = [c for c in report["checks"] if c["name"] == "openclaw-config"]
     builtin = [c for c in audit if "built-in" in c["detail"] and "lead" in c["detail"]]
     assert builtin and builtin[0]["status"] == "FAIL"
-    assert "agents.entries.lead.tools.deny" in builtin[0]["fix"]
+    assert "to tools.deny in openclaw.json: the global list closes them for every agent" in builtin[0]["fix"]
     assert code == 1
 
 

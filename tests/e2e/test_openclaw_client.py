@@ -2,8 +2,10 @@
 gateway's openclaw.json, gives each agent its own sidecar and no way around it.
 
 One dedicated gateway (agents lead, dev-1, hr, main). The policy scopes lead to dev-1 and governs lead,
-dev-1 and hr; `main` is deliberately left out of it and serves as the control: it has no deny, so it shows
-that what lead is refused exists and works, and that it is the fragment's deny that refuses it. Every
+dev-1 and hr; `main` is deliberately left out of it. The fragment's global `tools.deny` closes OpenClaw's
+built-in session tools for every agent the gateway runs, main included, so the control for those is
+taken before the fragment is merged: main's built-in sessions_send reaches hr, so what the fragment
+refuses exists and works. main has no per-agent deny, so it remains the control for the sidecars. Every
 call is made by the stub model in a real turn (`CALL tool_call {"id": ..., "args": ...}`: OpenClaw 2026.9.6
 defers MCP and session tools behind its tool_search/tool_call surface) and read back from what the model
 was sent (`gw.stub_requests()`) and from chat.history.
@@ -39,7 +41,7 @@ from typing import Any
 import json5
 import pytest
 
-from sidecar.deploy._manifests import BUILTIN_SESSION_TOOLS, SIDECAR_TOOLS
+from sidecar.deploy import BUILTIN_SESSION_TOOLS, SIDECAR_TOOLS
 
 pytestmark = [pytest.mark.gateway]
 AGENTS = ("lead", "dev-1", "hr", "main")
@@ -107,6 +109,8 @@ class Deployment:
     root: Path
     policy: Path
     fragment: dict[str, Any]
+    # main's built-in sessions_send to hr, made before the fragment was merged, and its marker
+    builtin_control: tuple[Turn, str] | None = None
 
     def turn(self, agent: str, message: str) -> Turn:
         before = len(self.gw.stub_requests())
@@ -215,9 +219,13 @@ def deployment(gateway_factory, tmp_path_factory) -> Iterator[Deployment]:  # ty
     deployed = copy.deepcopy(fragment)
     for name, server in deployed["mcp"]["servers"].items():
         server["env"] = {**server.get("env", {}), **server_env(root, name.removeprefix("sessions-"))}
+    dep = Deployment(gw, root, policy, fragment)
+    # The control for the built-ins, before the fragment closes them: main's sessions_send reaches hr.
+    marker = f"builtin-control-{uuid.uuid4().hex[:8]}"
+    control = dep.call("main", "sessions_send", {"sessionKey": "agent:hr:main", "message": marker})
+    dep.builtin_control = (control, marker)
     # patch_config raises if the gateway rejects the merged config (`config reload skipped (invalid config)`)
     gw.patch_config(lambda config: config.update(merge(config, deployed)))
-    dep = Deployment(gw, root, policy, fragment)
     # OpenClaw starts the sidecar when lead's run first needs its tools: poll until they are there.
     deadline = time.monotonic() + READY_DEADLINE_S
     while True:
@@ -245,7 +253,8 @@ def test_the_generated_fragment_is_what_the_gateway_runs(deployment) -> None:  #
         assert server["command"] == str(sidecar_executable())
         deny = deployment.fragment["agents"]["entries"][agent]["tools"]["deny"]
         assert config["agents"]["entries"][agent]["tools"]["deny"] == deny
-    assert "tools" not in config["agents"]["entries"]["main"]  # the control agent: no deny at all
+    assert set(BUILTIN_SESSION_TOOLS) <= set(config["tools"]["deny"])  # every agent, main included
+    assert "tools" not in config["agents"]["entries"]["main"]  # the control agent: no per-agent deny
     # The sidecar OpenClaw started for lead got the env block (token substituted from the gateway's own
     # environment) and, of the gateway's environment, nothing but the MCP SDK's defaults.
     running = sidecar_processes(deployment.policy)
@@ -297,24 +306,27 @@ def test_lead_calls_its_own_sidecar_and_gets_real_results(deployment) -> None:  
     assert deployment.model_calls("hr", f"{marker}-hr") == []
 
 
-def test_lead_cannot_reach_openclaws_built_in_session_tools(deployment) -> None:  # type: ignore[no-untyped-def]
+def test_no_agent_can_reach_openclaws_built_in_session_tools(deployment) -> None:  # type: ignore[no-untyped-def]
     marker = f"builtin-{uuid.uuid4().hex[:8]}"
     args = {"sessionKey": "agent:hr:main", "message": marker}
-    for tool in BUILTIN_SESSION_TOOLS:
-        via_catalog = deployment.call("lead", tool, args)
-        assert unknown_tool(via_catalog, tool), f"{tool}: {via_catalog.outcome}"
-        top_level = deployment.direct("lead", tool, args)
-        assert not_offered(top_level, tool), f"{tool}: {top_level.outcome}"
-    assert not {*BUILTIN_SESSION_TOOLS} & deployment.search("lead", "sessions send list history spawn status")
+    # lead (governed) and main (not in the policy) alike: the fragment's global deny holds for both
+    for agent in ("lead", "main"):
+        for tool in BUILTIN_SESSION_TOOLS:
+            via_catalog = deployment.call(agent, tool, args)
+            assert unknown_tool(via_catalog, tool), f"{agent} {tool}: {via_catalog.outcome}"
+            top_level = deployment.direct(agent, tool, args)
+            assert not_offered(top_level, tool), f"{agent} {tool}: {top_level.outcome}"
+        assert not {*BUILTIN_SESSION_TOOLS} & deployment.search(
+            agent, "sessions send list history spawn status"
+        )
     assert deployment.model_calls("hr", marker) == []
     assert not any(marker in message_text(m) for m in deployment.history("agent:hr:main"))
 
-    # Control: main has no deny, and the very same call reaches hr through the built-in tool.
-    control = deployment.call(
-        "main", "sessions_send", {"sessionKey": "agent:hr:main", "message": f"{marker}-main"}
-    )
+    # Control: before the fragment was merged, the very same call by main reached hr through the built-in.
+    assert deployment.builtin_control is not None
+    control, control_marker = deployment.builtin_control
     assert '"name": "sessions_send"' in control.outcome and '"source": "openclaw"' in control.outcome
-    assert "echo" in [e["rule"] for e in deployment.model_calls("hr", f"{marker}-main")]
+    assert "echo" in [e["rule"] for e in deployment.model_calls("hr", control_marker)]
 
 
 def test_lead_cannot_call_another_agents_sidecar(deployment) -> None:  # type: ignore[no-untyped-def]
@@ -332,7 +344,7 @@ def test_lead_cannot_call_another_agents_sidecar(deployment) -> None:  # type: i
     assert not {n for n in seen if n.startswith(("sessions-hr__", "sessions-dev-1__"))}, seen
     assert deployment.model_calls("dev-1", marker) == []
 
-    # Control: main (no deny) finds hr's sidecar with the same search and can call it, acting as hr.
+    # Control: main (no per-agent deny) finds hr's sidecar with the same search and can call it, acting as hr.
     control_seen = deployment.search("main", "sessions list history send spawn")
     assert {n for n in control_seen if n.startswith("sessions-hr__")}, control_seen
     control = deployment.call("main", "sessions-hr__sessions_list", {})
