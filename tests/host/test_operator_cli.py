@@ -109,3 +109,16 @@ def test_a_pause_given_the_hosts_database_lands_where_the_host_reads_the_agents_
     assert not (running.root / "paused.json").exists()
     assert main(["resume", "--agent", "dev-1"]) == 0
     assert PauseFile.in_dir(state / "dev-1").read() is None
+
+
+def test_status_names_each_paused_agent_of_the_running_host_and_how_to_lift_it(
+    running: HostPaths, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["pause", "--agent", "lead", "--reason", "runaway"]) == 0
+    capsys.readouterr()
+    assert main(["status"]) == 0
+    out = capsys.readouterr().out
+    assert "agent lead:" in out and "PAUSED (runaway)" in out and "sidecar resume --agent lead" in out
+    assert "agent dev-1:" in out and out.count("PAUSED") == 1
+    assert main(["status", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["paused"] == {"lead": "runaway"}
