@@ -188,3 +188,19 @@ async def test_a_policy_edit_applies_to_the_next_attested_call_and_tells_connect
         assert (
             status is not None and status["lastError"] is None and status["policy"] == str(opened.policy_file)
         )
+
+
+async def test_every_agents_attested_caller_keeps_its_agents_peer_links_pause_and_budgets(
+    opened: Opened,
+) -> None:
+    for agent in AGENTS:
+        base = opened.host.services[agent]
+        args: dict[str, Any] = {}
+        bound = opened.host.binders[agent](
+            "sessions_list", opened.signed(agent, f"agent:{agent}:x", "sessions_list", args)
+        )
+        assert bound.requester.session_key == f"agent:{agent}:x"
+        # Without peer links a call to a sidecar peer failed with "no peer links are set up".
+        assert bound.ctx.peers is not None and bound.ctx.peers is base.ctx.peers
+        assert bound.ctx.usage is base.ctx.usage is not None
+    assert opened.host.services["lead"].ctx.usage is not opened.host.services["dev-1"].ctx.usage
