@@ -8,7 +8,8 @@ changes; a valid one is handed over as a new Policy that the next call decides o
 logged with its file and line while the previous policy stays in force.
 
 Each outcome is also written to `<state dir>/policy-status.json`, so `sidecar doctor` (another process)
-can say which policy a running sidecar enforces and why it refused the last edit.
+can say which policy a running sidecar enforces and why it refused the last edit. The host writes it to
+its own state directory and to each agent's it serves.
 """
 
 from __future__ import annotations
@@ -82,6 +83,9 @@ class PolicyWatcher:
     apply: Callable[[Policy], Awaitable[None]]
     state_dir: Path | None = None
     check: Callable[[Policy], str | None] | None = None
+    # More directories that get the same status file (the host writes it into each served agent's state
+    # directory too, where `sidecar doctor --agent ID` reads it).
+    also: tuple[Path, ...] = ()
     interval: float = POLL_S
     clock: Callable[[], float] = time.time
     last_error: str | None = field(default=None, init=False)
@@ -149,6 +153,10 @@ class PolicyWatcher:
     def _write_status(self, restart: list[str] | None = None) -> None:
         if self.state_dir is None:
             return
+        for where in (self.state_dir, *self.also):
+            self._write_status_in(where, restart)
+
+    def _write_status_in(self, state_dir: Path, restart: list[str] | None) -> None:
         policy = self.current
         status = {
             "policy": policy.path,
@@ -163,11 +171,11 @@ class PolicyWatcher:
             "restartNeededFor": restart or [],
         }
         try:
-            self.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-            tmp = self.state_dir / f".{STATUS_FILE}.{os.getpid()}.tmp"
+            state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+            tmp = state_dir / f".{STATUS_FILE}.{os.getpid()}.tmp"
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
             with os.fdopen(fd, "w", encoding="utf-8") as handle:
                 json.dump(status, handle, indent=2)
-            os.replace(tmp, self.state_dir / STATUS_FILE)
+            os.replace(tmp, state_dir / STATUS_FILE)
         except OSError as exc:
-            log.warning("could not write %s: %s", self.state_dir / STATUS_FILE, exc)
+            log.warning("could not write %s: %s", state_dir / STATUS_FILE, exc)

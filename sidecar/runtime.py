@@ -1,4 +1,7 @@
-"""Everything `sidecar serve` owns for one agent: the secret store, the mirror, gateway connections, syncs.
+"""Everything a sidecar owns: the secret store, the mirror, gateway connections, syncs.
+
+`sidecar serve` runs one for its agent; the host runs one for every agent it serves (`serve_agent`), so
+each agent has its own service, its own pause file and budgets, on the one shared mirror and connection.
 
 Connections open on first use. Opening one also learns that gateway's agents and starts its mirror
 sync; the first call waits until the first snapshot is in, so the first decision sees real sessions.
@@ -34,10 +37,12 @@ from sidecar.mirror import (
 from sidecar.peers import PeerHost, PeerLinks, build_peer_app, secret_name
 from sidecar.policy import Policy, Requester, Tool, Usage, decision_retention
 from sidecar.secrets import SecretStore, open_secret_store
-from sidecar.tools import HOME, GatewayFault, GatewayPool, RoutingError, SessionsService
+from sidecar.tools import HOME, GatewayFault, GatewayLike, GatewayPool, RoutingError, SessionsService
 
 log = logging.getLogger("sidecar")
 PEER_RETRY_S = 5.0
+Connector = Callable[[str, str, bool], Awaitable[GatewayLike]]
+UsageSource = Callable[[Tool], Usage]
 
 
 @dataclass
@@ -48,18 +53,28 @@ class Runtime:
     token_env: str = "OPENCLAW_GATEWAY_TOKEN"
     token_store: str | None = None
     db: Path | None = None
+    # Where each agent's pause file is read (the host: each agent's own state directory, where
+    # `sidecar pause --agent ID` writes it); by default this sidecar's state directory.
+    pause_dir: Callable[[str], Path] | None = None
+    # Opens one gateway connection (name, url, allow_insecure); by default the real gateway client.
+    connect: Connector | None = None
     mirror: Mirror | None = field(default=None, init=False)
     pool: GatewayPool | None = field(default=None, init=False)
     _tokens: TokenStore | None = field(default=None, init=False)
     _tasks: TaskGroup | None = field(default=None, init=False)
     service: SessionsService | None = field(default=None, init=False)
+    # Every agent this runtime serves, each deciding as its main session (`as_caller` rebinds per call).
+    services: dict[str, SessionsService] = field(default_factory=dict, init=False)
     # Called after a reloaded policy is in force (the MCP server recomputes its offered tools).
     on_policy: list[Callable[[], Awaitable[object]]] = field(default_factory=list, init=False)
     _ready: anyio.Event = field(default_factory=anyio.Event, init=False)
     _secrets: SecretStore | None = field(default=None, init=False, repr=False)
     _peer_secrets: dict[str, str] = field(default_factory=dict, init=False, repr=False)
     _gateway_defaults: tuple[str, str] | None = field(default=None, init=False)
-    _pause: PauseFile | None = field(default=None, init=False)
+    _pauses: dict[str, PauseFile] = field(default_factory=dict, init=False)
+    _store: ServiceStore | None = field(default=None, init=False)
+    _links: PeerLinks | None = field(default=None, init=False)
+    _unserved: set[str] = field(default_factory=set, init=False)
 
     @property
     def state_dir(self) -> Path:
@@ -78,60 +93,127 @@ class Runtime:
         path = self.db or mirror_path(self.requester.agent_id)
         self.mirror = Mirror.open(path)
         self.mirror.decisions.retention = Retention(*decision_retention(self.policy))
-        self.pool = GatewayPool(self.home_url, self.policy.peers, self._connect)
+        self.pool = GatewayPool(self.home_url, self.policy.peers, self.connect or self._connect)
         for peer in self.policy.peers:
             self.mirror.set_agents(peer.name, peer.agents, source="config")
         # Until a gateway answers this run, decide with the release it ran last time (the mirror knows).
         for cursor in self.mirror.cursors.all():
             if cursor.openclaw_version:
                 self.pool.learn_release(cursor.gateway, cursor.openclaw_version)
-        links = PeerLinks(self.policy, lambda name: self._peer_secrets.get(name.split(":", 1)[-1]))
-        self._pause = PauseFile.in_dir(self.state_dir)
-        self.service = SessionsService(
-            self.policy, self.requester, ServiceStore(self.mirror), self.pool, peers=links, usage=self.usage
-        )
+        self._store = ServiceStore(self.mirror)
+        self._links = PeerLinks(self.policy, lambda name: self._peer_secrets.get(name.split(":", 1)[-1]))
+        self.service = self.serve_agent(self.requester)
         return self.service
 
-    def usage(self, tool: Tool) -> Usage:
-        """The operator's facts for the next call: the pause file, and for sends and spawns the counts
-        against this agent's budgets (from its outbox, decision log and mirror)."""
-        assert self._pause is not None and self.mirror is not None
-        paused = self._pause.read()
-        agent = self.policy.for_agent(self.requester.agent_id)
-        send, spawn = tool == "sessions_send", tool == "sessions_spawn"
-        if not (send or spawn):
-            return Usage(paused=paused)
-        return usage_of(
-            self.mirror,
-            agent.agent_id,
-            paused,
-            time.time(),
-            sends=send and agent.sends_per_day.value is not None,
-            spawns=spawn and agent.spawns_per_hour.value is not None,
-            children=spawn and agent.max_active_children.value is not None,
+    def serve_agent(self, requester: Requester) -> SessionsService:
+        """The service of another agent on this runtime's mirror and gateways (the host serves every agent
+        of its policy): its own pause file and budgets, the same peer links."""
+        assert self.pool is not None and self._store is not None
+        service = SessionsService(
+            self.policy,
+            requester,
+            self._store,
+            self.pool,
+            peers=self._links,
+            usage=self.usage_for(requester.agent_id),
         )
+        self.services[requester.agent_id] = service
+        return service
+
+    def pause_file(self, agent_id: str) -> PauseFile:
+        found = self._pauses.get(agent_id)
+        if found is None:
+            where = self.pause_dir(agent_id) if self.pause_dir is not None else self.state_dir
+            found = self._pauses[agent_id] = PauseFile.in_dir(where)
+        return found
+
+    def usage_for(self, agent_id: str) -> UsageSource:
+        """The operator's facts for `agent_id`'s next call: its pause file, and for sends and spawns the
+        counts against its budgets (its rows of the outbox, the decision log and the mirror)."""
+        pause = self.pause_file(agent_id)
+
+        def usage(tool: Tool) -> Usage:
+            assert self.mirror is not None
+            paused = pause.read()
+            agent = self.policy.for_agent(agent_id)
+            send, spawn = tool == "sessions_send", tool == "sessions_spawn"
+            if not (send or spawn):
+                return Usage(paused=paused)
+            return usage_of(
+                self.mirror,
+                agent_id,
+                paused,
+                time.time(),
+                sends=send and agent.sends_per_day.value is not None,
+                spawns=spawn and agent.spawns_per_hour.value is not None,
+                children=spawn and agent.max_active_children.value is not None,
+            )
+
+        return usage
 
     def vet(self, policy: Policy) -> str | None:
         """Why a reloaded policy cannot replace the current one, or None."""
-        agent = self.requester.agent_id
-        if agent not in policy.known_agents:
-            return (
-                f"agent {agent!r}, which this sidecar serves, is no longer in the policy; add "
-                f"agents.entries.{agent}: {{}} back (to stop it, use `sidecar pause --agent {agent}`)"
-            )
-        return None
+        served = list(self.services) or [self.requester.agent_id]
+        gone = [agent for agent in served if agent not in policy.known_agents]
+        if not gone:
+            return None
+        names = ", ".join(repr(a) for a in gone)
+        return (
+            f"agent {names}, which this sidecar serves, is no longer in the policy; add "
+            + ", ".join(f"agents.entries.{a}: {{}}" for a in gone)
+            + f" back (to stop it, use `sidecar pause --agent {gone[0]}`)"
+        )
 
     async def adopt(self, policy: Policy) -> None:
-        """Put a reloaded policy in force: the next call is decided by it."""
+        """Put a reloaded policy in force for every agent served: the next call is decided by it."""
         if self._gateway_defaults is not None:
             policy.adopt_gateway_defaults(*self._gateway_defaults)
         self.policy = policy
         if self.mirror is not None:
             self.mirror.decisions.retention = Retention(*decision_retention(policy))
-        if self.service is not None:
-            self.service.adopt(policy)
+        for service in self.services.values():
+            service.adopt(policy)
         for callback in self.on_policy:
             await callback()
+
+    def writers(self) -> list[SessionsService]:
+        """A service deciding as each of this host's sessions that left a send pending, so a resumed send
+        goes out as the session that wrote it. A send from an agent not served here, or received from a
+        peer's sidecar (which resends it itself), stays pending."""
+        assert self._store is not None
+        found: dict[str, SessionsService] = {}
+        for entry in self._store.outbox_pending():
+            session = str(entry.get("requester") or "")
+            if str(entry.get("requester_gateway") or HOME) != HOME or session in found:
+                continue
+            agent = session.split(":")[1] if session.count(":") >= 2 else ""
+            base = self.services.get(agent)
+            try:
+                if base is None:
+                    raise ValueError(f"agent {agent!r} is not served here")
+                found[session] = base.as_caller(Requester.of(agent, session, main_key=self.policy.main_key))
+            except ValueError as exc:  # MalformedKey is a ValueError
+                if session not in self._unserved:
+                    self._unserved.add(session)
+                    log.warning("sends pending from %s stay pending: %s", session or "?", exc)
+        return list(found.values())
+
+    async def resume_pending(self) -> int:
+        """Deliver the sends a previous run left pending, each as the session that wrote it."""
+        resumed = 0
+        for writer in self.writers():
+            resumed += await writer.resume_pending()
+        return resumed
+
+    async def resume_peers(self) -> int:
+        """Deliver sends to sidecar peers that stayed pending while a peer was down, each as its writer."""
+        resumed = 0
+        for writer in self.writers():
+            try:
+                resumed += await writer.sends.resume_peers()
+            except Exception as exc:  # the loop must outlive any one peer's trouble
+                log.warning("resuming peer sends of %s failed: %s", writer.requester.session_key, exc)
+        return resumed
 
     async def _connect(self, name: str, url: str, allow_insecure: bool) -> GatewayClient:
         assert self._tokens is not None and self.mirror is not None and self.pool is not None
@@ -209,7 +291,7 @@ class Runtime:
                 # Never let startup trouble take the server down: each tool call retries and reports it.
                 log.warning("home gateway not ready at startup (%s); tools will retry on use", exc)
             if self.service is not None:
-                resumed = await self.service.resume_pending()
+                resumed = await self.resume_pending()
                 if resumed:
                     log.info("resumed %d send(s) left pending by a previous run", resumed)
                 await self._peer_loop()
@@ -247,14 +329,11 @@ class Runtime:
                     log.info("peer %s not reachable yet: %s", peer.name, exc)
                     continue
                 ids = [str(a) for a in answer.get("agents", []) if isinstance(a, str)]
-                self.service.ctx.learned_from(peer.name, ids)
+                for service in self.services.values():
+                    service.ctx.learned_from(peer.name, ids)
                 self.mirror.set_agents(peer.name, ids)
                 learned.add(peer.name)
-            try:
-                resumed = await self.service.sends.resume_peers()
-            except Exception as exc:  # the loop must outlive any one peer's trouble
-                log.warning("resuming peer sends failed: %s", exc)
-                resumed = 0
+            resumed = await self.resume_peers()
             if resumed:
                 log.info("delivered %d pending send(s) to peers", resumed)
             await anyio.sleep(PEER_RETRY_S)

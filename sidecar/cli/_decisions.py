@@ -16,11 +16,10 @@ import sqlite3
 import sys
 import time
 from collections.abc import Iterable
-from dataclasses import asdict
-from pathlib import Path
+from dataclasses import asdict, fields, replace
 from typing import Any
 
-from sidecar.config import mirror_path
+from sidecar.cli._where import Database, find_db
 from sidecar.mirror import AUDIT_FIELDS, DecisionRecord, Mirror, MirrorError, audit_records
 
 EPILOG = f"""\
@@ -38,6 +37,10 @@ allowed send. A record is built from those fields only: message bodies and token
 --would-deny lists the calls observe mode (mode: "observe" in the policy) let through although enforce
 would refuse them, each with its gate, source and fix: review them before switching to enforce.
 --since takes a duration (90s, 30m, 2h, 7d) or an ISO 8601 time (UTC unless it names a zone).
+Under the multi-session host (`sidecar up`) every agent's decisions are in the host's database: --agent
+finds it (the running host's when it serves the agent, else the agent's own sidecar's) and keeps only
+the calls that agent's sessions made; without --agent, every agent's. The database read is named on
+stderr.
 Exit 0 on success (with --would-deny: 0 when there are none, 1 when there are), 2 on bad input.
 """
 
@@ -93,8 +96,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def where(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--agent", metavar="ID", help="the agent whose decision log to read (default path)")
-    parser.add_argument("--db", metavar="PATH", help="the mirror database (overrides --agent's default)")
+    parser.add_argument(
+        "--agent", metavar="ID", help="the agent whose decisions to read (its sidecar's or the host's log)"
+    )
+    parser.add_argument(
+        "--db",
+        metavar="PATH",
+        help="the mirror database (overrides the default; a host's is filtered by --agent)",
+    )
 
 
 def parse_since(text: str, now: float | None = None) -> float:
@@ -118,16 +127,14 @@ def parse_since(text: str, now: float | None = None) -> float:
     return when.timestamp()
 
 
-def db_path(args: argparse.Namespace) -> Path | str:
-    """The database path, or an error message."""
-    if args.db:
-        return Path(args.db).expanduser()
-    if not args.agent:
-        return "pass --agent ID (for the default location) or --db PATH"
-    try:
-        return mirror_path(args.agent)
-    except ValueError as exc:
-        return f"--agent: {exc}"
+def db_path(args: argparse.Namespace) -> Database | str:
+    """The database to read (and whose rows to keep), or an error message."""
+    found = find_db(args.agent, args.db)
+    if isinstance(found, Database):
+        note = found.note()
+        if note:
+            print(f"sidecar decisions: {note}", file=sys.stderr)
+    return found
 
 
 def _bad(message: str) -> int:
@@ -135,44 +142,66 @@ def _bad(message: str) -> int:
     return 2
 
 
-def _open(args: argparse.Namespace) -> tuple[Path, float | None] | int:
-    path = db_path(args)
-    if isinstance(path, str):
-        return _bad(path)
+def _open(args: argparse.Namespace) -> tuple[Database, float | None] | int:
+    found = db_path(args)
+    if isinstance(found, str):
+        return _bad(found)
     try:
         since = parse_since(args.since) if args.since else None
     except ValueError as exc:
         return _bad(str(exc))
-    if not path.is_file():
-        return _bad(f"no mirror at {path}; the sidecar creates it on first start")
-    return path, since
+    if not found.path.is_file():
+        return _bad(f"no mirror at {found.path}; the sidecar creates it on first start")
+    return found, since
+
+
+def _mine(records: Iterable[dict[str, Any]], agent: str | None) -> list[dict[str, Any]]:
+    return [r for r in records if agent is None or r["requester"] == agent]
 
 
 def _export(args: argparse.Namespace) -> int:
     opened = _open(args)
     if isinstance(opened, int):
         return opened
-    path, since = opened
+    found, since = opened
     try:
-        with Mirror.open(path, readonly=True, busy_timeout=1.0) as mirror, mirror.reading() as conn:
-            _write(audit_records(conn, since=since), "jsonl")
+        with Mirror.open(found.path, readonly=True, busy_timeout=1.0) as mirror, mirror.reading() as conn:
+            records = audit_records(conn, since=since)
+            _write(
+                records
+                if found.only_agent is None
+                else (r for r in records if r["requester"] == found.only_agent),
+                "jsonl",
+            )
     except (MirrorError, sqlite3.Error) as exc:
         return _bad(str(exc))
     return 0
+
+
+def _first_id(conn: sqlite3.Connection, agent: str | None, lines: int) -> int:
+    """The id after which the last `lines` decisions (of `agent`) start."""
+    if lines <= 0:
+        return int(conn.execute("SELECT coalesce(max(id), 0) FROM decisions").fetchone()[0])
+    where, params = ("WHERE requester_agent = ?", [agent]) if agent is not None else ("", [])
+    row = conn.execute(
+        f"SELECT id FROM decisions {where} ORDER BY id DESC LIMIT 1 OFFSET ?", [*params, lines - 1]
+    ).fetchone()
+    return int(row[0]) - 1 if row is not None else 0
 
 
 def _tail(args: argparse.Namespace) -> int:
     opened = _open(args)
     if isinstance(opened, int):
         return opened
-    path, since = opened
+    found, since = opened
+    agent = found.only_agent
     printed = 0
     try:
-        with Mirror.open(path, readonly=True, busy_timeout=1.0) as mirror:
+        with Mirror.open(found.path, readonly=True, busy_timeout=1.0) as mirror:
             with mirror.reading() as conn:
                 newest = int(conn.execute("SELECT coalesce(max(id), 0) FROM decisions").fetchone()[0])
                 if since is None:
-                    first = list(audit_records(conn, after_id=max(0, newest - max(0, args.lines))))
+                    first = list(audit_records(conn, after_id=_first_id(conn, agent, args.lines)))
                 else:
                     first = list(audit_records(conn, since=since))
             last = max([newest, *(r["id"] for r in first)])
@@ -182,12 +211,13 @@ def _tail(args: argparse.Namespace) -> int:
                 if not batch:
                     with mirror.reading() as conn:
                         batch = list(audit_records(conn, after_id=last))
+                if batch:
+                    last = max(last, *(r["id"] for r in batch))
+                batch = _mine(batch, agent)
                 if args.count is not None:
                     batch = batch[: args.count - printed]
                 _write(batch, args.format)
                 printed += len(batch)
-                if batch:
-                    last = max(last, *(r["id"] for r in batch))
                 if args.count is not None and printed >= args.count:
                     return 0
                 time.sleep(POLL_S)
@@ -215,19 +245,35 @@ def _when(ts: float) -> str:
     return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
+_COLUMNS = tuple(f.name for f in fields(DecisionRecord))
+
+
+def _of_agent(
+    mirror: Mirror, agent: str, *, would_deny: bool, since: float | None, limit: int
+) -> list[DecisionRecord]:
+    """The newest decisions (or would-be denials) made by `agent`'s sessions in a shared (host) log."""
+    sql = f"SELECT {', '.join(_COLUMNS)} FROM decisions WHERE requester_agent = ? AND ts >= ?"
+    if would_deny:
+        sql += " AND would_deny = 1"
+    with mirror.reading() as conn:
+        rows = conn.execute(sql + " ORDER BY id DESC LIMIT ?", (agent, since or 0.0, limit)).fetchall()
+    return [
+        replace(record, would_deny=bool(record.would_deny)) for record in (DecisionRecord(*r) for r in rows)
+    ]
+
+
 def _list(args: argparse.Namespace) -> int:
-    path = db_path(args)
-    if isinstance(path, str):
-        return _bad(path)
+    opened = _open(args)
+    if isinstance(opened, int):
+        return opened
+    found, since = opened
     try:
-        since = parse_since(args.since) if args.since else None
-    except ValueError as exc:
-        return _bad(str(exc))
-    if not path.is_file():
-        return _bad(f"no mirror at {path}; the sidecar creates it on first start")
-    try:
-        with Mirror.open(path, readonly=True, busy_timeout=1.0) as mirror:
-            if args.would_deny:
+        with Mirror.open(found.path, readonly=True, busy_timeout=1.0) as mirror:
+            if found.only_agent is not None:
+                records = _of_agent(
+                    mirror, found.only_agent, would_deny=args.would_deny, since=since, limit=args.limit
+                )
+            elif args.would_deny:
                 records = mirror.decisions.would_deny(since=since, limit=args.limit)
             else:
                 records = [r for r in mirror.decisions.recent(args.limit) if since is None or r.ts >= since]

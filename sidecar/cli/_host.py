@@ -17,11 +17,12 @@ from typing import Any
 
 import anyio
 
-from sidecar.cli._serve import GATEWAY_ENV, TOKEN_ENV
+from sidecar.cli._serve import GATEWAY_ENV, TOKEN_ENV, observe_banner
 from sidecar.config import ENV_VAR, load_policy
 from sidecar.host import DEFAULT_PORT, HostConfig, HostLocked, HostPaths, governed_agents, run_host
-from sidecar.mirror import MirrorError
+from sidecar.mirror import MirrorError, PauseFile
 from sidecar.policy import Policy, PolicyError
+from sidecar.reload import read_status
 from sidecar.secrets import SecretStoreUnavailable
 
 UP_WAIT_S = 60.0
@@ -45,6 +46,12 @@ come from ${ENV_VAR}; the gateway from --gateway, gateway.url in the policy, or 
 status and down act on the running host and need no policy; one that is given must exist.
 Exit 0 on success (status: a host is running), 1 when the host fails to start or stop, 2 on bad input
 (a missing or invalid policy file, no gateway), 3 from status when no host is running.
+
+Live operation, as for `sidecar serve`: policy edits apply to every agent's next call without a restart
+(clients get tools/list_changed; a broken edit is refused and the old policy stays, see `sidecar
+doctor`); `sidecar pause --agent ID` stops one agent's calls from all its sessions; each agent's budgets
+count its own calls; `sidecar decisions --agent ID` and `sidecar outbox --agent ID` read the host's
+database. `status` shows paused agents and a refused edit.
 """
 
 
@@ -130,6 +137,10 @@ def _host(args: argparse.Namespace) -> int:
         handlers=[logging.StreamHandler(sys.stderr)],
         format="%(asctime)s sidecar-host[%(process)d] %(levelname)s %(message)s",
     )
+    for agent in governed_agents(policy):
+        banner = observe_banner(policy, agent)
+        if banner:
+            print(banner, file=sys.stderr)
     config = HostConfig(
         policy, home, args.port, paths, token_env=args.token_env, token_store=args.token_store
     )
@@ -246,7 +257,16 @@ def _status(args: argparse.Namespace) -> int:
     pid = paths.running_pid()
     info = paths.read_info() or {}
     found = health(int(info.get("port", DEFAULT_PORT))) if pid is not None else None
-    report = {"running": pid is not None, "pid": pid, **({"host": info} if info else {}), "health": found}
+    paused = _paused(paths, list(info.get("agents") or {}))
+    refused = (read_status(paths.root) or {}).get("lastError") if pid is not None else None
+    report = {
+        "running": pid is not None,
+        "pid": pid,
+        **({"host": info} if info else {}),
+        "health": found,
+        "paused": paused,
+        "policyError": refused,
+    }
     if args.json:
         print(json.dumps(report, indent=2))
         return 0 if pid is not None else 3
@@ -258,9 +278,26 @@ def _status(args: argparse.Namespace) -> int:
         f"  gateway: {info.get('gateway', '?')}  connections open: {(found or {}).get('gatewayConnections', '?')}"
     )
     for agent, path in (info.get("agents") or {}).items():
-        print(f"  agent {agent}: {info.get('url', '')}{path}")
+        pause = paused.get(agent)
+        state = f"  PAUSED ({pause}); `sidecar resume --agent {agent}` lifts it" if pause else ""
+        print(f"  agent {agent}: {info.get('url', '')}{path}{state}")
+    if refused:
+        print(f"  policy: the last edit was refused, the previous policy is in force: {refused}")
     print(f"  log: {info.get('log', paths.log)}")
     return 0
+
+
+def _paused(paths: HostPaths, agents: list[str]) -> dict[str, str]:
+    """Each served agent under an operator's pause, with the reason."""
+    found: dict[str, str] = {}
+    for agent in agents:
+        try:
+            pause = PauseFile.in_dir(paths.agent_dir(str(agent))).read()
+        except ValueError:
+            continue
+        if pause is not None:
+            found[str(agent)] = pause.reason or "no reason given"
+    return found
 
 
 def _tail(path: Path, n: int) -> str:

@@ -8,7 +8,7 @@ import json
 import sys
 from typing import Any
 
-from sidecar.cli._mirror import _db_path, _where
+from sidecar.cli._where import find_db
 from sidecar.mirror import Mirror, MirrorError
 
 EPILOG = """\
@@ -20,6 +20,9 @@ examples:
 A send is written here before its first attempt, under an idempotency key derived from the logical
 send; a retry after a dropped connection or a gateway restart reuses that key and first checks the
 target's transcript, so the target runs it once. Message bodies are kept only while a send is pending.
+Under the multi-session host (`sidecar up`) every agent's sends are in the host's database: --agent
+finds it (the running host's when it serves the agent, else the agent's own sidecar's) and keeps only
+the sends that agent's sessions made; without --agent, every agent's.
 Exit 0 when no send failed, 1 when some did, 2 on bad input.
 """
 COLUMNS = (
@@ -45,7 +48,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    _where(parser)
+    parser.add_argument(
+        "--agent", metavar="ID", help="the agent whose sends to list (its sidecar's or the host's outbox)"
+    )
+    parser.add_argument(
+        "--db",
+        metavar="PATH",
+        help="the mirror database (overrides the default; a host's is filtered by --agent)",
+    )
     parser.add_argument(
         "--status", choices=("pending", "delivered", "failed"), help="only sends in this state"
     )
@@ -54,12 +64,23 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.set_defaults(handler=_outbox)
 
 
-def _rows(mirror: Mirror, status: str | None, limit: int) -> list[dict[str, Any]]:
-    where = "WHERE status = ?" if status else ""
-    params: tuple[Any, ...] = (status, limit) if status else (limit,)
+def _rows(mirror: Mirror, status: str | None, limit: int, agent: str | None = None) -> list[dict[str, Any]]:
+    """The newest sends (in `status`; written by `agent`'s sessions, at home)."""
+    clauses: list[str] = []
+    params: list[Any] = []
+    if status:
+        clauses.append("status = ?")
+        params.append(status)
+    if agent is not None:
+        # substr, not LIKE: `_` in an agent id is a LIKE wildcard.
+        prefix = f"agent:{agent}:"
+        clauses.append("substr(requester, 1, ?) = ? AND requester_gateway = 'home'")
+        params += [len(prefix), prefix]
+    where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
     with mirror.reading() as conn:
         found = conn.execute(
-            f"SELECT {', '.join(COLUMNS)} FROM outbox {where} ORDER BY created_at DESC LIMIT ?", params
+            f"SELECT {', '.join(COLUMNS)} FROM outbox {where} ORDER BY created_at DESC LIMIT ?",
+            [*params, limit],
         ).fetchall()
     return [dict(zip(COLUMNS, row, strict=True)) for row in found]
 
@@ -69,16 +90,22 @@ def _when(ts: float | None) -> str:
 
 
 def _outbox(args: argparse.Namespace) -> int:
-    path = _db_path(args)
-    if isinstance(path, str):
-        print(f"sidecar outbox: {path}", file=sys.stderr)
+    found = find_db(args.agent, args.db)
+    if isinstance(found, str):
+        print(f"sidecar outbox: {found}", file=sys.stderr)
         return 2
-    if not path.is_file():
-        print(f"sidecar outbox: no mirror at {path}; the sidecar creates it on first start", file=sys.stderr)
+    if not found.path.is_file():
+        print(
+            f"sidecar outbox: no mirror at {found.path}; the sidecar creates it on first start",
+            file=sys.stderr,
+        )
         return 2
+    note = found.note()
+    if note:
+        print(f"sidecar outbox: {note}", file=sys.stderr)
     try:
-        with Mirror.open(path, readonly=True, busy_timeout=1.0) as mirror:
-            rows = _rows(mirror, args.status, args.limit)
+        with Mirror.open(found.path, readonly=True, busy_timeout=1.0) as mirror:
+            rows = _rows(mirror, args.status, args.limit, found.only_agent)
     except MirrorError as exc:
         print(f"sidecar outbox: {exc}", file=sys.stderr)
         return 2

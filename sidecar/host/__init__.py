@@ -1,6 +1,6 @@
 """The multi-session host: one process for every agent and session, each call decided as its attested caller."""
 
-from sidecar.host._app import CallerBinder, build_host_app, endpoint_path
+from sidecar.host._app import CallerBinder, HostApp, build_host_app, endpoint_path
 from sidecar.host._attest import (
     FIELD,
     AttestationError,
@@ -12,7 +12,7 @@ from sidecar.host._attest import (
     load_or_create_key,
     make_attestation,
 )
-from sidecar.host._run import HostConfig, governed_agents, run_host
+from sidecar.host._run import Host, HostConfig, governed_agents, open_host, run_host
 from sidecar.host._state import DEFAULT_PORT, HostLocked, HostPaths, WriterLock
 
 __all__ = [
@@ -21,6 +21,8 @@ __all__ = [
     "AttestationError",
     "Caller",
     "CallerBinder",
+    "Host",
+    "HostApp",
     "HostConfig",
     "HostLocked",
     "HostPaths",
@@ -34,5 +36,6 @@ __all__ = [
     "governed_agents",
     "load_or_create_key",
     "make_attestation",
+    "open_host",
     "run_host",
 ]

@@ -17,7 +17,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import anyio
 from starlette.applications import Starlette
@@ -124,6 +124,32 @@ async def _json(send: Send, status: int, body: dict[str, Any], extra: list[tuple
     await send({"type": "http.response.body", "body": data})
 
 
+class ToolLister(Protocol):
+    """An agent endpoint's MCP server, as a reload sees it."""
+
+    async def policy_changed(self) -> bool: ...
+
+
+@dataclass
+class HostApp:
+    """The host's ASGI app, and per agent the binder of its calls and its MCP server."""
+
+    app: Starlette
+    binders: dict[str, CallerBinder]
+    servers: dict[str, ToolLister]
+
+    async def policy_changed(self) -> int:
+        """After a reload: recompute each endpoint's offered tools and tell its connected clients
+        (`notifications/tools/list_changed`) where the set changed; returns how many changed."""
+        changed = 0
+        for agent_id, server in self.servers.items():
+            try:
+                changed += bool(await server.policy_changed())
+            except Exception as exc:  # one endpoint's closed clients must not keep the others uninformed
+                log.warning("%s: could not tell clients the tool list changed: %s", agent_id, exc)
+        return changed
+
+
 def build_host_app(
     services: dict[str, SessionsService],
     verifier: Verifier,
@@ -132,19 +158,21 @@ def build_host_app(
     background: Callable[[], Any] | None = None,
     health: Callable[[], dict[str, Any]] | None = None,
     host: str = "127.0.0.1",
-) -> tuple[Starlette, dict[str, CallerBinder]]:
+) -> HostApp:
     """The host's ASGI app: one MCP server per agent (each `services[agent]` is that agent's main session,
     rebound per call), started and stopped with the app. `background` runs for the app's lifetime."""
     from sidecar.mcp import build_server
 
     endpoints: dict[str, AgentEndpoint] = {}
     binders: dict[str, CallerBinder] = {}
+    servers: dict[str, ToolLister] = {}
     for agent_id, service in services.items():
         binder = CallerBinder(agent_id, service, verifier)
         server = build_server(service, bind=binder, close_gateways=False)
         app = server.streamable_http_app(streamable_http_path=endpoint_path(agent_id), host=host)
         endpoints[agent_id] = AgentEndpoint(agent_id, app, server.session_manager, agent_token(key, agent_id))
         binders[agent_id] = binder
+        servers[agent_id] = server
 
     def default_health() -> dict[str, Any]:
         return {"ok": True, "agents": sorted(endpoints)}
@@ -164,4 +192,4 @@ def build_host_app(
                     tasks.cancel_scope.cancel()
 
     dispatch = _Dispatch(endpoints, health or default_health)
-    return Starlette(routes=[Mount("/", app=dispatch)], lifespan=lifespan), binders
+    return HostApp(Starlette(routes=[Mount("/", app=dispatch)], lifespan=lifespan), binders, servers)

@@ -1,7 +1,9 @@
 """Where the host keeps its state, and the lock that makes it the one writer of its mirror.
 
 `<state root>/host/`: `attest.key` (0600, shared with the OpenClaw plugin by path), `host.pid`,
-`host.json` (port, agents, policy: what `status` reads), `host.log`, `host.lock` and `mirror.db`.
+`host.json` (port, agents, policy: what `status` reads), `host.log`, `host.lock`, `mirror.db` (every
+agent's sessions, decisions and outbox) and `policy-status.json`. Each agent's pause file stays in the
+agent's own state directory (`<state root>/<agent>/paused.json`), where `sidecar pause` writes it.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from sidecar.config import state_root
+from sidecar.policy import is_agent_id
 
 DEFAULT_PORT = 8766
 
@@ -54,6 +57,16 @@ class HostPaths:
     @property
     def mirror(self) -> Path:
         return self.root / "mirror.db"
+
+    def agent_dir(self, agent_id: str) -> Path:
+        """An agent's own state directory beside the host's (`<state root>/<agent>`): where `sidecar pause
+        --agent ID` writes its pause file and `sidecar doctor --agent ID` reads the reload status."""
+        if not is_agent_id(agent_id):
+            raise ValueError(f"{agent_id!r} is not a valid agent id")
+        return self.root.parent / agent_id
+
+    def is_host_mirror(self, db: Path) -> bool:
+        return db.expanduser().resolve() == self.mirror.resolve()
 
     def ensure(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True, mode=0o700)

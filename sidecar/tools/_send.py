@@ -360,6 +360,9 @@ class SendPipeline:
             name, key = str(entry["gateway"]), str(entry["idempotency_key"])
             if not self.ctx.via_sidecar(name) or key in self.in_flight or entry.get("body") is None:
                 continue
+            mine = (self.ctx.requester.session_key, self.ctx.requester.gateway)
+            if (entry.get("requester"), entry.get("requester_gateway", HOME)) != mine:
+                continue  # another session's send: Runtime.writers resumes it as that session
             if self.ctx.clock() - float(entry.get("created_at") or 0) < older_than:
                 continue
             trace = _guard.Trace(str(entry.get("trace_id") or ""), int(entry.get("hop") or 1))
@@ -555,6 +558,9 @@ class SendPipeline:
             key, body = str(entry["idempotency_key"]), entry.get("body")
             if self.ctx.via_sidecar(str(entry["gateway"])):
                 continue  # resume_peers delivers these, under the same key
+            mine = (self.ctx.requester.session_key, self.ctx.requester.gateway)
+            if (entry.get("requester"), entry.get("requester_gateway", HOME)) != mine:
+                continue  # another session's send: Runtime.writers resumes it as that session
             if body is None or self.ctx.clock() - float(entry.get("created_at") or 0) > DEDUPE_WINDOW_S:
                 self.ctx.store.outbox_finish(
                     key, "failed", error="expired: the sidecar was down too long to resend"

@@ -46,11 +46,15 @@ class SessionsService:
 
     def as_caller(self, requester: Requester) -> SessionsService:
         """The same tools decided as another session of this agent (the host's attested caller), sharing
-        the mirror, the gateways and the agent's send rate window."""
+        the mirror, the gateways, the peer links, the agent's pause and budgets (`usage`), its send rate
+        window and the sends in flight."""
         if requester.agent_id != self.requester.agent_id:
             raise ValueError(f"{requester.session_key} is not a session of {self.requester.agent_id}")
-        twin = SessionsService(self.policy, requester, self.store, self.gateways, self.clock)
+        twin = SessionsService(
+            self.policy, requester, self.store, self.gateways, self.clock, peers=self.peers, usage=self.usage
+        )
         twin.sends.limiter = self.sends.limiter
+        twin.sends.in_flight = self.sends.in_flight
         return twin
 
     def adopt(self, policy: Policy) -> None:
