@@ -167,7 +167,7 @@ class Runtime:
     async def adopt(self, policy: Policy) -> None:
         """Put a reloaded policy in force for every agent served: the next call is decided by it."""
         if self._gateway_defaults is not None:
-            policy.adopt_gateway_defaults(*self._gateway_defaults)
+            policy = policy.with_gateway_defaults(*self._gateway_defaults)
         self.policy = policy
         if self.mirror is not None:
             self.mirror.decisions.retention = Retention(*decision_retention(policy))
@@ -236,7 +236,8 @@ class Runtime:
         defaults = hello.session_defaults
         if name == HOME and defaults is not None and defaults.default_agent_id:
             self._gateway_defaults = (defaults.default_agent_id, defaults.main_key or "main")
-            self.policy.adopt_gateway_defaults(*self._gateway_defaults)
+            if self.policy.with_gateway_defaults(*self._gateway_defaults) is not self.policy:
+                await self.adopt(self.policy)
         listed: Any = await client.request("agents.list", {}, idempotent=True)
         ids = [a["id"] for a in (listed or {}).get("agents", []) if isinstance(a, dict) and "id" in a]
         self.pool.learn_agents(name, ids)

@@ -325,11 +325,16 @@ class Policy:
     def known_agents(self) -> frozenset[str]:
         return frozenset(self.agent_ids) | {a for peer in self.peers for a in peer.agents}
 
-    def adopt_gateway_defaults(self, default_agent: str, main_key: str) -> None:
-        """Use the home gateway's own defaults (hello-ok sessionDefaults): `main` must name the session the
-        gateway will act on, whatever the policy file guessed."""
-        self.__dict__["default_agent"] = default_agent
-        self.__dict__["main_key"] = main_key
+    def with_gateway_defaults(self, default_agent: str, main_key: str) -> Policy:
+        """This policy with the home gateway's own defaults (hello-ok sessionDefaults), so that `main` names
+        the session the gateway will act on, whatever the policy file guessed. A new Policy: a built one is
+        never changed (a call being decided keeps the policy it started with)."""
+        if self.default_agent == default_agent and self.main_key == main_key:
+            return self
+        other = Policy(self.doc, self.openclaw, self.semantics)
+        other.__dict__["default_agent"] = default_agent
+        other.__dict__["main_key"] = main_key
+        return other
 
     @cached_property
     def default_agent(self) -> str:
