@@ -17,6 +17,7 @@ from sidecar.gateway._errors import (
     ConnectionRefused,
     DeviceAuthRejected,
     DeviceTokenMismatch,
+    ErrorContext,
     GatewayAuthChanged,
     GatewayError,
     GatewayUnreachable,
@@ -69,7 +70,7 @@ from sidecar.gateway._protocol import (
     ResponseReceived,
     ShutdownAnnounced,
 )
-from sidecar.gateway._transport import features_of
+from sidecar.gateway._transport import features_of, probe_gateway
 from sidecar.gateway._versions import (
     ADAPTERS,
     MAX_PROTOCOL,
@@ -110,6 +111,7 @@ __all__ = [
     "DeviceAuthRejected",
     "DeviceIdentity",
     "DeviceTokenMismatch",
+    "ErrorContext",
     "ErrorShape",
     "EventReceived",
     "EventStream",
@@ -163,4 +165,5 @@ __all__ = [
     "is_supported",
     "is_unknown_method",
     "parse_version",
+    "probe_gateway",
 ]
