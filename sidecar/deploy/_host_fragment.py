@@ -12,13 +12,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from sidecar.deploy._manifests import (
-    BUILTIN_SESSION_TOOLS,
-    TOOL_FILTER_INCLUDE,
-    _namespace_deny,
-    safe_server_names,
-    server_name,
-)
+from sidecar.deploy._manifests import TOOL_FILTER_INCLUDE
+from sidecar.deploy._naming import BUILTIN_SESSION_TOOLS, namespace_deny, safe_server_names, server_name
 from sidecar.policy import Policy
 
 PLUGIN_ID = "openclaw-sessions-sidecar"
@@ -55,7 +50,7 @@ def host_fragment(
         deny = list(BUILTIN_SESSION_TOOLS)
         for other in fleet:
             if other != agent_id:
-                deny += _namespace_deny(safe[server_name(other)], own)
+                deny += namespace_deny(safe[server_name(other)], own)
         entries[agent_id] = {"tools": {"deny": deny}}
     plugin = {
         "enabled": True,

@@ -39,7 +39,7 @@ from typing import Any
 import json5
 import pytest
 
-from sidecar.deploy._manifests import BUILTIN_SESSION_TOOLS, SIDECAR_TOOLS
+from sidecar.deploy import BUILTIN_SESSION_TOOLS, SIDECAR_TOOLS
 
 pytestmark = [pytest.mark.gateway]
 AGENTS = ("lead", "dev-1", "hr", "main")
