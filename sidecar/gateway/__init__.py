@@ -85,6 +85,7 @@ from sidecar.gateway._versions import (
     is_supported,
     is_unknown_method,
     parse_version,
+    sent_under,
 )
 
 __all__ = [
@@ -166,4 +167,5 @@ __all__ = [
     "is_unknown_method",
     "parse_version",
     "probe_gateway",
+    "sent_under",
 ]

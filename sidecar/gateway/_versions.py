@@ -191,6 +191,22 @@ def is_unknown_method(exc: BaseException) -> bool:
     return isinstance(exc, RequestError) and exc.gateway_message.strip().lower().startswith("unknown method")
 
 
+def sent_under(message: Any, idempotency_key: str) -> bool:
+    """Whether a transcript message (a `chat.history` entry) is the one sent under `idempotency_key`.
+
+    From 2026.9 the transcript records the key (a retried run's derived `<key>-r<n>` too) or the run id it
+    became; older releases record neither, so nothing matches there and the caller needs another mark.
+    """
+    if not isinstance(message, dict):
+        return False
+    meta = message.get("__openclaw")
+    meta = meta if isinstance(meta, dict) else {}
+    return (
+        str(message.get("idempotencyKey", "")).startswith(idempotency_key)
+        or meta.get("runId") == idempotency_key
+    )
+
+
 @dataclass(slots=True)
 class Features:
     """What one gateway connection can do: its release's adapter, hello's method list, probe results."""

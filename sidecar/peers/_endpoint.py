@@ -26,6 +26,7 @@ from pydantic import Field
 from starlette.types import ASGIApp
 
 from sidecar import __version__
+from sidecar.gateway import sent_under
 from sidecar.mirror import Mirror
 from sidecar.peers._auth import PeerAuth, peer_of_scope
 from sidecar.policy import (
@@ -260,14 +261,8 @@ def _send_params(message: str, target: str, idem: str, requester: Requester) -> 
 
 async def _already_delivered(client: PeerGateway, target: str, idem: str) -> bool:
     payload = await client.request("chat.history", {"sessionKey": target, "limit": 100}, idempotent=True)
-    for message in (payload or {}).get("messages", []) if isinstance(payload, dict) else []:
-        if not isinstance(message, dict):
-            continue
-        meta = message.get("__openclaw")
-        meta = meta if isinstance(meta, dict) else {}
-        if str(message.get("idempotencyKey", "")).startswith(idem) or meta.get("runId") == idem:
-            return True
-    return False
+    messages = (payload or {}).get("messages", []) if isinstance(payload, dict) else []
+    return any(sent_under(message, idem) for message in messages)
 
 
 def _peer(ctx: Context[Any, Any]) -> str | None:
