@@ -7,7 +7,8 @@
 `GatewayError` subclass whose text says what to do next.
 """
 
-from sidecar.gateway._client import AgentAccepted, Backoff, GatewayClient
+from sidecar.gateway._calls import AgentAccepted
+from sidecar.gateway._client import Backoff, GatewayClient
 from sidecar.gateway._credentials import TokenStore, canonical_url, check_url, entry_name
 from sidecar.gateway._errors import (
     AuthError,
