@@ -19,6 +19,7 @@ from sidecar.gateway._errors import (
     DeviceAuthRejected,
     DeviceTokenMismatch,
     ErrorContext,
+    ErrorShape,
     GatewayAuthChanged,
     GatewayError,
     GatewayUnreachable,
@@ -47,7 +48,6 @@ from sidecar.gateway._errors import (
     UpgradeRejected,
 )
 from sidecar.gateway._events import EventStream, GatewayEvent
-from sidecar.gateway._frames import ErrorShape
 from sidecar.gateway._handshake import (
     ALL_SCOPES,
     PROTOCOL_VERSION,
