@@ -54,7 +54,7 @@ from sidecar.gateway._protocol import (
     ShutdownAnnounced,
 )
 from sidecar.gateway._transport import Connection, Credentials, close_info, open_connection
-from sidecar.gateway._versions import Features, is_unknown_method
+from sidecar.gateway._versions import Features
 
 log = logging.getLogger("sidecar.gateway")
 
@@ -229,31 +229,6 @@ class GatewayClient:
         except TimeoutError:
             raise RequestTimeout("agent (final result)", timeout or 0) from None
         return call.result
-
-    def supports(self, method: str) -> bool:
-        """Whether this gateway has `method`, as far as hello and earlier probes tell (see `probe`)."""
-        return self.features is None or self.features.has(method)
-
-    async def probe(
-        self, method: str, params: Any = None, *, timeout: float | None = None
-    ) -> tuple[bool, Any]:
-        """Call `method` where it may not exist; returns `(exists, payload)`. An `unknown method` answer
-        is recorded as a fact about this gateway (later `supports` calls say no), not raised.
-
-        Raises:
-            GatewayError: any other failure.
-        """
-        if not self.supports(method):
-            return False, None
-        try:
-            return True, await self.request(method, params, timeout=timeout, idempotent=True)
-        except GatewayError as exc:
-            if not is_unknown_method(exc):
-                raise
-            if self.features is not None:
-                self.features.note_missing(method)
-            log.info("gateway %s has no %s (OpenClaw %s)", self.url, method, self.version or "?")
-            return False, None
 
     @property
     def version(self) -> str | None:

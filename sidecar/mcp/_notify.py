@@ -43,10 +43,6 @@ class ToolListNotifier:
             del self._sessions[:-MAX_CONNECTIONS]
         return result
 
-    @property
-    def connections(self) -> int:
-        return len(self._sessions)
-
     async def tools_changed(self) -> int:
         """Tell every client the tool list changed; returns how many handshake-era connections heard it."""
         reached: list[ServerSession] = []
