@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 
 from sidecar.policy import Requester, parse_policy
-from sidecar.tools import GatewayPool, SessionsService
-from tests.fakes import FakeGateway, MemoryStore
+from sidecar.tools import SessionsService
+from tests.fakes import FakeGateway, MemoryStore, home_fleet
 
 HIERARCHY = json.loads(
     (Path(__file__).resolve().parents[2] / "scenarios" / "hierarchy.json").read_text("utf-8")
@@ -17,15 +17,6 @@ AGENTS = ["manager", "lead", "dev-1", "dev-2", "dev-3", "dev-4", "dev-5", "hr", 
 
 def service(agent: str, gw: FakeGateway) -> tuple[SessionsService, MemoryStore]:
     """`agent`'s service; every agent's main session exists at the gateway and in the mirror."""
-    for a in AGENTS:
-        gw.histories.setdefault(f"agent:{a}:main", [])
-    store = MemoryStore(agents=frozenset(AGENTS))
-    for key in gw.histories:
-        store.upsert({"key": key, "updatedAt": 1, "kind": "other"}, "home")
-
-    async def connect(name: str, url: str, insecure: bool) -> FakeGateway:
-        return gw
-
-    pool = GatewayPool("ws://127.0.0.1:1", (), connect)
+    store, pool = home_fleet(gw, AGENTS)
     policy = parse_policy(json.dumps(HIERARCHY["policy"]), "hierarchy.json5")
     return SessionsService(policy, Requester.of(agent), store, pool), store
