@@ -27,7 +27,7 @@ from typing import Any
 import anyio
 
 from sidecar import telemetry
-from sidecar.gateway import GatewayError, RequestTimeout
+from sidecar.gateway import GatewayError, RequestTimeout, inter_session_run
 from sidecar.tools import _guard, _history
 from sidecar.tools._context import CallContext
 from sidecar.tools._delivery import FINAL, RETRYABLE, Budget, Delivery, reply_of
@@ -263,25 +263,8 @@ class SendPipeline:
 
     def request_params(self, message: str, target: str, idem: str, trace: _guard.Trace) -> dict[str, Any]:
         """The gateway `agent` request for one inter-agent message: direct, labelled as inter-session data."""
-        return {
-            "message": _guard.stamp(message, trace, self.ctx.requester.agent_id),
-            "sessionKey": target,
-            "idempotencyKey": idem,
-            "deliver": False,
-            "channel": "webchat",
-            "lane": "nested",
-            "extraSystemPrompt": (
-                "Agent-to-agent message context:\n"
-                f"Agent 1 (requester) session: {self.ctx.requester.session_key}.\n"
-                f"Agent 2 (target) session: {target}."
-            ),
-            "inputProvenance": {
-                "kind": "inter_session",
-                "sourceSessionKey": self.ctx.requester.session_key,
-                "sourceChannel": "webchat",
-                "sourceTool": "sessions_send",
-            },
-        }
+        stamped = _guard.stamp(message, trace, self.ctx.requester.agent_id)
+        return inter_session_run(stamped, target, idem, self.ctx.requester.session_key)
 
     async def resume_pending(self) -> int:
         """Deliver sends a previous run of this sidecar wrote to the outbox but did not finish.
