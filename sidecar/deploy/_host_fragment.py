@@ -101,3 +101,6 @@ def write_env_file(path: Path, values: Mapping[str, str]) -> None:
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         handle.write("\n".join(lines) + "\n")
     os.chmod(path, 0o600)
+
+
+__all__ = ["PLUGIN_DIR", "PLUGIN_ID", "host_fragment", "host_header", "token_env", "write_env_file"]

@@ -144,3 +144,6 @@ def check_host(
             )
         )
     return checks
+
+
+__all__ = ["check_host"]

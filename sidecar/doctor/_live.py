@@ -84,3 +84,6 @@ def check_live(policy: Policy | None, agent: str | None, state_dir: Path | None)
             )
         )
     return checks
+
+
+__all__ = ["check_live"]

@@ -270,3 +270,14 @@ def _closed(protocol: GatewayProtocol, exc: ConnectionClosed) -> Closed:
 async def _close_quietly(ws: ClientConnection, code: int, reason: str) -> None:
     with anyio.move_on_after(2, shield=True), contextlib.suppress(Exception):
         await ws.close(code, reason)
+
+
+__all__ = [
+    "OPEN_MAX_SIZE",
+    "Connection",
+    "Credentials",
+    "close_info",
+    "features_of",
+    "open_connection",
+    "probe_gateway",
+]

@@ -56,3 +56,6 @@ class ToolListNotifier:
         self._sessions = reached
         await self.bus.publish(ToolsListChanged())
         return len(reached)
+
+
+__all__ = ["MAX_CONNECTIONS", "ToolListNotifier"]

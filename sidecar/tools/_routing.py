@@ -124,3 +124,6 @@ class GatewayPool:
             if close is not None:
                 await close()
         self._clients.clear()
+
+
+__all__ = ["HOME", "GatewayLike", "GatewayPool", "RoutingError"]
