@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sidecar.policy import StaticView
+from sidecar.tools import GatewayPool
 
 
 @dataclass
@@ -174,6 +175,21 @@ class MemoryStore:
         self, key: str, status: str, run_id: str | None = None, error: str | None = None
     ) -> None:
         self.outbox[key].update(status=status, run_id=run_id, error=error, body=None)
+
+
+def home_fleet(gw: FakeGateway, agents: Sequence[str]) -> tuple[MemoryStore, GatewayPool]:
+    """A mirror and a gateway pool over `gw`: each agent's main session exists at the gateway and in the
+    mirror, and the pool's home gateway is `gw`."""
+    for agent in agents:
+        gw.histories.setdefault(f"agent:{agent}:main", [])
+    store = MemoryStore(agents=frozenset(agents))
+    for key in gw.histories:
+        store.upsert({"key": key, "updatedAt": 1, "kind": "other"}, "home")
+
+    async def connect(name: str, url: str, insecure: bool) -> FakeGateway:
+        return gw
+
+    return store, GatewayPool("ws://127.0.0.1:1", (), connect)
 
 
 def reply_text(content: dict[str, Any] | None) -> str:

@@ -1,6 +1,6 @@
 """Deployment: client manifests, the OpenClaw fragment, and the audit of an openclaw.json."""
 
-from sidecar.deploy._builtins import BUILTIN_SESSION_TOOLS
+from sidecar.deploy._audit import Finding, audit_openclaw_config
 from sidecar.deploy._grouping import FRAGMENT_FIXES, FindingGroup, group_findings
 from sidecar.deploy._host_fragment import (
     PLUGIN_DIR,
@@ -13,12 +13,9 @@ from sidecar.deploy._host_fragment import (
 from sidecar.deploy._manifests import (
     CLIENTS,
     DEFAULT_GATEWAY,
-    SIDECAR_TOOLS,
     WHERE,
     Client,
-    Finding,
     NoMcpClient,
-    audit_openclaw_config,
     client_config,
     codex_header,
     default_command,
@@ -27,6 +24,10 @@ from sidecar.deploy._manifests import (
     openclaw_fragment,
     openclaw_header,
     render,
+)
+from sidecar.deploy._naming import (
+    BUILTIN_SESSION_TOOLS,
+    SIDECAR_TOOLS,
     safe_server_names,
     server_name,
     valid_server_name,

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from sidecar.deploy._manifests import Finding
+from sidecar.deploy._audit import Finding
 
 __all__ = ["FRAGMENT_FIXES", "FindingGroup", "group_findings"]
 

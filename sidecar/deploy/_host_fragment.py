@@ -12,13 +12,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from sidecar.deploy._builtins import BUILTIN_SESSION_TOOLS, close_builtins
-from sidecar.deploy._manifests import (
-    TOOL_FILTER_INCLUDE,
-    _namespace_deny,
-    safe_server_names,
-    server_name,
-)
+from sidecar.deploy._builtins import close_builtins
+from sidecar.deploy._manifests import TOOL_FILTER_INCLUDE
+from sidecar.deploy._naming import BUILTIN_SESSION_TOOLS, namespace_deny, safe_server_names, server_name
 from sidecar.policy import Policy
 
 PLUGIN_ID = "openclaw-sessions-sidecar"
@@ -56,7 +52,7 @@ def host_fragment(
         deny = list(BUILTIN_SESSION_TOOLS)
         for other in fleet:
             if other != agent_id:
-                deny += _namespace_deny(safe[server_name(other)], own)
+                deny += namespace_deny(safe[server_name(other)], own)
         entries[agent_id] = {"tools": {"deny": deny}}
     plugin = {
         "enabled": True,
@@ -112,3 +108,6 @@ def write_env_file(path: Path, values: Mapping[str, str]) -> None:
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         handle.write("\n".join(lines) + "\n")
     os.chmod(path, 0o600)
+
+
+__all__ = ["PLUGIN_DIR", "PLUGIN_ID", "host_fragment", "host_header", "token_env", "write_env_file"]

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from sidecar.deploy import PLUGIN_DIR, PLUGIN_ID, safe_server_names, server_name
-from sidecar.doctor._checks import Check, Status
+from sidecar.doctor._report import Check, Status
 from sidecar.host import DEFAULT_PORT, HostPaths
 from sidecar.policy import Policy
 
@@ -144,3 +144,6 @@ def check_host(
             )
         )
     return checks
+
+
+__all__ = ["check_host"]

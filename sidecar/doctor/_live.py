@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from sidecar.doctor._checks import Check
+from sidecar.doctor._report import Check
 from sidecar.mirror import PauseFile
 from sidecar.policy import Policy, observe_warning
 from sidecar.reload import fingerprint, read_status
@@ -84,3 +84,6 @@ def check_live(policy: Policy | None, agent: str | None, state_dir: Path | None)
             )
         )
     return checks
+
+
+__all__ = ["check_live"]

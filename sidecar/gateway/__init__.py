@@ -7,7 +7,8 @@
 `GatewayError` subclass whose text says what to do next.
 """
 
-from sidecar.gateway._client import AgentAccepted, Backoff, GatewayClient
+from sidecar.gateway._calls import AgentAccepted
+from sidecar.gateway._client import Backoff, GatewayClient
 from sidecar.gateway._credentials import TokenStore, canonical_url, check_url, entry_name
 from sidecar.gateway._errors import (
     AuthError,
@@ -17,6 +18,8 @@ from sidecar.gateway._errors import (
     ConnectionRefused,
     DeviceAuthRejected,
     DeviceTokenMismatch,
+    ErrorContext,
+    ErrorShape,
     GatewayAuthChanged,
     GatewayError,
     GatewayUnreachable,
@@ -45,7 +48,6 @@ from sidecar.gateway._errors import (
     UpgradeRejected,
 )
 from sidecar.gateway._events import EventStream, GatewayEvent
-from sidecar.gateway._frames import ErrorShape
 from sidecar.gateway._handshake import (
     ALL_SCOPES,
     PROTOCOL_VERSION,
@@ -69,7 +71,7 @@ from sidecar.gateway._protocol import (
     ResponseReceived,
     ShutdownAnnounced,
 )
-from sidecar.gateway._transport import features_of
+from sidecar.gateway._transport import features_of, probe_gateway
 from sidecar.gateway._versions import (
     ADAPTERS,
     MAX_PROTOCOL,
@@ -81,9 +83,11 @@ from sidecar.gateway._versions import (
     Features,
     UnsupportedVersion,
     adapter_for,
+    inter_session_run,
     is_supported,
     is_unknown_method,
     parse_version,
+    sent_under,
 )
 
 __all__ = [
@@ -110,6 +114,7 @@ __all__ = [
     "DeviceAuthRejected",
     "DeviceIdentity",
     "DeviceTokenMismatch",
+    "ErrorContext",
     "ErrorShape",
     "EventReceived",
     "EventStream",
@@ -160,7 +165,10 @@ __all__ = [
     "check_url",
     "entry_name",
     "features_of",
+    "inter_session_run",
     "is_supported",
     "is_unknown_method",
     "parse_version",
+    "probe_gateway",
+    "sent_under",
 ]

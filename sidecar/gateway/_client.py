@@ -20,14 +20,14 @@ import logging
 import random
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, Final
+from typing import Any
 
 import anyio
 from websockets.exceptions import ConnectionClosed
 
-from sidecar import telemetry
+from sidecar.gateway._calls import AgentAccepted, Call, CallTable
 from sidecar.gateway._credentials import TokenStore, check_url
 from sidecar.gateway._errors import (
     RETRYABLE_CONNECT_ERRORS,
@@ -54,11 +54,9 @@ from sidecar.gateway._protocol import (
     ShutdownAnnounced,
 )
 from sidecar.gateway._transport import Connection, Credentials, close_info, open_connection
-from sidecar.gateway._versions import Features, is_unknown_method
+from sidecar.gateway._versions import Features
 
 log = logging.getLogger("sidecar.gateway")
-
-_UNSET: Final = object()
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,39 +74,6 @@ class Backoff:
             spread = 1 + self.jitter * (2 * rng() - 1)
             yield min(self.cap, delay * spread)
             delay = min(self.cap, delay * self.factor)
-
-
-@dataclass(eq=False, slots=True)
-class _Call:
-    method: str
-    params: Any
-    idempotent: bool
-    expect_final: bool = False
-    request_id: str | None = None
-    accepted: Any = _UNSET
-    result: Any = _UNSET
-    error: GatewayError | None = None
-    lost: GatewayError | None = None
-    # Taken when the call is made: the send may happen later, in the supervisor's task and context.
-    traceparent: str | None = field(default_factory=telemetry.traceparent)
-    _changed: anyio.Event = field(default_factory=anyio.Event)
-
-    def notify(self) -> None:
-        self._changed.set()
-
-    async def changed(self) -> None:
-        await self._changed.wait()
-        self._changed = anyio.Event()
-
-
-@dataclass(frozen=True, slots=True)
-class AgentAccepted:
-    """The gateway accepted an `agent` run; `GatewayClient.agent_final` waits for its result."""
-
-    run_id: str
-    idempotency_key: str
-    payload: Any
-    _call: _Call = field(repr=False, compare=False)
 
 
 class GatewayClient:
@@ -144,7 +109,7 @@ class GatewayClient:
         self._client_info = client_info or ClientInfo()
         self._ctx = ErrorContext(self.url, agent_id)
         self._conn: Connection | None = None
-        self._calls: dict[str, _Call] = {}
+        self._calls = CallTable()
         self._events = EventHub(on_event)
         self._state_changed = anyio.Event()
         self._closed = False
@@ -207,10 +172,7 @@ class GatewayClient:
             return
         self._closed = True
         conn, self._conn = self._conn, None
-        for call in list(self._calls.values()):
-            call.error = ClientClosed()
-            call.notify()
-        self._calls.clear()
+        self._calls.fail_all(ClientClosed())
         self._wake()
         if conn is not None:
             await conn.abort(1000, "client closing")
@@ -223,7 +185,7 @@ class GatewayClient:
         self, method: str, params: Any = None, *, timeout: float | None = None, idempotent: bool = False
     ) -> Any:
         """Send one request and return its payload; a failure raises a `GatewayError` subclass."""
-        call = _Call(method, params, idempotent)
+        call = Call(method, params, idempotent)
         limit = self.request_timeout if timeout is None else timeout
         try:
             with anyio.fail_after(limit):
@@ -246,7 +208,7 @@ class GatewayClient:
         """
         body = dict(params)
         key = str(body.setdefault("idempotencyKey", str(uuid.uuid4())))
-        call = _Call("agent", body, idempotent=resend, expect_final=True)
+        call = Call("agent", body, idempotent=resend, expect_final=True)
         limit = self.request_timeout if timeout is None else timeout
         try:
             with anyio.fail_after(limit):
@@ -254,7 +216,7 @@ class GatewayClient:
         except TimeoutError:
             self._abandon(call)
             raise self._timeout_error(call, limit) from None
-        payload = call.accepted if call.accepted is not _UNSET else call.result
+        payload = call.first_payload()
         run_id = payload.get("runId") if isinstance(payload, dict) else None
         return AgentAccepted(str(run_id or key), key, payload, call)
 
@@ -268,31 +230,6 @@ class GatewayClient:
             raise RequestTimeout("agent (final result)", timeout or 0) from None
         return call.result
 
-    def supports(self, method: str) -> bool:
-        """Whether this gateway has `method`, as far as hello and earlier probes tell (see `probe`)."""
-        return self.features is None or self.features.has(method)
-
-    async def probe(
-        self, method: str, params: Any = None, *, timeout: float | None = None
-    ) -> tuple[bool, Any]:
-        """Call `method` where it may not exist; returns `(exists, payload)`. An `unknown method` answer
-        is recorded as a fact about this gateway (later `supports` calls say no), not raised.
-
-        Raises:
-            GatewayError: any other failure.
-        """
-        if not self.supports(method):
-            return False, None
-        try:
-            return True, await self.request(method, params, timeout=timeout, idempotent=True)
-        except GatewayError as exc:
-            if not is_unknown_method(exc):
-                raise
-            if self.features is not None:
-                self.features.note_missing(method)
-            log.info("gateway %s has no %s (OpenClaw %s)", self.url, method, self.version or "?")
-            return False, None
-
     @property
     def version(self) -> str | None:
         """The gateway's OpenClaw release from its last hello, e.g. `2026.4.12`."""
@@ -302,11 +239,11 @@ class GatewayClient:
         """Subscribe to events. A subscriber that falls `max_buffer` behind loses events (see `seq`)."""
         return self._events.subscribe(max_buffer, lambda: self.failure)
 
-    async def _drive(self, call: _Call, *, until_accepted: bool) -> None:
+    async def _drive(self, call: Call, *, until_accepted: bool) -> None:
         while True:
             if call.error is not None:
                 raise call.error
-            if call.result is not _UNSET or (until_accepted and call.accepted is not _UNSET):
+            if call.answered(until_accepted=until_accepted):
                 return
             if call.lost is not None:
                 if not call.idempotent:
@@ -316,7 +253,7 @@ class GatewayClient:
                 await self._send(call)
             await call.changed()
 
-    async def _send(self, call: _Call) -> None:
+    async def _send(self, call: Call) -> None:
         while True:
             if self._closed:
                 raise ClientClosed()
@@ -343,14 +280,13 @@ class GatewayClient:
                 f"{conn.hello.policy.max_payload}",
                 "Send less per call (fewer or smaller attachments, a lower limit)",
             )
-        call.request_id = request_id
-        self._calls[request_id] = call
+        self._calls.register(request_id, call)
         # A failed send leaves the call registered: the reader sees the close and decides between
         # resending it (idempotent) and failing it (not), exactly as for a call already on the wire.
         with contextlib.suppress(ConnectionClosed):
             await conn.ws.send(text)
 
-    def _timeout_error(self, call: _Call, limit: float) -> GatewayError:
+    def _timeout_error(self, call: Call, limit: float) -> GatewayError:
         """A call that was never on a live connection timed out because the gateway is down: say so."""
         if call.request_id is None and self._conn is None and self._last_connect_error is not None:
             down = anyio.current_time() - (self._down_since or anyio.current_time())
@@ -361,9 +297,9 @@ class GatewayClient:
             )
         return RequestTimeout(call.method, limit)
 
-    def _abandon(self, call: _Call) -> None:
+    def _abandon(self, call: Call) -> None:
         if call.request_id is not None:
-            self._calls.pop(call.request_id, None)
+            self._calls.forget(call)
             if self._conn is not None:
                 self._conn.protocol.forget(call.request_id)
 
@@ -414,7 +350,7 @@ class GatewayClient:
             self._conn = None
             self._down_since = anyio.current_time()
             self._last_connect_error = closed.error
-            self._lose_in_flight(closed)
+            self._calls.lose(closed.in_flight, closed.error)
             if self._closed:
                 return
             if not self.reconnect or not isinstance(closed.error, RETRYABLE_CONNECT_ERRORS):
@@ -493,38 +429,20 @@ class GatewayClient:
         if isinstance(out, EventReceived):
             self._events.publish(GatewayEvent(out.event, out.payload, out.seq, self.epoch))
         elif isinstance(out, Accepted):
-            call = self._calls.get(out.request_id)
-            if call is not None:
-                call.accepted = out.payload
-                call.notify()
+            self._calls.accept(out.request_id, out.payload)
         elif isinstance(out, ResponseReceived | RequestFailed):
-            call = self._calls.pop(out.request_id, None)
-            if call is None:
-                return
-            if isinstance(out, ResponseReceived):
-                call.result = out.payload
-            else:
-                call.error = out.error
-            call.notify()
+            self._calls.settle(out)
         elif isinstance(out, ShutdownAnnounced):
             log.info("gateway announced shutdown: %s", out.reason or "no reason given")
             if out.restart_expected_ms is not None:
                 self._restart_hint_s = out.restart_expected_ms / 1000
 
-    def _lose_in_flight(self, closed: Closed) -> None:
-        for request_id in closed.in_flight:
-            call = self._calls.pop(request_id, None)
-            if call is not None:
-                call.request_id = None
-                call.lost = closed.error
-                call.notify()
-
     def _fail(self, error: GatewayError) -> None:
         self.failure = error
         log.warning("gateway client stopped: %s", error)
-        for call in list(self._calls.values()):
-            call.error = error
-            call.notify()
-        self._calls.clear()
+        self._calls.fail_all(error)
         self._wake()
         self._events.end()
+
+
+__all__ = ["Backoff", "GatewayClient"]

@@ -11,13 +11,33 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from sidecar.gateway._frames import ErrorShape
+from typing import Any
 
 _REQUEST_ID_IN_REASON = re.compile(r"\(requestId:\s*([^)\s]+)\s*\)")
 _MISSING_SCOPE_IN_MESSAGE = re.compile(r"missing scope:\s*(\S+)")
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorShape:
+    """The `error` object of a failed response."""
+
+    code: str
+    message: str
+    details: Any = None
+    retryable: bool | None = None
+    retry_after_ms: int | None = None
+
+    @property
+    def detail_code(self) -> str | None:
+        """`details.code`, where the gateway puts the precise reason (`AUTH_TOKEN_MISMATCH`, ...)."""
+        if isinstance(self.details, dict):
+            code = self.details.get("code")
+            if isinstance(code, str):
+                return code
+        return None
+
+    def detail(self, key: str) -> Any:
+        return self.details.get(key) if isinstance(self.details, dict) else None
 
 
 @dataclass(frozen=True, slots=True)

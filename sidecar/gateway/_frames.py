@@ -12,35 +12,12 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from sidecar.gateway._errors import ProtocolViolation
+from sidecar.gateway._errors import ErrorShape, ProtocolViolation
 
 _REQUEST_KEYS = frozenset({"type", "id", "method", "params", "traceparent", "expectedProfileId"})
 _RESPONSE_KEYS = frozenset({"type", "id", "ok", "payload", "error"})
 _EVENT_KEYS = frozenset({"type", "event", "payload", "seq", "stateVersion", "recipientProfileId"})
 _ERROR_KEYS = frozenset({"code", "message", "details", "retryable", "retryAfterMs"})
-
-
-@dataclass(frozen=True, slots=True)
-class ErrorShape:
-    """The `error` object of a failed response."""
-
-    code: str
-    message: str
-    details: Any = None
-    retryable: bool | None = None
-    retry_after_ms: int | None = None
-
-    @property
-    def detail_code(self) -> str | None:
-        """`details.code`, where the gateway puts the precise reason (`AUTH_TOKEN_MISMATCH`, ...)."""
-        if isinstance(self.details, dict):
-            code = self.details.get("code")
-            if isinstance(code, str):
-                return code
-        return None
-
-    def detail(self, key: str) -> Any:
-        return self.details.get(key) if isinstance(self.details, dict) else None
 
 
 @dataclass(frozen=True, slots=True)

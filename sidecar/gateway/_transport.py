@@ -16,7 +16,7 @@ import errno
 import logging
 import socket
 import ssl
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -37,7 +37,7 @@ from sidecar.gateway._errors import (
     TLSFailure,
     UpgradeRejected,
 )
-from sidecar.gateway._handshake import ClientInfo, ConnectAuth, HelloOk, build_connect_params
+from sidecar.gateway._handshake import Challenge, ClientInfo, ConnectAuth, HelloOk, build_connect_params
 from sidecar.gateway._identity import DeviceIdentity
 from sidecar.gateway._protocol import (
     ChallengeReceived,
@@ -109,7 +109,13 @@ async def open_connection(
         ) from None
     try:
         with anyio.fail_after(handshake_timeout):
-            hello = await _handshake(ws, protocol, creds, auth, scopes, client)
+            hello = await _handshake(
+                ws,
+                protocol,
+                lambda challenge: build_connect_params(
+                    challenge=challenge, identity=creds.identity, auth=auth, scopes=scopes, client=client
+                ),
+            )
     except BaseException as exc:
         await _close_quietly(ws, 1000, "")
         if isinstance(exc, TimeoutError):
@@ -205,13 +211,9 @@ async def _open_socket(url: str, max_size: int) -> ClientConnection:
 
 
 async def _handshake(
-    ws: ClientConnection,
-    protocol: GatewayProtocol,
-    creds: Credentials,
-    auth: ConnectAuth,
-    scopes: Sequence[str],
-    client: ClientInfo,
+    ws: ClientConnection, protocol: GatewayProtocol, connect_params: Callable[[Challenge], dict[str, Any]]
 ) -> HelloOk:
+    """Answer the gateway's challenge with `connect_params(challenge)` and return its hello-ok."""
     while True:
         try:
             data = await ws.recv()
@@ -219,11 +221,8 @@ async def _handshake(
             raise _closed(protocol, exc).error from None
         for out in protocol.receive(data, anyio.current_time()):
             if isinstance(out, ChallengeReceived):
-                params = build_connect_params(
-                    challenge=out.challenge, identity=creds.identity, auth=auth, scopes=scopes, client=client
-                )
                 try:
-                    await ws.send(protocol.send_connect(params))
+                    await ws.send(protocol.send_connect(connect_params(out.challenge)))
                 except ConnectionClosed as exc:
                     raise _closed(protocol, exc).error from None
             elif isinstance(out, HelloReceived):
@@ -231,6 +230,44 @@ async def _handshake(
             elif isinstance(out, HandshakeFailed):
                 # The gateway closes right after; its close reason only repeats this error.
                 raise out.error
+
+
+async def probe_gateway(url: str, timeout: float) -> HelloOk:
+    """Send a `connect` with no device and no credential; return hello-ok if the gateway lets such a
+    client in at all, else raise the typed error it answered with (an `AuthError` means the protocol
+    range was accepted: the gateway checks it before any credential).
+
+    Without a device identity the gateway has nothing to pair, and without a credential there is no
+    failed login to count: the probe leaves no trace but a log line.
+    """
+
+    def anonymous(challenge: Challenge) -> dict[str, Any]:
+        # The signature needs an identity; a throwaway one is generated and then left out.
+        params = build_connect_params(
+            challenge=challenge, identity=DeviceIdentity.generate(), auth=ConnectAuth()
+        )
+        del params["device"]
+        return params
+
+    protocol = GatewayProtocol(ErrorContext(url))
+    ws: ClientConnection | None = None
+    try:
+        with anyio.fail_after(timeout):  # one budget for the socket, the upgrade and the handshake
+            ws = await _open_socket(url, OPEN_MAX_SIZE)
+            try:
+                return await _handshake(ws, protocol, anonymous)
+            finally:
+                await _close_quietly(ws, 1000, "")
+    except TimeoutError:
+        if ws is None:
+            raise HandshakeTimeout(
+                f"no WebSocket connection to {url} within {timeout:g} s",
+                "Check that the gateway is running and reachable (a firewall may be dropping packets)",
+            ) from None
+        raise HandshakeTimeout(
+            f"{url} accepted the WebSocket but did not answer connect within {timeout:g} s",
+            "Check that the URL points at an OpenClaw gateway, and the gateway's log for why it stalled",
+        ) from None
 
 
 def _closed(protocol: GatewayProtocol, exc: ConnectionClosed) -> Closed:
@@ -241,3 +278,14 @@ def _closed(protocol: GatewayProtocol, exc: ConnectionClosed) -> Closed:
 async def _close_quietly(ws: ClientConnection, code: int, reason: str) -> None:
     with anyio.move_on_after(2, shield=True), contextlib.suppress(Exception):
         await ws.close(code, reason)
+
+
+__all__ = [
+    "OPEN_MAX_SIZE",
+    "Connection",
+    "Credentials",
+    "close_info",
+    "features_of",
+    "open_connection",
+    "probe_gateway",
+]

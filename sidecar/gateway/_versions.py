@@ -191,6 +191,49 @@ def is_unknown_method(exc: BaseException) -> bool:
     return isinstance(exc, RequestError) and exc.gateway_message.strip().lower().startswith("unknown method")
 
 
+def sent_under(message: Any, idempotency_key: str) -> bool:
+    """Whether a transcript message (a `chat.history` entry) is the one sent under `idempotency_key`.
+
+    From 2026.9 the transcript records the key (a retried run's derived `<key>-r<n>` too) or the run id it
+    became; older releases record neither, so nothing matches there and the caller needs another mark.
+    """
+    if not isinstance(message, dict):
+        return False
+    meta = message.get("__openclaw")
+    meta = meta if isinstance(meta, dict) else {}
+    return (
+        str(message.get("idempotencyKey", "")).startswith(idempotency_key)
+        or meta.get("runId") == idempotency_key
+    )
+
+
+def inter_session_run(
+    message: str, target: str, idempotency_key: str, source_session: str, *, source_label: str | None = None
+) -> dict[str, Any]:
+    """The `agent` request OpenClaw's own `sessions_send` makes for an inter-agent message: delivered
+    directly (`deliver: false`, the nested lane, no announce step) and labelled as inter-session data from
+    `source_session` (`source_label`, when given, is how the target's prompt names the sender)."""
+    return {
+        "message": message,
+        "sessionKey": target,
+        "idempotencyKey": idempotency_key,
+        "deliver": False,
+        "channel": "webchat",
+        "lane": "nested",
+        "extraSystemPrompt": (
+            "Agent-to-agent message context:\n"
+            f"Agent 1 (requester) session: {source_label or source_session}.\n"
+            f"Agent 2 (target) session: {target}."
+        ),
+        "inputProvenance": {
+            "kind": "inter_session",
+            "sourceSessionKey": source_session,
+            "sourceChannel": "webchat",
+            "sourceTool": "sessions_send",
+        },
+    }
+
+
 @dataclass(slots=True)
 class Features:
     """What one gateway connection can do: its release's adapter, hello's method list, probe results."""

@@ -43,10 +43,6 @@ class ToolListNotifier:
             del self._sessions[:-MAX_CONNECTIONS]
         return result
 
-    @property
-    def connections(self) -> int:
-        return len(self._sessions)
-
     async def tools_changed(self) -> int:
         """Tell every client the tool list changed; returns how many handshake-era connections heard it."""
         reached: list[ServerSession] = []
@@ -60,3 +56,6 @@ class ToolListNotifier:
         self._sessions = reached
         await self.bus.publish(ToolsListChanged())
         return len(reached)
+
+
+__all__ = ["MAX_CONNECTIONS", "ToolListNotifier"]

@@ -26,6 +26,7 @@ from pydantic import Field
 from starlette.types import ASGIApp
 
 from sidecar import __version__
+from sidecar.gateway import inter_session_run, sent_under
 from sidecar.mirror import Mirror
 from sidecar.peers._auth import PeerAuth, peer_of_scope
 from sidecar.policy import (
@@ -236,38 +237,14 @@ def _denied(decision: Decision, policy: Policy) -> dict[str, Any]:
 
 
 def _send_params(message: str, target: str, idem: str, requester: Requester) -> dict[str, Any]:
-    source = f"{requester.session_key}@{requester.gateway}"
-    return {
-        "message": message,
-        "sessionKey": target,
-        "idempotencyKey": idem,
-        "deliver": False,
-        "channel": "webchat",
-        "lane": "nested",
-        "extraSystemPrompt": (
-            "Agent-to-agent message context:\n"
-            f"Agent 1 (requester) session: {source} (another host's agent).\n"
-            f"Agent 2 (target) session: {target}."
-        ),
-        "inputProvenance": {
-            "kind": "inter_session",
-            "sourceSessionKey": requester.session_key,
-            "sourceChannel": "webchat",
-            "sourceTool": "sessions_send",
-        },
-    }
+    shown = f"{requester.session_key}@{requester.gateway} (another host's agent)"
+    return inter_session_run(message, target, idem, requester.session_key, source_label=shown)
 
 
 async def _already_delivered(client: PeerGateway, target: str, idem: str) -> bool:
     payload = await client.request("chat.history", {"sessionKey": target, "limit": 100}, idempotent=True)
-    for message in (payload or {}).get("messages", []) if isinstance(payload, dict) else []:
-        if not isinstance(message, dict):
-            continue
-        meta = message.get("__openclaw")
-        meta = meta if isinstance(meta, dict) else {}
-        if str(message.get("idempotencyKey", "")).startswith(idem) or meta.get("runId") == idem:
-            return True
-    return False
+    messages = (payload or {}).get("messages", []) if isinstance(payload, dict) else []
+    return any(sent_under(message, idem) for message in messages)
 
 
 def _peer(ctx: Context[Any, Any]) -> str | None:

@@ -67,12 +67,6 @@ class GatewayPool:
         pinned = next((set(p.agents) for p in self.peers if p.name == name), set())
         return pinned | self._learned.get(name, set())
 
-    def all_agents(self) -> frozenset[str]:
-        found: set[str] = set()
-        for name in self.names:
-            found |= self.known_on(name)
-        return frozenset(found)
-
     def route(self, agent_id: str, explicit: str | None = None) -> str:
         """The gateway that serves `agent_id`; `explicit` (a `gateway` tool argument) wins if valid.
 
@@ -130,3 +124,6 @@ class GatewayPool:
             if close is not None:
                 await close()
         self._clients.clear()
+
+
+__all__ = ["HOME", "GatewayLike", "GatewayPool", "RoutingError"]

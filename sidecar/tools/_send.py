@@ -10,6 +10,10 @@ what is left of that budget, so with the gateway down the caller hears "unreacha
 send the model made is then in the outbox with what became of it: `failed` if it never left (nothing was
 delivered), `pending` if the gateway accepted it but its delivery could not be confirmed in time (a
 restarted sidecar settles those from the target's transcript).
+
+This module is the pipeline itself; getting the message in once (dispatch, retries within the budget,
+transcript checks, settling after a restart) is `_delivery.py`, and handing a send to a peer host's
+sidecar is `_peer_send.py`.
 """
 
 from __future__ import annotations
@@ -18,27 +22,18 @@ import hashlib
 import logging
 import math
 import uuid
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 import anyio
 
 from sidecar import telemetry
-from sidecar.gateway import (
-    ConnectionLost,
-    GatewayAuthChanged,
-    GatewayError,
-    GatewayUnreachable,
-    PayloadTooLarge,
-    PolicyViolation,
-    RequestTimeout,
-    Unavailable,
-)
+from sidecar.gateway import GatewayError, RequestTimeout, inter_session_run
 from sidecar.tools import _guard, _history
 from sidecar.tools._context import CallContext
-from sidecar.tools._errors import BadCall, Denied, GatewayFault
+from sidecar.tools._delivery import FINAL, RETRYABLE, Budget, Delivery, reply_of
+from sidecar.tools._errors import BadCall, GatewayFault
 from sidecar.tools._lookup import decide_key, resolve_label
+from sidecar.tools._peer_send import PeerSends
 from sidecar.tools._routing import HOME, GatewayLike
 
 DEDUPE_WINDOW_S = 600.0
@@ -48,27 +43,8 @@ RECORD_RESERVE_S = 2.0
 """Of the budget, what reading the agent's own session (for the trace) leaves for recording the send."""
 MAX_WAIT_S = 3600.0
 RETRY_BUCKET_S = 120.0
-SEND_ATTEMPTS = 6
 RUN_ATTEMPTS = 3
-# A dropped or refused connection and a restarting gateway are ridden out; a 1008 policy close, a changed
-# gateway secret or an oversized frame are not (retrying cannot fix them).
-RETRYABLE = (ConnectionLost, GatewayUnreachable, RequestTimeout, Unavailable)
-FINAL = (PolicyViolation, GatewayAuthChanged, PayloadTooLarge)
 log = logging.getLogger("sidecar")
-_T = TypeVar("_T")
-
-
-@dataclass
-class _Budget:
-    """One send's time budget, and how far the send got (for the outbox and the error when it runs out)."""
-
-    deadline: float
-    wait: float
-    idem: str | None = None
-    accepted: bool = False
-
-    def remaining(self) -> float:
-        return self.deadline - anyio.current_time()
 
 
 class SendPipeline:
@@ -77,7 +53,8 @@ class SendPipeline:
     def __init__(self, ctx: CallContext) -> None:
         self.ctx = ctx
         self.limiter = _guard.SendRateLimiter()
-        self.in_flight: set[str] = set()
+        self.delivery = Delivery(ctx)
+        self.peers = PeerSends(ctx)
 
     async def send(
         self,
@@ -109,15 +86,15 @@ class SendPipeline:
         )
         target = str(decision.target)
         if self.ctx.via_sidecar(name):
-            # A peer's sidecar keeps the send in its own outbox and this one resumes it (see _to_peer):
+            # A peer's sidecar keeps the send in its own outbox and this one resumes it (`_peer_send.py`):
             # a peer send has its own attempts and is not cut to this budget.
-            return await self._deliver(message, target, name, wait, _Budget(math.inf, wait), facts)
-        budget = _Budget(anyio.current_time() + wait + SEND_MARGIN_S, wait)
+            return await self._deliver(message, target, name, wait, Budget(math.inf, wait), facts)
+        budget = Budget(anyio.current_time() + wait + SEND_MARGIN_S, wait, SEND_MARGIN_S)
         try:
             with anyio.fail_after(wait + SEND_MARGIN_S):
                 return await self._deliver(message, target, name, wait, budget, facts)
         except TimeoutError:
-            raise self._gave_up(budget, name, target, None) from None
+            raise self.delivery.gave_up(budget, name, target, None) from None
 
     def _facts(self, wait: float) -> dict[str, Any]:
         """This send's facts for the engine's send guards: whether it waits, and the last minute's sends."""
@@ -126,12 +103,12 @@ class SendPipeline:
         return {"send_waits": wait > 0, "sends_this_minute": count, "minute_reset_at": reset}
 
     async def _deliver(
-        self, message: str, target: str, name: str, wait: float, budget: _Budget, facts: dict[str, Any]
+        self, message: str, target: str, name: str, wait: float, budget: Budget, facts: dict[str, Any]
     ) -> dict[str, Any]:
         unread: GatewayFault | None = None
         try:
             reserve = min(RECORD_RESERVE_S, (wait + SEND_MARGIN_S) / 3)
-            trace = await self._next_trace(_Budget(budget.deadline - reserve, wait))
+            trace = await self._next_trace(Budget(budget.deadline - reserve, wait))
         except GatewayFault as exc:
             # Without this agent's own session the hop count is unknown, so nothing may leave; the send is
             # still recorded (under a trace of its own) so the outbox shows it.
@@ -159,7 +136,7 @@ class SendPipeline:
         )
         budget.idem = idem
         if unread is not None and entry.get("status") == "pending":
-            raise self._gave_up(budget, name, target, unread)
+            raise self.delivery.gave_up(budget, name, target, unread)
         base = {
             "runId": idem,
             "sessionKey": target,
@@ -177,7 +154,7 @@ class SendPipeline:
                 "note": "This exact message was already delivered to this session; it was not sent again.",
             }
         if self.ctx.via_sidecar(name):
-            return await self._to_peer(name, target, idem, message, wait, trace, base)
+            return await self.peers.send(name, target, idem, message, wait, trace, base)
         baseline = None
         if wait > 0:
 
@@ -186,14 +163,14 @@ class SendPipeline:
                     "chat.history", {"sessionKey": target, "limit": 50}, idempotent=True
                 )
 
-            before = await self._retrying(f"reading {target} before sending", history, name, budget)
+            before = await self.delivery.retrying(f"reading {target} before sending", history, name, budget)
             baseline = _history.latest_assistant_text((before or {}).get("messages", []))
         params = self.request_params(message, target, idem, trace)
         for attempt in range(RUN_ATTEMPTS):
             # A derived key only after the transcript proved the previous run never reached the target.
             key = idem if attempt == 0 else f"{idem}-r{attempt}"
             with telemetry.span("sidecar.forward", **{"gateway.method": "agent", "sidecar.gateway": name}):
-                run_id = await self._dispatch(
+                run_id = await self.delivery.dispatch(
                     name, target, idem, {**params, "idempotencyKey": key}, budget=budget
                 )
             budget.accepted = True
@@ -223,15 +200,11 @@ class SendPipeline:
             except RETRYABLE:
                 # The gateway went away while the target was answering. A restarted gateway no longer knows
                 # the run, so waiting again would hang: settle delivery from the transcript instead.
-                return await self._settle_after_restart(name, target, idem, params, base, budget)
+                return await self.delivery.settle_after_restart(name, target, idem, params, base, budget)
             status = (waited or {}).get("status") if isinstance(waited, dict) else None
             if status != "error":
                 break
-
-            async def arrived(client: GatewayLike) -> bool:
-                return await _already_delivered(client, target, idem, params["message"])
-
-            if await self._retrying(f"checking delivery to {target}", arrived, name, budget):
+            if await self.delivery.arrived(name, target, idem, params["message"], budget):
                 break
             # Accepted, then failed before the message entered the session (a gateway still recovering
             # sessions after a restart answers so): nothing reached the target, so send it again.
@@ -264,7 +237,7 @@ class SendPipeline:
                 "error": str((waited or {}).get("error") or "agent error"),
                 "delivery": {"status": "delivered", "mode": "direct"},
             }
-        reply = _reply_of(waited)
+        reply = reply_of(waited)
         if reply is None and budget.remaining() > 0:
             with anyio.move_on_after(budget.remaining()):
                 after = await client.request(
@@ -283,111 +256,9 @@ class SendPipeline:
             result["note"] = _history.UNTRUSTED_NOTE
         return result
 
-    async def _to_peer(
-        self,
-        name: str,
-        target: str,
-        idem: str,
-        message: str,
-        wait: float,
-        trace: _guard.Trace,
-        base: dict[str, Any],
-    ) -> dict[str, Any]:
-        """Hand the send to the peer's sidecar under the same idempotency key. That host decides it again,
-        queues it in its own outbox and looks for the key in its transcript, so a resend after it died is
-        delivered once; while it stays down the send stays pending here and is resumed later."""
-        args = {
-            "sessionKey": target,
-            "message": _guard.stamp(message, trace, self.ctx.requester.agent_id),
-            "idempotencyKey": idem,
-            "timeoutSeconds": wait,
-            "traceId": trace.trace_id,
-            "hop": trace.hop,
-        }
-        self.in_flight.add(idem)
-        try:
-            answer = await self._peer_attempts(name, target, idem, args, wait)
-        finally:
-            self.in_flight.discard(idem)
-        if answer is None:
-            return {
-                **base,
-                "status": "queued",
-                "delivery": {"status": "pending", "mode": "peer"},
-                "note": f"{name}'s sidecar is unreachable; the message stays in the outbox and is delivered once "
-                "when it is back (`sidecar outbox` shows it). Sending the same message again does not "
-                "duplicate it.",
-            }
-        self.ctx.store.outbox_finish(idem, "delivered", run_id=str(answer.get("runId") or idem))
-        status = str(answer.get("status") or "accepted")
-        result: dict[str, Any] = {
-            **base,
-            "status": "ok" if status == "duplicate" else status,
-            "delivery": {"status": "delivered", "mode": "peer"},
-        }
-        if status == "duplicate":
-            result["note"] = f"{name} already had this message; it was delivered once."
-        if answer.get("error"):
-            result["error"] = str(answer["error"])
-        if answer.get("reply"):
-            reply = answer["reply"]
-            text = reply.get("data", {}).get("content") if isinstance(reply, dict) else reply
-            result["reply"] = _history.enveloped_reply(str(text), target)
-            result["note"] = " ".join(filter(None, (result.get("note"), _history.UNTRUSTED_NOTE)))
-        return result
-
-    async def _peer_attempts(
-        self, name: str, target: str, idem: str, args: dict[str, Any], wait: float
-    ) -> dict[str, Any] | None:
-        last: Exception | None = None
-        for attempt in range(1, SEND_ATTEMPTS + 1):
-            try:
-                return await self.ctx.call_peer(name, "peer_send", args, timeout=wait + 30)
-            except Denied:
-                self.ctx.store.outbox_finish(idem, "failed", error=f"refused by {name}")
-                raise
-            except GatewayFault as exc:
-                last = exc
-                log.info("sending to %s on %s: attempt %d failed (%s); retrying", target, name, attempt, exc)
-                await anyio.sleep(min(0.5 * 2**attempt, 8.0))
-        log.warning("send %s to %s stays pending: %s", idem, name, last)
-        return None
-
     async def resume_peers(self, older_than: float = 20.0) -> int:
-        """Deliver pending sends to sidecar peers that are not being sent right now (the peer was down)."""
-        resumed = 0
-        for entry in self.ctx.store.outbox_pending():
-            name, key = str(entry["gateway"]), str(entry["idempotency_key"])
-            if not self.ctx.via_sidecar(name) or key in self.in_flight or entry.get("body") is None:
-                continue
-            mine = (self.ctx.requester.session_key, self.ctx.requester.gateway)
-            if (entry.get("requester"), entry.get("requester_gateway", HOME)) != mine:
-                continue  # another session's send: Runtime.writers resumes it as that session
-            if self.ctx.clock() - float(entry.get("created_at") or 0) < older_than:
-                continue
-            trace = _guard.Trace(str(entry.get("trace_id") or ""), int(entry.get("hop") or 1))
-            args = {
-                "sessionKey": str(entry["target"]),
-                "message": _guard.stamp(str(entry["body"]), trace, self.ctx.requester.agent_id),
-                "idempotencyKey": key,
-                "timeoutSeconds": 0,
-                "traceId": trace.trace_id,
-                "hop": trace.hop,
-            }
-            self.in_flight.add(key)
-            try:
-                answer = await self.ctx.call_peer(name, "peer_send", args)
-            except Denied:
-                self.ctx.store.outbox_finish(key, "failed", error=f"refused by {name}")
-                continue
-            except GatewayFault as exc:
-                log.info("resuming send %s to %s: %s", key, name, exc)
-                continue
-            finally:
-                self.in_flight.discard(key)
-            self.ctx.store.outbox_finish(key, "delivered", run_id=str(answer.get("runId") or key))
-            resumed += 1
-        return resumed
+        """Deliver pending sends to sidecar peers that are not being sent right now (see `PeerSends.resume`)."""
+        return await self.peers.resume(older_than)
 
     def _note_session(self, name: str, target: str, client: Any) -> None:
         """The run was accepted, so the target session exists. A gateway without session events
@@ -398,154 +269,10 @@ class SendPipeline:
         if self.ctx.store.get(target, name) is None:
             self.ctx.store.upsert({"key": target, "updatedAt": int(self.ctx.clock() * 1000)}, name)
 
-    async def _retrying(
-        self,
-        what: str,
-        op: Callable[[GatewayLike], Awaitable[_T]],
-        name: str,
-        budget: _Budget | None = None,
-    ) -> _T:
-        """Run `op` against gateway `name`, riding out a dropped connection or a gateway restart, within
-        `budget` when given (each attempt is cut to what is left of it)."""
-        last: Exception | None = None
-        for attempt in range(1, SEND_ATTEMPTS + 1):
-            left = None if budget is None else budget.remaining()
-            if left is not None and left <= 0:
-                break
-            try:
-                with anyio.fail_after(left):
-                    return await op(await self.ctx.client(name))
-            except FINAL:
-                raise
-            except TimeoutError:
-                last = last or RequestTimeout(what, left or 0)
-                break
-            except RETRYABLE as exc:
-                last = exc
-                log.debug("%s: attempt %d failed (%s); retrying", what, attempt, exc)
-                pause = min(0.5 * 2**attempt, 8.0)
-                if budget is not None:
-                    pause = min(pause, max(0.0, budget.remaining()))
-                await anyio.sleep(pause)
-        url = self.ctx.gateways.url_of(name) or name
-        why = f" ({last})" if last is not None else " in time"
-        raise GatewayFault(f"{what} failed: the gateway {url} did not answer{why}. {self._remedy(name)}")
-
-    def _remedy(self, name: str) -> str:
-        url = self.ctx.gateways.url_of(name) or name
-        agent = self.ctx.requester.agent_id
-        return (
-            f"Check it with `sidecar doctor --agent {agent} --gateway {url}`. If the gateway now listens at "
-            f"another address, restart this sidecar with --gateway NEW_URL (or set gateway.url in "
-            f"{self.ctx.policy.path}) and pair there once: `sidecar pair --gateway NEW_URL --agent {agent}`."
-        )
-
-    def _gave_up(self, budget: _Budget, name: str, target: str, cause: Exception | None) -> GatewayFault:
-        """The error (and outbox state) for a send whose time budget ran out."""
-        spent = f"timeoutSeconds {budget.wait:g} + {SEND_MARGIN_S:g} s"
-        why = f" ({cause})" if cause is not None else ""
-        if budget.idem is not None and not budget.accepted:
-            self.ctx.store.outbox_finish(budget.idem, "failed", error="gateway unreachable; not sent")
-            return GatewayFault(
-                f"sessions_send to {target} was not sent: the gateway did not answer within {spent}{why}. "
-                f"Nothing was delivered; the outbox records it as failed (`sidecar outbox --agent "
-                f"{self.ctx.requester.agent_id}`, run id {budget.idem}). Send it again once the gateway is back."
-            )
-        if budget.idem is not None:
-            return GatewayFault(
-                f"sessions_send to {target}: the gateway accepted the message but did not confirm delivery "
-                f"within {spent}{why}. The outbox keeps it pending (run id {budget.idem}); a restarted sidecar "
-                "checks the target's transcript and settles it. Do not send it again; read the reply later with "
-                "sessions_history."
-            )
-        return GatewayFault(f"sessions_send to {target} gave up after {spent}{why}. {self._remedy(name)}")
-
-    async def _dispatch(
-        self,
-        name: str,
-        target: str,
-        idem: str,
-        params: dict[str, Any],
-        *,
-        check_first: bool = False,
-        budget: _Budget | None = None,
-    ) -> str:
-        """Start the run once. After a dropped connection or a gateway restart the gateway may or may not
-        have the message (its replay cache does not survive a restart), so look in the target's transcript
-        for our idempotency key before sending again."""
-        tried = check_first
-
-        async def once(client: GatewayLike) -> str:
-            nonlocal tried
-            if tried and await _already_delivered(client, target, idem, params.get("message")):
-                return idem
-            tried = True
-            accepted = await client.agent(params, resend=False)
-            return str(getattr(accepted, "run_id", idem))
-
-        try:
-            return await self._retrying(f"sending to {target}", once, name, budget)
-        except Exception as exc:
-            self.ctx.store.outbox_finish(idem, "failed", error=type(exc).__name__)
-            if isinstance(exc, GatewayFault):
-                raise GatewayFault(
-                    f"{exc} Nothing was delivered; the send is recorded as failed in the outbox (`sidecar "
-                    f"outbox --agent {self.ctx.requester.agent_id}`); send it again once the gateway is back."
-                ) from None
-            raise
-
-    async def _settle_after_restart(
-        self,
-        name: str,
-        target: str,
-        idem: str,
-        params: dict[str, Any],
-        base: dict[str, Any],
-        budget: _Budget | None = None,
-    ) -> dict[str, Any]:
-        async def check(client: GatewayLike) -> bool:
-            return await _already_delivered(client, target, idem, params.get("message"))
-
-        try:
-            delivered = await self._retrying(f"checking delivery to {target}", check, name, budget)
-        except GatewayFault as exc:
-            if budget is None:
-                raise
-            # Accepted, then the gateway went away: the outbox keeps it pending for a restart to settle.
-            raise self._gave_up(budget, name, target, exc) from None
-        if not delivered:
-            # Accepted but lost with the gateway: send it again under the same key (at least once).
-            await self._dispatch(name, target, idem, params, budget=budget)
-        self.ctx.store.outbox_finish(idem, "delivered", run_id=idem)
-        return {
-            **base,
-            "status": "interrupted",
-            "delivery": {"status": "delivered", "mode": "direct"},
-            "note": "The gateway restarted while the target was answering. The message was delivered once; "
-            "read its reply later with sessions_history.",
-        }
-
     def request_params(self, message: str, target: str, idem: str, trace: _guard.Trace) -> dict[str, Any]:
         """The gateway `agent` request for one inter-agent message: direct, labelled as inter-session data."""
-        return {
-            "message": _guard.stamp(message, trace, self.ctx.requester.agent_id),
-            "sessionKey": target,
-            "idempotencyKey": idem,
-            "deliver": False,
-            "channel": "webchat",
-            "lane": "nested",
-            "extraSystemPrompt": (
-                "Agent-to-agent message context:\n"
-                f"Agent 1 (requester) session: {self.ctx.requester.session_key}.\n"
-                f"Agent 2 (target) session: {target}."
-            ),
-            "inputProvenance": {
-                "kind": "inter_session",
-                "sourceSessionKey": self.ctx.requester.session_key,
-                "sourceChannel": "webchat",
-                "sourceTool": "sessions_send",
-            },
-        }
+        stamped = _guard.stamp(message, trace, self.ctx.requester.agent_id)
+        return inter_session_run(stamped, target, idem, self.ctx.requester.session_key)
 
     async def resume_pending(self) -> int:
         """Deliver sends a previous run of this sidecar wrote to the outbox but did not finish.
@@ -569,7 +296,7 @@ class SendPipeline:
             trace = _guard.Trace(str(entry.get("trace_id") or ""), int(entry.get("hop") or 1))
             params = self.request_params(str(body), str(entry["target"]), key, trace)
             try:
-                await self._dispatch(
+                await self.delivery.dispatch(
                     str(entry["gateway"]), str(entry["target"]), key, params, check_first=True
                 )
             except (GatewayFault, GatewayError) as exc:
@@ -579,14 +306,14 @@ class SendPipeline:
             resumed += 1
         return resumed
 
-    async def _next_trace(self, budget: _Budget | None = None) -> _guard.Trace:
+    async def _next_trace(self, budget: Budget | None = None) -> _guard.Trace:
         """Continue the trace of the message this agent is answering, or start one; refuse a runaway chain."""
         own = self.ctx.requester.session_key
 
         async def read(client: GatewayLike) -> Any:
             return await client.request("chat.history", {"sessionKey": own, "limit": 20}, idempotent=True)
 
-        payload = await self._retrying("reading this agent's own session", read, HOME, budget)
+        payload = await self.delivery.retrying("reading this agent's own session", read, HOME, budget)
         messages = payload.get("messages", []) if isinstance(payload, dict) else []
         inbound = _guard.inbound_trace(messages)
         anchor = _guard.turn_seed(messages)
@@ -608,24 +335,4 @@ def _idempotency_key(requester: str, gateway: str, target: str, message: str, tr
     return str(uuid.UUID(digest[:32]))
 
 
-async def _already_delivered(client: GatewayLike, target: str, idem: str, stamped: Any = None) -> bool:
-    """Whether the target's transcript already holds the message sent under `idem` (by its key where the
-    release records it, else by the stamped text `stamped` itself)."""
-    payload = await client.request("chat.history", {"sessionKey": target, "limit": 100}, idempotent=True)
-    for message in (payload or {}).get("messages", []) if isinstance(payload, dict) else []:
-        if not isinstance(message, dict):
-            continue
-        meta = message.get("__openclaw")
-        meta = meta if isinstance(meta, dict) else {}
-        if str(message.get("idempotencyKey", "")).startswith(idem) or meta.get("runId") == idem:
-            return True
-        if isinstance(stamped, str) and _guard.carries(message, stamped):
-            return True
-    return False
-
-
-def _reply_of(waited: Any) -> str | None:
-    terminal = waited.get("terminalReply") if isinstance(waited, dict) else None
-    if isinstance(terminal, dict) and terminal.get("disposition") == "visible" and terminal.get("text"):
-        return str(terminal["text"])
-    return None
+__all__ = ["DEDUPE_WINDOW_S", "SEND_MARGIN_S", "SendPipeline"]

@@ -54,7 +54,7 @@ class SessionsService:
             self.policy, requester, self.store, self.gateways, self.clock, peers=self.peers, usage=self.usage
         )
         twin.sends.limiter = self.sends.limiter
-        twin.sends.in_flight = self.sends.in_flight
+        twin.sends.peers.in_flight = self.sends.peers.in_flight
         return twin
 
     def adopt(self, policy: Policy) -> None:

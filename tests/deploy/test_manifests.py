@@ -18,9 +18,12 @@ from typing import Any
 import json5
 import pytest
 
+from sidecar import deploy as m
 from sidecar.cli._manifest import register
 from sidecar.config import load_policy
-from sidecar.deploy import _manifests as m
+from sidecar.deploy._audit import sidecar_agent
+from sidecar.deploy._manifests import Launch
+from sidecar.deploy._naming import glob_matches
 from sidecar.policy import Policy
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -50,9 +53,7 @@ def hierarchy() -> Policy:
     return load_policy(str(HIERARCHY_POLICY))
 
 
-def launches(
-    policy: Policy, sidecar: str = SHIPPED_SIDECAR, path: str = SHIPPED_POLICY
-) -> dict[str, m.Launch]:
+def launches(policy: Policy, sidecar: str = SHIPPED_SIDECAR, path: str = SHIPPED_POLICY) -> dict[str, Launch]:
     return {a: m.launch_for(a, path, (sidecar,), m.DEFAULT_GATEWAY) for a in policy.agent_ids}
 
 
@@ -121,7 +122,7 @@ def deny_of(config: Mapping[str, Any], agent: str) -> list[str]:
 def reachable(config: Mapping[str, Any], agent: str, tool: str) -> bool:
     entry = config["agents"]["entries"].get(agent, {})
     denies = [*config.get("tools", {}).get("deny", []), *entry.get("tools", {}).get("deny", [])]
-    return not any(m.glob_matches(p, tool) for p in denies)
+    return not any(glob_matches(p, tool) for p in denies)
 
 
 # -- the files under manifests/ -------------------------------------------------------------------
@@ -469,17 +470,16 @@ def test_the_audit_warns_when_the_sandbox_gate_or_a_relative_path_hides_the_side
 
 
 def test_sidecars_are_recognised_however_they_are_launched() -> None:
-    assert m.sidecar_agent({"command": "/opt/bin/sidecar", "args": ["serve", "--agent", "x"]}) == "x"
+    assert sidecar_agent({"command": "/opt/bin/sidecar", "args": ["serve", "--agent", "x"]}) == "x"
     assert (
-        m.sidecar_agent({"command": "/usr/bin/python3", "args": ["-m", "sidecar", "serve", "--agent=y"]})
-        == "y"
+        sidecar_agent({"command": "/usr/bin/python3", "args": ["-m", "sidecar", "serve", "--agent=y"]}) == "y"
     )
     assert (
-        m.sidecar_agent({"command": "uvx", "args": ["openclaw-sessions-sidecar", "serve", "--agent", "z"]})
+        sidecar_agent({"command": "uvx", "args": ["openclaw-sessions-sidecar", "serve", "--agent", "z"]})
         == "z"
     )
-    assert m.sidecar_agent({"command": "npx", "args": ["serve", "--agent", "x"]}) is None
-    assert m.sidecar_agent({"command": "/opt/bin/sidecar", "args": ["explain", "--agent", "x"]}) is None
+    assert sidecar_agent({"command": "npx", "args": ["serve", "--agent", "x"]}) is None
+    assert sidecar_agent({"command": "/opt/bin/sidecar", "args": ["explain", "--agent", "x"]}) is None
 
 
 # -- the real OpenClaw ----------------------------------------------------------------------------

@@ -21,13 +21,8 @@ import pytest
 from websockets.asyncio.server import ServerConnection, serve
 
 from sidecar import cli
-from sidecar.doctor._checks import (
-    ReadOnlySecrets,
-    check_gateway,
-    check_mirror,
-    check_pairing,
-    check_secret_store,
-)
+from sidecar.doctor._gateways import check_gateway, check_pairing
+from sidecar.doctor._local import ReadOnlySecrets, check_mirror, check_secret_store
 from sidecar.gateway import TokenStore
 from sidecar.mirror import Mirror
 from sidecar.secrets import SERVICE, KeyringSecretStore

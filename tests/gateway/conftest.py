@@ -11,13 +11,14 @@ import keyring
 import pytest
 
 from .memory_keyring import MemoryKeyring
+from .secret_scan import leaks, secrets_in
 
 FRAMES = Path(__file__).parent / "frames"
 CAPTURE_LINE = re.compile(r"^\[(?P<tag>[^\]]+)\] (?P<dir><<|>>)(?:\(event\))? (?P<json>.*)$")
 CAPTURE_TRUNCATED_AT = 6000
 
 captured_outputs: list[str] = []
-"""Everything the gateway tests printed or logged, for the secret-leak scan that runs last."""
+"""Everything the gateway tests printed or logged, for the secret-leak scan when they are done."""
 
 
 @pytest.fixture
@@ -67,3 +68,16 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
         captured_outputs.append(content)
     if report.longrepr is not None:
         captured_outputs.append(str(report.longrepr))
+
+
+@pytest.fixture(scope="package", autouse=True)
+def no_secret_leaks(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """When this package's tests are done, in whatever order they ran: no device token or private key
+    they stored shows up in their output, logs, failure reports or files (see secret_scan.py)."""
+    yield
+    secrets = secrets_in(MemoryKeyring.seen)
+    if not secrets:
+        return  # the tests that ran stored no secret: nothing to look for
+    found = leaks(secrets, captured_outputs, tmp_path_factory.getbasetemp())
+    if found:
+        pytest.fail("secrets leaked:\n" + "\n".join(found), pytrace=False)

@@ -1,7 +1,7 @@
 """The client, pairing and the error model against the real pinned OpenClaw gateway (2026.9.6).
 
-Secrets go to the in-memory keyring (conftest), which remembers every one of them, so the scan in
-test_zz_secret_scan.py can look for each in everything these tests printed, logged and wrote.
+Secrets go to the in-memory keyring (conftest), which remembers every one of them, so the package's
+leak scan (conftest, secret_scan.py) can look for each in everything these tests printed, logged and wrote.
 """
 
 from __future__ import annotations

@@ -22,9 +22,11 @@ from sidecar.gateway import (
     UnsupportedVersion,
     adapter_for,
     features_of,
+    inter_session_run,
     is_supported,
     is_unknown_method,
     parse_version,
+    sent_under,
 )
 
 
@@ -160,3 +162,27 @@ def test_versions_parse_with_and_without_suffixes() -> None:
     assert parse_version("2026.4.12-beta.1") == (2026, 4, 12)
     assert parse_version("v2026.9.6") == (2026, 9, 6)
     assert parse_version("nightly") is None
+
+
+def test_an_inter_session_run_is_direct_and_labelled_with_its_source() -> None:
+    run = inter_session_run("hi", "agent:dev-1:main", "k-1", "agent:lead:main")
+    assert run["deliver"] is False and run["lane"] == "nested" and run["idempotencyKey"] == "k-1"
+    assert run["inputProvenance"] == {
+        "kind": "inter_session",
+        "sourceSessionKey": "agent:lead:main",
+        "sourceChannel": "webchat",
+        "sourceTool": "sessions_send",
+    }
+    assert "Agent 1 (requester) session: agent:lead:main." in run["extraSystemPrompt"]
+    shown = inter_session_run("hi", "agent:dev-1:main", "k-1", "agent:lead:main", source_label="lead@lab")
+    assert "session: lead@lab." in shown["extraSystemPrompt"]
+    assert shown["inputProvenance"]["sourceSessionKey"] == "agent:lead:main"
+
+
+def test_a_transcript_message_is_matched_by_its_key_a_retried_key_or_its_run_id() -> None:
+    assert sent_under({"idempotencyKey": "k-1:user"}, "k-1")
+    assert sent_under({"idempotencyKey": "k-1-r2:user"}, "k-1")
+    assert sent_under({"__openclaw": {"runId": "k-1"}}, "k-1")
+    assert not sent_under({"idempotencyKey": "k-2:user"}, "k-1")
+    assert not sent_under({"role": "user", "content": "no key (2026.4)"}, "k-1")
+    assert not sent_under("not a message", "k-1")

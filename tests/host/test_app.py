@@ -14,8 +14,8 @@ from mcp import Client
 from sidecar.host import CallerBinder, HostLocked, HostPaths, Verifier, WriterLock, make_attestation
 from sidecar.mcp import build_server
 from sidecar.policy import Requester, parse_policy
-from sidecar.tools import GatewayPool, SessionsService
-from tests.fakes import FakeGateway, MemoryStore
+from sidecar.tools import SessionsService
+from tests.fakes import FakeGateway, MemoryStore, home_fleet
 
 pytestmark = pytest.mark.anyio
 KEY = b"k" * 32
@@ -37,16 +37,7 @@ def anyio_backend() -> str:
 
 def host_server() -> tuple[Any, FakeGateway, MemoryStore, CallerBinder]:
     gw = FakeGateway(agents=AGENTS)
-    for a in AGENTS:
-        gw.histories.setdefault(f"agent:{a}:main", [])
-    store = MemoryStore(agents=frozenset(AGENTS))
-    for key in gw.histories:
-        store.upsert({"key": key, "updatedAt": 1, "kind": "other"}, "home")
-
-    async def connect(name: str, url: str, insecure: bool) -> FakeGateway:
-        return gw
-
-    pool = GatewayPool("ws://127.0.0.1:1", (), connect)
+    store, pool = home_fleet(gw, AGENTS)
     service = SessionsService(
         parse_policy(json.dumps(POLICY), "team.json5"), Requester.of("lead"), store, pool
     )

@@ -15,8 +15,8 @@ from mcp.types import ServerNotification, ToolListChangedNotification
 from sidecar.mcp._results import DELIVERY_STATES, SendResult, send_result
 from sidecar.mcp._server import build_server
 from sidecar.policy import Pause, Requester, Usage, parse_policy
-from sidecar.tools import GatewayPool, SessionsService
-from tests.fakes import FakeGateway, MemoryStore, reply_text
+from sidecar.tools import SessionsService
+from tests.fakes import FakeGateway, home_fleet, reply_text
 
 pytestmark = pytest.mark.anyio
 HIERARCHY = json.loads(
@@ -32,20 +32,12 @@ def anyio_backend() -> str:
 
 def service_for(agent: str, policy: dict[str, Any], usage: Usage | None = None) -> SessionsService:
     gw = FakeGateway(agents=AGENTS)
-    for a in AGENTS:
-        gw.histories.setdefault(f"agent:{a}:main", [])
-    store = MemoryStore(agents=frozenset(AGENTS))
-    for key in gw.histories:
-        store.upsert({"key": key, "updatedAt": 1, "kind": "other"}, "home")
-
-    async def connect(name: str, url: str, insecure: bool) -> FakeGateway:
-        return gw
-
+    store, pool = home_fleet(gw, AGENTS)
     return SessionsService(
         parse_policy(json.dumps(policy), "team.json5"),
         Requester.of(agent),
         store,
-        GatewayPool("ws://127.0.0.1:1", (), connect),
+        pool,
         usage=(lambda tool: usage) if usage is not None else None,
     )
 

@@ -16,8 +16,7 @@ from sidecar.gateway import ADAPTERS, ConnectionLost, ErrorShape, Features, Inva
 from sidecar.mcp._server import build_server
 from sidecar.policy import Requester, parse_policy
 from sidecar.tools import SessionsService
-from sidecar.tools._routing import GatewayPool
-from tests.fakes import Accepted, FakeGateway, MemoryStore, reply_text
+from tests.fakes import Accepted, FakeGateway, home_fleet, reply_text
 
 pytestmark = pytest.mark.anyio
 AGENTS = ["lead", "dev-1"]
@@ -64,16 +63,7 @@ class OldGateway(FakeGateway):
 
 
 def make(policy: dict[str, Any], gw: OldGateway, agent: str = "lead") -> Any:
-    for a in AGENTS:
-        gw.histories.setdefault(f"agent:{a}:main", [])
-    store = MemoryStore(agents=frozenset(AGENTS))
-    for key in gw.histories:
-        store.upsert({"key": key, "updatedAt": 1, "kind": "other"}, "home")
-
-    async def connect(name: str, url: str, insecure: bool) -> OldGateway:
-        return gw
-
-    pool = GatewayPool("ws://127.0.0.1:1", (), connect)
+    store, pool = home_fleet(gw, AGENTS)
     pool.learn_release("home", gw.features.version)
     doc = parse_policy(json.dumps(policy), "p.json5")
     return build_server(SessionsService(doc, Requester.of(agent), store, pool))

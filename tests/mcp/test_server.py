@@ -15,7 +15,7 @@ from sidecar.mcp._server import build_server
 from sidecar.policy import Requester, parse_policy
 from sidecar.tools import SessionsService
 from sidecar.tools._routing import GatewayPool
-from tests.fakes import FakeGateway, MemoryStore, reply_text
+from tests.fakes import FakeGateway, MemoryStore, home_fleet, reply_text
 
 pytestmark = pytest.mark.anyio
 HIERARCHY = json.loads(
@@ -33,16 +33,7 @@ def make(
     agent: str, *, policy: dict[str, Any] | None = None, gateway: FakeGateway | None = None
 ) -> tuple[Any, FakeGateway, MemoryStore]:
     gw = gateway or FakeGateway(agents=AGENTS)
-    for a in AGENTS:
-        gw.histories.setdefault(f"agent:{a}:main", [])
-    store = MemoryStore(agents=frozenset(AGENTS))
-    for key in gw.histories:
-        store.upsert({"key": key, "updatedAt": 1, "kind": "other"}, "home")
-
-    async def connect(name: str, url: str, insecure: bool) -> FakeGateway:
-        return gw
-
-    pool = GatewayPool("ws://127.0.0.1:1", (), connect)
+    store, pool = home_fleet(gw, AGENTS)
     doc = parse_policy(json.dumps(policy or HIERARCHY["policy"]), "hierarchy.json5")
     service = SessionsService(doc, Requester.of(agent), store, pool)
     return build_server(service), gw, store

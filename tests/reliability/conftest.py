@@ -10,6 +10,7 @@ import anyio
 import pytest
 
 from tests.reliability.faults import Probe, full_disk_serve, keyring_unavailable, locked_mirror_startup
+from tests.reliability.support import LEAKS
 
 # The oracle's agents (main, pa, dev-1, dev-2), the kill test's own agent (ops) and the hierarchy's
 # agents the HTTP test's `lead` reads and is refused.
@@ -19,6 +20,26 @@ RELIABILITY_AGENTS = ("main", "pa", "dev-1", "dev-2", "ops", "lead", "hr", "fina
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
+
+
+@pytest.fixture(scope="package", autouse=True)
+def no_secret_leaks() -> Iterator[None]:
+    """When this package's tests are done, in whatever order they ran: no token or private key appears in
+    any tool result, log, mirror or file the scenarios produced. Every tool result recorded and every file
+    under every sidecar root (logs, stderr captures, mirror databases, policies) is searched for every
+    secret the suite handled: gateway tokens, the HTTP bearer token, and each device private key and device
+    token from the 0600 file stores (which hold them by design and are not scanned)."""
+    yield
+    if not LEAKS.roots:
+        return  # no scenario that writes files ran
+    leaks, stats = LEAKS.scan()
+    problems = [f"leaked: {leak}" for leak in leaks[:20]]
+    if stats["secrets"] <= len(LEAKS.secrets):
+        problems.append(f"the file stores should hold device keys and tokens: {stats}")
+    if stats["mirrors"] < 1 or stats["logs"] < 1:
+        problems.append(f"the scan found no mirror or no log to search: {stats}")
+    if problems:
+        pytest.fail("\n".join(problems), pytrace=False)
 
 
 @pytest.fixture(scope="package")

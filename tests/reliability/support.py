@@ -3,7 +3,7 @@
 Each scenario is a plain async function that takes its counts as arguments and returns an `Outcome`: the
 tests run it small and assert on it, the soak runs it large and writes the figures to docs/reliability.md.
 Everything a scenario produces (tool output, logs, state dirs) and every secret it sees is registered
-with `LEAKS`, which the last test (and the soak) scans.
+with `LEAKS`, which conftest (when the package is done) and the soak scan.
 """
 
 from __future__ import annotations

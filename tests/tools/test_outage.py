@@ -4,25 +4,18 @@ is down (the real gateway version is tests/e2e/test_gateway_outage.py)."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import anyio
 import pytest
 
 from sidecar.gateway import ConnectionLost
-from sidecar.policy import Requester, parse_policy
-from sidecar.tools import GatewayFault, SessionsService, _send
-from sidecar.tools._routing import GatewayPool
-from tests.fakes import FakeGateway, MemoryStore
+from sidecar.tools import GatewayFault, _send
+from tests.fakes import FakeGateway
+from tests.tools.support import AGENTS, service
 
 pytestmark = pytest.mark.anyio
-HIERARCHY = json.loads(
-    (Path(__file__).resolve().parents[2] / "scenarios" / "hierarchy.json").read_text("utf-8")
-)
-AGENTS = ["manager", "lead", "dev-1", "dev-2", "dev-3", "dev-4", "dev-5", "hr", "finance", "research"]
 
 
 @pytest.fixture
@@ -55,21 +48,6 @@ class DownGateway(FakeGateway):
         self.waited.append(limit)
         await anyio.sleep(limit)
         raise ConnectionLost("request was not sent: the gateway connection is down", "check the gateway")
-
-
-def service(agent: str, gw: FakeGateway) -> tuple[SessionsService, MemoryStore]:
-    for a in AGENTS:
-        gw.histories.setdefault(f"agent:{a}:main", [])
-    store = MemoryStore(agents=frozenset(AGENTS))
-    for key in gw.histories:
-        store.upsert({"key": key, "updatedAt": 1, "kind": "other"}, "home")
-
-    async def connect(name: str, url: str, insecure: bool) -> FakeGateway:
-        return gw
-
-    pool = GatewayPool("ws://127.0.0.1:1", (), connect)
-    policy = parse_policy(json.dumps(HIERARCHY["policy"]), "hierarchy.json5")
-    return SessionsService(policy, Requester.of(agent), store, pool), store
 
 
 async def test_a_send_to_a_gateway_that_does_not_answer_fails_within_its_budget_and_is_in_the_outbox(

@@ -1,9 +1,10 @@
-"""Runs after the other gateway tests: no secret they handled shows up in anything they produced.
+"""The secret-leak scan of the gateway tests: no secret they handled shows up in anything they produced.
 
 The in-memory keyring remembers every entry written to it; each holds a device private key and, once
 paired, a device token. Every one of those is searched for in the captured output, logs and failure
 reports of the gateway tests (collected by conftest) and in every file under this run's tmp roots.
 The gateway's own state directory is left out: the gateway has to keep the tokens it issued.
+conftest runs the scan when the package's tests are done, whatever order they ran in.
 """
 
 from __future__ import annotations
@@ -11,12 +12,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-
-import pytest
-
-from .conftest import captured_outputs
-from .memory_keyring import MemoryKeyring
 
 MIN_SECRET_LENGTH = 16  # scripted tests use short fake tokens ("t1") that would match anything
 
@@ -33,9 +30,10 @@ def forms(secret: str) -> set[bytes]:
     return out
 
 
-def secrets_handled() -> dict[str, set[bytes]]:
+def secrets_in(entries: Iterable[str]) -> dict[str, set[bytes]]:
+    """Label -> leakable forms of every device token and private key in keyring entries."""
     found: dict[str, set[bytes]] = {}
-    for value in MemoryKeyring.seen:
+    for value in entries:
         try:
             entry = json.loads(value)
         except ValueError:
@@ -59,25 +57,19 @@ def files_under(base: Path) -> list[Path]:
     return [p for p in base.rglob("*") if p.is_file() and not any(s in p.parents for s in skip)]
 
 
-def test_no_device_token_or_private_key_appears_in_any_output_log_or_file(
-    tmp_path_factory: pytest.TempPathFactory,
-) -> None:
-    secrets = secrets_handled()
-    assert secrets, "the gateway tests stored no secrets, so this scan proves nothing"
-    base = tmp_path_factory.getbasetemp()
-    leaks: list[str] = []
-    for number, text in enumerate(captured_outputs):
+def leaks(secrets: dict[str, set[bytes]], outputs: Sequence[str], base: Path) -> list[str]:
+    """Where any of `secrets` shows up: in a captured output, or in a file under `base`."""
+    found: list[str] = []
+    for number, text in enumerate(outputs):
         data = text.encode()
-        leaks += [
+        found += [
             f"{label} in captured output #{number}"
             for label, needles in secrets.items()
             if any(n in data for n in needles)
         ]
-    scanned = files_under(base)
-    for path in scanned:
+    for path in files_under(base):
         data = path.read_bytes()
-        leaks += [
+        found += [
             f"{label} in {path}" for label, needles in secrets.items() if any(n in data for n in needles)
         ]
-    assert not leaks, "secrets leaked:\n" + "\n".join(leaks)
-    assert captured_outputs or scanned
+    return found
