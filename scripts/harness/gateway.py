@@ -529,11 +529,29 @@ class GatewayRpc:
     def request(
         self, method: str, params: Mapping[str, Any] | None = None, *, timeout: float | None = None
     ) -> Any:
-        """Send one request and return its payload; raises GatewayError on ``ok: false``."""
-        frame = self.request_frame(method, params, timeout=timeout)
-        if not frame.get("ok"):
-            raise GatewayError(f"{method} failed: {json.dumps(frame.get('error'))}")
-        return frame.get("payload")
+        """Send one request and return its payload; raises GatewayError on ``ok: false``.
+
+        A ``retryable`` UNAVAILABLE answer is asked again after its ``retryAfterMs`` within ``timeout``:
+        releases before 2026.9 report ready on /readyz while still refusing chat.history "during gateway
+        startup" until their sidecars run, so a read right after a restart is answered that way. (Not
+        ``connect``: a gateway may close the socket after refusing it.)
+        """
+        budget = timeout or self.timeout
+        deadline = time.monotonic() + budget
+        while True:
+            frame = self.request_frame(method, params, timeout=budget)
+            if frame.get("ok"):
+                return frame.get("payload")
+            error = frame.get("error") or {}
+            wait = (error.get("retryAfterMs") or 500) / 1000
+            retryable = error.get("code") == "UNAVAILABLE" and error.get("retryable") is True
+            if method == "connect" or not retryable:
+                break
+            if time.monotonic() + wait >= deadline:
+                break
+            time.sleep(wait)
+            budget = deadline - time.monotonic()
+        raise GatewayError(f"{method} failed: {json.dumps(error)}")
 
     def request_frame(
         self, method: str, params: Mapping[str, Any] | None = None, *, timeout: float | None = None
