@@ -37,6 +37,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection
 from websockets.sync.client import connect as ws_connect
 
@@ -1000,10 +1001,22 @@ class Gateway:
         )
 
     def rpc(self, *, timeout: float = 30.0) -> GatewayRpc:
-        """A connected operator WebSocket client (use as a context manager)."""
+        """A connected operator WebSocket client (use as a context manager).
+
+        A gateway busy with a run on a loaded box may not finish the handshake within its own pre-auth
+        budget (10 s): it logs ``handshake timeout`` and closes the socket. That connection is opened
+        again, within ``timeout``, while the gateway process is alive.
+        """
         # Before 2026.9 a device-less token client keeps no scopes; sign as a harness device there.
         device = None if self.tools.version == OPENCLAW_VERSION else self.root / "run" / "harness-device.key"
-        return GatewayRpc(self.url, self.token, timeout=timeout, device_key=device)
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                return GatewayRpc(self.url, self.token, timeout=timeout, device_key=device)
+            except ConnectionClosed:
+                alive = self.gateway_proc is not None and self.gateway_proc.alive()
+                if not alive or time.monotonic() >= deadline:
+                    raise
 
     def turn(
         self, agent: str, message: str, *, session_key: str | None = None, timeout: float = 60.0

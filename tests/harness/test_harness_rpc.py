@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
-from harness import GatewayError
+from harness import Gateway, GatewayError, Toolchain
 from harness.gateway import GatewayRpc
+from websockets.exceptions import ConnectionClosed
 from websockets.sync.server import Server, ServerConnection, serve
 
 
@@ -81,3 +83,57 @@ def test_a_gateway_that_stays_unavailable_fails_within_the_timeout(gateway: Any)
     with GatewayRpc(url, "t") as rpc, pytest.raises(GatewayError, match="during gateway startup"):
         rpc.request("chat.history", {"sessionKey": "agent:main:main"}, timeout=0.5)
     assert 3 <= asked.count("chat.history") <= 30
+
+
+class Alive:
+    def __init__(self, alive: bool) -> None:
+        self._alive = alive
+
+    def alive(self) -> bool:
+        return self._alive
+
+
+def busy_gateway(tmp_path: Path, timeouts: int, alive: bool = True) -> tuple[Gateway, list[str], Server]:
+    """A Gateway whose first `timeouts` connections are closed before the challenge (handshake timeout)."""
+    opened: list[str] = []
+
+    def handler(ws: ServerConnection) -> None:
+        opened.append("open")
+        if len(opened) <= timeouts:
+            ws.close(1000)
+            return
+        scripted({}, [])(ws)
+
+    server: Server = serve(handler, "127.0.0.1", 0)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    tools = Toolchain(bin_dir=tmp_path, node=tmp_path, npm=tmp_path, openclaw=tmp_path, install_dir=tmp_path)
+    gw = Gateway(
+        root=tmp_path,
+        name="busy",
+        agents=["main"],
+        port=server.socket.getsockname()[1],
+        token="t",
+        tools=tools,
+    )
+    gw.gateway_proc = Alive(alive)  # type: ignore[assignment]
+    return gw, opened, server
+
+
+def test_a_connection_the_busy_gateway_closed_before_connect_is_opened_again(tmp_path: Path) -> None:
+    gw, opened, server = busy_gateway(tmp_path, timeouts=2)
+    try:
+        with gw.rpc(timeout=10) as rpc:
+            assert rpc.hello == {"protocol": 3}
+    finally:
+        server.shutdown()
+    assert len(opened) == 3
+
+
+def test_a_closed_handshake_is_not_retried_once_the_gateway_process_is_gone(tmp_path: Path) -> None:
+    gw, opened, server = busy_gateway(tmp_path, timeouts=5, alive=False)
+    try:
+        with pytest.raises(ConnectionClosed):
+            gw.rpc(timeout=10)
+    finally:
+        server.shutdown()
+    assert len(opened) == 1
