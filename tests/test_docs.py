@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
+from harness.node import OPENCLAW_VERSION, OTHER_VERSIONS
 
 from sidecar.cli import build_parser
 from sidecar.policy import parse_policy
@@ -40,6 +41,18 @@ def test_the_quick_start_is_exactly_the_two_commands_and_ci_runs_the_test_one() 
     assert "scripts/test" in ci
     for script in ("demo", "test"):
         assert (REPO / "scripts" / script).stat().st_mode & 0o111
+
+
+def test_ci_tests_every_older_release_by_default_and_the_readme_says_how_to_skip_them() -> None:
+    script = (REPO / "scripts" / "test").read_text(encoding="utf-8")
+    default = re.search(r'OLDER_OPENCLAW="\$\{OLDER_OPENCLAW-([^}]*)\}"', script)
+    assert default is not None and tuple(default.group(1).split()) == OTHER_VERSIONS
+    assert OPENCLAW_VERSION not in default.group(1)
+    # Installed, then tested with the every_version set, each in the loop over the same variable.
+    assert 'for version in $OLDER_OPENCLAW; do scripts/gateway install --openclaw "$version"' in script
+    assert '--openclaw "$version" -m every_version' in script
+    supported = (REPO / "README.md").read_text(encoding="utf-8").split("## Supported OpenClaw releases")[1]
+    assert 'OLDER_OPENCLAW="" scripts/test' in supported.split("##", 1)[0]
 
 
 def test_every_sidecar_command_in_the_docs_exists() -> None:

@@ -37,6 +37,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection
 from websockets.sync.client import connect as ws_connect
 
@@ -529,11 +530,29 @@ class GatewayRpc:
     def request(
         self, method: str, params: Mapping[str, Any] | None = None, *, timeout: float | None = None
     ) -> Any:
-        """Send one request and return its payload; raises GatewayError on ``ok: false``."""
-        frame = self.request_frame(method, params, timeout=timeout)
-        if not frame.get("ok"):
-            raise GatewayError(f"{method} failed: {json.dumps(frame.get('error'))}")
-        return frame.get("payload")
+        """Send one request and return its payload; raises GatewayError on ``ok: false``.
+
+        A ``retryable`` UNAVAILABLE answer is asked again after its ``retryAfterMs`` within ``timeout``:
+        releases before 2026.9 report ready on /readyz while still refusing chat.history "during gateway
+        startup" until their sidecars run, so a read right after a restart is answered that way. (Not
+        ``connect``: a gateway may close the socket after refusing it.)
+        """
+        budget = timeout or self.timeout
+        deadline = time.monotonic() + budget
+        while True:
+            frame = self.request_frame(method, params, timeout=budget)
+            if frame.get("ok"):
+                return frame.get("payload")
+            error = frame.get("error") or {}
+            wait = (error.get("retryAfterMs") or 500) / 1000
+            retryable = error.get("code") == "UNAVAILABLE" and error.get("retryable") is True
+            if method == "connect" or not retryable:
+                break
+            if time.monotonic() + wait >= deadline:
+                break
+            time.sleep(wait)
+            budget = deadline - time.monotonic()
+        raise GatewayError(f"{method} failed: {json.dumps(error)}")
 
     def request_frame(
         self, method: str, params: Mapping[str, Any] | None = None, *, timeout: float | None = None
@@ -982,10 +1001,22 @@ class Gateway:
         )
 
     def rpc(self, *, timeout: float = 30.0) -> GatewayRpc:
-        """A connected operator WebSocket client (use as a context manager)."""
+        """A connected operator WebSocket client (use as a context manager).
+
+        A gateway busy with a run on a loaded box may not finish the handshake within its own pre-auth
+        budget (10 s): it logs ``handshake timeout`` and closes the socket. That connection is opened
+        again, within ``timeout``, while the gateway process is alive.
+        """
         # Before 2026.9 a device-less token client keeps no scopes; sign as a harness device there.
         device = None if self.tools.version == OPENCLAW_VERSION else self.root / "run" / "harness-device.key"
-        return GatewayRpc(self.url, self.token, timeout=timeout, device_key=device)
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                return GatewayRpc(self.url, self.token, timeout=timeout, device_key=device)
+            except ConnectionClosed:
+                alive = self.gateway_proc is not None and self.gateway_proc.alive()
+                if not alive or time.monotonic() >= deadline:
+                    raise
 
     def turn(
         self, agent: str, message: str, *, session_key: str | None = None, timeout: float = 60.0

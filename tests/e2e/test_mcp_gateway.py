@@ -118,10 +118,13 @@ async def test_the_hierarchy_is_enforced_exactly_on_a_real_gateway(openclaw_gate
     env = sidecar_env(tmp_path, openclaw_gateway.token)
     before = len(openclaw_gateway.stub_requests())
     async with served(policy, "lead", env) as lead:
-        with anyio.fail_after(120):
+        with anyio.fail_after(240):
             names = {t.name for t in (await lead.list_tools()).tools}
+            # Waits for the reply up to 120 s, not the default 30: a 2026.4.12 run took 40-60 s on a
+            # loaded 2-core box, and the reply, not its latency, is what this checks.
             allowed = await lead.call_tool(
-                "sessions_send", {"sessionKey": "agent:dev-1:main", "message": "lead asks"}
+                "sessions_send",
+                {"sessionKey": "agent:dev-1:main", "message": "lead asks", "timeoutSeconds": 120},
             )
             denied = await lead.call_tool(
                 "sessions_send", {"sessionKey": "agent:hr:main", "message": "hierarchy: lead to hr"}
@@ -140,6 +143,12 @@ async def test_the_hierarchy_is_enforced_exactly_on_a_real_gateway(openclaw_gate
     assert denied.is_error and "[gate: visibility]" in text(denied) and "Fix:" in text(denied)
     assert nobody.is_error and "[gate: unknown-target]" in text(nobody)
     assert not read_dev.is_error and read_fin.is_error and "[gate: visibility]" in text(read_fin)
+    # The history read returns dev-1's transcript, the message lead sent and its reply included, each
+    # message wrapped as another session's untrusted data.
+    read = read_dev.structured_content["messages"]
+    assert all(m["trusted"] is False and m["sourceSession"] == "agent:dev-1:main" for m in read)
+    bodies = json.dumps([m["data"].get("content") for m in read])
+    assert "lead asks" in bodies and "echo: lead asks" in bodies
     # `main` is the gateway's default agent's main session (agent:main:main here), not lead's own.
     assert alias.is_error and "Add 'main' to agents.entries.lead.tools.sessions.visibleAgents" in text(alias)
     rows = listed.structured_content["sessions"]

@@ -4,8 +4,9 @@ For each config (tools.sessions.visibility, tools.agentToAgent.enabled and .allo
 variants and globs) the real gateway gets the config (hot reload) and is asked through `POST /tools/invoke`
 what requester R may do to target T (shared/reference/tools-invoke-oracle.md); the sidecar's pure engine
 (`decide`, `filter_sessions`) is asked the same with a policy file holding the same global keys and the
-same agents. Normalised: allowed vs forbidden for sessions_history and sessions_send (sent as
-`mode: "notify"`, which starts no run), and the set of visible keys for sessions_list.
+same agents. Normalised: allowed vs forbidden for sessions_history and sessions_send (on 2026.9 sent as
+`mode: "notify"`, which starts no run; before, waiting for the reply, one run at a time), and the set of
+visible keys for sessions_list.
 
 Not compared, because OpenClaw decides them outside the session guard (documented in docs/reliability.md):
 a subagent requester's sessions_send (its tool is not offered at all: HTTP 404) and a self-send (a
@@ -43,6 +44,8 @@ MAIN, PA, DEV1, SIDE, DEV2 = (
     "agent:dev-1:side",
     "agent:dev-2:main",
 )
+
+SEND_WAIT_S = 120  # how long a probe send on a release before 2026.9 waits for the target's reply
 
 # Hand-picked first: the cells users trip over (case-sensitive exact ids, case-insensitive globs, the
 # unset defaults, an empty list, agent-to-agent off). Then random ones.
@@ -127,7 +130,7 @@ def sidecar_policy(config: dict[str, Any], agents: list[str], release: str | Non
 
 def gateway_answer(gw: Any, tool: str, args: dict[str, Any], requester: str) -> tuple[str, Any]:
     """("allowed" | "forbidden" | "unavailable" | "error: ...", details) from POST /tools/invoke."""
-    status, body = gw.invoke_tool_http(tool, args, requester)
+    status, body = gw.invoke_tool_http(tool, args, requester, timeout=SEND_WAIT_S + 30)
     if status == 404:
         return "unavailable", body
     if status != 200:
@@ -200,12 +203,13 @@ def compare_config(gw: Any, config: dict[str, Any], kid: str) -> dict[str, Any]:
     gw.patch_config(apply_to_gateway(config))
     release = gw.tools.version
     policy = sidecar_policy(config, list(gw.agents), release)
-    # 2026.9's `mode: "notify"` starts no run; older releases ignore it and wait for a reply, so there a
-    # fire-and-forget send (timeoutSeconds 0) asks the same question without waiting.
-    quiet_send = {"mode": "notify"} if release == NEWEST.version else {"timeoutSeconds": 0}
-    # notify waits 30 s by default, so there a send to the caller's own session is OpenClaw's self-target
-    # refusal; a send with timeoutSeconds 0 does not wait.
-    usage = Usage(send_waits=release == NEWEST.version)
+    # 2026.9's `mode: "notify"` starts no run. Older releases ignore it: there an allowed send runs the
+    # target, then its agent-to-agent announce step (see _settle), so it is sent waiting for the reply.
+    newest = release == NEWEST.version
+    send_args = {"mode": "notify"} if newest else {"timeoutSeconds": SEND_WAIT_S}
+    # Either way the send waits (notify for 30 s by default), so on 2026.9 a send to the caller's own
+    # session is OpenClaw's self-target refusal; older releases have no such rule.
+    usage = Usage(send_waits=True)
     keys, view = universe(gw)
     requesters = [MAIN, PA, DEV1, SIDE, kid]
     targets = [MAIN, kid, PA, DEV1, SIDE, DEV2]
@@ -216,14 +220,21 @@ def compare_config(gw: Any, config: dict[str, Any], kid: str) -> dict[str, Any]:
         req = Requester.of(r_key.split(":")[1], r_key)
         for t_key in targets:
             for tool in ("sessions_history", "sessions_send"):
+                if tool == "sessions_send" and t_key == r_key and not newest:
+                    # No self-send rule before 2026.9, and a waited self-send there costs a whole run.
+                    skipped["self-send"] = skipped.get("self-send", 0) + 1
+                    continue
                 args: dict[str, Any] = {"sessionKey": t_key}
                 if tool == "sessions_history":
                     args["limit"] = 1
                 else:
-                    args.update(message="differential probe", **quiet_send)
-                theirs, _ = gateway_answer(gw, tool, args, r_key)
+                    args.update(message="differential probe", **send_args)
+                announced = 0 if newest else _announce_steps(gw)
+                theirs, details = gateway_answer(gw, tool, args, r_key)
+                if tool == "sessions_send" and not newest and details.get("status") == "ok":
+                    _settle(gw, announced)
                 sub = ":subagent:" in r_key
-                if theirs == "unavailable" and sub and release != NEWEST.version:
+                if theirs == "unavailable" and sub and not newest:
                     # Before 2026.9 OpenClaw offers a subagent no session tool at all (HTTP 404): a tool
                     # policy outside the session guard.
                     skipped["subagent tool not offered"] = skipped.get("subagent tool not offered", 0) + 1
@@ -281,6 +292,30 @@ def compare_config(gw: Any, config: dict[str, Any], kid: str) -> dict[str, Any]:
         "disagreements": disagreements,
         "skipped": skipped,
     }
+
+
+def _announce_steps(gw: Any) -> int:
+    return sum(1 for c in gw.stub_requests() if c.get("rule") == "announce-skip")
+
+
+def _settle(gw: Any, announced_before: int, deadline: float = SEND_WAIT_S) -> None:
+    """Wait until the announce step that follows an answered send on a release before 2026.9 has started.
+
+    There a run pins the config it read at its start as the gateway's runtime config once it has resolved
+    it, after awaits that take seconds on a busy gateway: a run still starting when the next config is
+    hot-reloaded puts the previous one back, and the next config's probes are answered under it. So no run
+    may be starting when the config changes. An answered send (status ok: its run has ended) is followed
+    by exactly one more run, its agent-to-agent announce step (maxPingPongTurns 0), whose model call the
+    stub answers ANNOUNCE_SKIP; once that call reached the model the run has read its config. (Sent
+    without waiting, the announce step waits only 30 s for the target's run and is skipped after that,
+    so whether it comes could not be known; and fired probes piled up runs faster than 2026.4.12 ran
+    them, failing later probes with "gateway timeout".)
+    """
+    end = time.monotonic() + deadline
+    while _announce_steps(gw) <= announced_before:
+        if time.monotonic() > end:
+            raise RuntimeError(f"no announce step reached the model within {deadline:.0f}s of a send's reply")
+        time.sleep(0.1)
 
 
 async def differential(
