@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from sidecar.mirror._db import Mirror
 from sidecar.mirror._log import OutboxError
@@ -61,7 +61,7 @@ class ServiceStore:
     def log_decision(self, **fields: Any) -> None:
         self.mirror.decisions.record(**fields)
 
-    def outbox_begin(self, key: str, **fields: Any) -> dict[str, Any]:
+    def outbox_begin(self, key: str, **fields: Any) -> OutboxRow:
         """Queue a send under idempotency key `key` (or find it queued already) and count the attempt.
 
         `fields` are the Outbox.add arguments; `send_id` defaults to `key` (one logical send per key).
@@ -70,10 +70,14 @@ class ServiceStore:
         entry = self.mirror.outbox.add(idempotency_key=key, **fields)
         if entry.status == "pending":
             entry = self.mirror.outbox.attempt(key)
-        return dataclasses.asdict(entry)
+        return cast("OutboxRow", dataclasses.asdict(entry))
 
     def outbox_finish(
-        self, key: str, status: str, run_id: str | None = None, error: str | None = None
+        self,
+        key: str,
+        status: Literal["delivered", "failed"],
+        run_id: str | None = None,
+        error: str | None = None,
     ) -> None:
         """Mark the send delivered or failed. Finishing an already finished send changes nothing."""
         try:
@@ -87,9 +91,9 @@ class ServiceStore:
             if self.mirror.outbox.get(key) is None:
                 raise
 
-    def outbox_pending(self) -> list[dict[str, Any]]:
+    def outbox_pending(self) -> list[OutboxRow]:
         """Sends written before their first attempt finished, oldest first (a restarted sidecar resumes them)."""
-        return [dataclasses.asdict(entry) for entry in self.mirror.outbox.pending()]
+        return [cast("OutboxRow", dataclasses.asdict(entry)) for entry in self.mirror.outbox.pending()]
 
 
 def _shape(row: SessionRow) -> dict[str, Any]:
@@ -97,7 +101,7 @@ def _shape(row: SessionRow) -> dict[str, Any]:
 
 
 if TYPE_CHECKING:
-    from sidecar.tools import Store
+    from sidecar.tools import OutboxRow, Store
 
     def _conforms(mirror: Mirror) -> Store:
         return ServiceStore(mirror)

@@ -5,7 +5,7 @@ from sidecar.tools._errors import BadCall, Denied, GatewayFault
 from sidecar.tools._routing import HOME, GatewayLike, GatewayPool, RoutingError
 from sidecar.tools._send import SendPipeline
 from sidecar.tools._service import SessionsService
-from sidecar.tools._store import Store
+from sidecar.tools._store import OutboxRow, OutboxStatus, Store
 
 __all__ = [
     "HOME",
@@ -15,6 +15,8 @@ __all__ = [
     "GatewayFault",
     "GatewayLike",
     "GatewayPool",
+    "OutboxRow",
+    "OutboxStatus",
     "RoutingError",
     "SendPipeline",
     "SessionsService",

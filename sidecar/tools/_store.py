@@ -3,9 +3,31 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol, TypedDict
 
 from sidecar.policy import SessionView
+
+OutboxStatus = Literal["pending", "delivered", "failed"]
+
+
+class OutboxRow(TypedDict, total=False):
+    """One send in the outbox, as the pipelines read it (the mirror's `OutboxEntry`, field for field)."""
+
+    idempotency_key: str
+    send_id: str
+    requester: str
+    requester_gateway: str
+    target: str
+    gateway: str
+    created_at: float
+    attempts: int
+    status: OutboxStatus
+    run_id: str | None
+    last_error: str | None
+    delivered_at: float | None
+    hop: int
+    trace_id: str | None
+    body: str | None
 
 
 class Store(Protocol):
@@ -42,10 +64,14 @@ class Store(Protocol):
 
     def log_decision(self, **fields: Any) -> None: ...
 
-    def outbox_begin(self, key: str, **fields: Any) -> dict[str, Any]: ...
+    def outbox_begin(self, key: str, **fields: Any) -> OutboxRow: ...
 
     def outbox_finish(
-        self, key: str, status: str, run_id: str | None = None, error: str | None = None
+        self,
+        key: str,
+        status: Literal["delivered", "failed"],
+        run_id: str | None = None,
+        error: str | None = None,
     ) -> None: ...
 
-    def outbox_pending(self) -> list[dict[str, Any]]: ...
+    def outbox_pending(self) -> list[OutboxRow]: ...
