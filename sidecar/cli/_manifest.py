@@ -203,6 +203,10 @@ def _handle(args: argparse.Namespace) -> int:
             f"--openclaw-version {args.openclaw_version}: the host is for 2026.9.6; printing the stdio fragment"
         )
     if client == "openclaw":
+        _note(
+            "stdio servers: every session of an agent, its subagents included, is decided as the agent's "
+            "main session (OpenClaw does not tell a stdio server who calls); the host decides per session"
+        )
         launches = {a: launch_for(a, policy_path, command, gateway, store_args) for a in policy.agent_ids}
         agents = [args.agent] if args.agent else None
         try:

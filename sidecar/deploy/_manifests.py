@@ -24,6 +24,7 @@ CLIENTS = ("openclaw", "claude-desktop", "claude-code", "cursor", "vscode", "cod
 Client = Literal["openclaw", "claude-desktop", "claude-code", "cursor", "vscode", "codex"]
 
 TOOL_FILTER_INCLUDE = ("sessions_*",)
+STDIO_IDLE_TTL_MS = 900_000
 DEFAULT_GATEWAY = "ws://127.0.0.1:18789"
 CODEX_STARTUP_TIMEOUT_SEC = 30
 # sessions_send waits timeoutSeconds (default 30, at most 3600) for a reply.
@@ -199,7 +200,9 @@ def openclaw_fragment(
     if release != "2026.9.6":
         listed = [{"id": agent_id, **entry} for agent_id, entry in entries.items()]
         return close_builtins({"mcp": {"servers": servers}, "agents": {"list": listed}})
-    return close_builtins({"mcp": {"servers": servers}, "agents": {"entries": entries}})
+    # OpenClaw starts a stdio server per session and, unless told, never retires one.
+    mcp = {"servers": servers, "sessionIdleTtlMs": STDIO_IDLE_TTL_MS}
+    return close_builtins({"mcp": mcp, "agents": {"entries": entries}})
 
 
 def openclaw_header(policy_path: str, openclaw_version: str | None = None) -> list[str]:
@@ -212,8 +215,15 @@ def openclaw_header(policy_path: str, openclaw_version: str | None = None) -> li
         *shape,
         f"Where: {WHERE['openclaw']}.",
         "mcp.servers.sessions-<id>: the sidecar for agent <id>, exposing only its sessions_* tools.",
+        "Trust: OpenClaw tells a stdio server nothing about which session calls, so every session of <id>,",
+        "its subagents included, is decided as <id>'s main session (OpenClaw itself never gives a subagent",
+        "sessions_send). For decisions per calling session use the host: `sidecar manifest openclaw` without",
+        "--via stdio (OpenClaw 2026.9.6).",
         *(
-            []
+            [
+                f"mcp.sessionIdleTtlMs: OpenClaw starts one sidecar process per session; this retires one idle "
+                f"for {STDIO_IDLE_TTL_MS // 60_000} minutes."
+            ]
             if release == "2026.9.6"
             else [
                 "Merge each agents.list entry into the existing entry with the same id (lists do not merge)."

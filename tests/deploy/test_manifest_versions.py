@@ -27,7 +27,9 @@ def test_the_newest_release_gets_agents_entries() -> None:
 
 def test_2026_4_gets_the_agents_list_shape_with_the_same_servers_and_denies() -> None:
     old, new = fragment("2026.4.12"), fragment(None)
-    assert old["mcp"] == new["mcp"]
+    assert old["mcp"]["servers"] == new["mcp"]["servers"]  # type: ignore[index]
+    # 2026.9 retires idle per-session servers; 2026.4.12 has no such key (it would not validate).
+    assert new["mcp"]["sessionIdleTtlMs"] == 900_000 and "sessionIdleTtlMs" not in old["mcp"]  # type: ignore[index, operator]
     listed = old["agents"]["list"]  # type: ignore[index]
     assert [e["id"] for e in listed] == ["lead", "dev-1"]
     assert {e["id"]: {"tools": e["tools"]} for e in listed} == new["agents"]["entries"]  # type: ignore[index]
