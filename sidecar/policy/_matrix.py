@@ -12,17 +12,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sidecar.policy._decide import (
-    TOOLS,
-    Check,
-    Decision,
-    Requester,
-    SessionView,
-    Tool,
-    decide,
-    filter_sessions,
-)
+from sidecar.policy._decide import decide
+from sidecar.policy._decision import TOOLS, Check, Decision, Requester, SessionView, Tool
 from sidecar.policy._keys import main_key_of
+from sidecar.policy._listing import filter_sessions
 from sidecar.policy._model import Policy
 
 # One letter per gate for text grids; allowed cells are "+".
