@@ -14,7 +14,24 @@ from sidecar.policy._sessions import SessionClass, classify
 def session_class(policy: Policy, requester: Requester, view: SessionView) -> SessionClass:
     """The calling session's class, with its depth from the mirror when it knows the session."""
     key = requester.key if requester.key.key else parse_agent_key(requester.session_key)
-    return classify(policy, key, view.depth_of(key.key, requester.gateway), requester.unattested)
+    depth = view.depth_of(key.key, requester.gateway)
+    # A class follows from the key, the depth and the policy alone: keep it (see `Policy.memo`).
+    memo, facts = policy.memo, ("class", key.key, depth, requester.unattested)
+    found: SessionClass | None = memo.get(facts)
+    if found is None:
+        found = classify(policy, key, depth, requester.unattested)
+        _remember(memo, facts, found)
+    return found
+
+
+MEMO_MAX = 65_536
+"""Entries a policy's memo holds before it starts over (a host serving many sessions stays bounded)."""
+
+
+def _remember(memo: dict[object, object], facts: object, answer: object) -> None:
+    if len(memo) >= MEMO_MAX:
+        memo.clear()
+    memo[facts] = answer
 
 
 def is_sandboxed(agent: AgentPolicy, session: SessionKey, main_key: str) -> bool:
@@ -33,6 +50,45 @@ def decided_there(policy: Policy, gateway: str) -> bool:
 
 
 def guard(
+    policy: Policy,
+    agent: AgentPolicy,
+    requester: Requester,
+    key: SessionKey,
+    target_gw: str,
+    vis: Resolved[str],
+    action: Action,
+    is_self: bool,
+    owned: bool,
+    trace: Trace,
+) -> tuple[str, str, str, str] | None:
+    """`check_visibility`, its answer kept per class of target (policy, requester, the target's agent,
+    gateway, kind and relation to the requester, the visibility in force): a denial's text and fix are
+    built once, not per call. Traced calls, and incognito targets (whose message names the key), are
+    always worked out afresh."""
+    if trace.enabled or key.is_incognito:
+        return check_visibility(policy, agent, requester, key, target_gw, vis, action, is_self, owned, trace)
+    facts = (
+        "guard",
+        requester,
+        key.agent_id,
+        key.is_subagent,
+        target_gw,
+        vis.value,
+        id(vis.source),  # a Source the policy holds (its agent's, or the sandbox clamp's)
+        action,
+        is_self,
+        owned,
+    )
+    memo = policy.memo
+    if facts in memo:
+        answer: tuple[str, str, str, str] | None = memo[facts]
+        return answer
+    answer = check_visibility(policy, agent, requester, key, target_gw, vis, action, is_self, owned, trace)
+    _remember(memo, facts, answer)
+    return answer
+
+
+def check_visibility(
     policy: Policy,
     agent: AgentPolicy,
     requester: Requester,

@@ -8,8 +8,8 @@ might read differently from us (non-ASCII look-alikes, inner whitespace, empty s
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from functools import lru_cache
+from typing import NamedTuple
 
 AGENT_ID_RE = re.compile(r"^[a-z0-9_][a-z0-9_-]{0,63}$")
 SESSION_KEY_MAX = 512
@@ -31,9 +31,8 @@ class MalformedKey(ValueError):
         self.reason = reason
 
 
-@dataclass(frozen=True, slots=True)
-class SessionKey:
-    """A canonical session key and the agent that owns it."""
+class SessionKey(NamedTuple):
+    """A canonical session key and the agent that owns it (a named tuple: one is built per decision)."""
 
     key: str
     agent_id: str
@@ -42,7 +41,7 @@ class SessionKey:
     @property
     def is_incognito(self) -> bool:
         """OpenClaw hides incognito sessions from every session tool, whatever the visibility."""
-        return _INCOGNITO_RE.fullmatch(self.key) is not None
+        return "incognito-" in self.key and _INCOGNITO_RE.fullmatch(self.key) is not None
 
     @property
     def is_subagent(self) -> bool:

@@ -179,6 +179,11 @@ class Policy:
     openclaw: Document | None = None
     semantics: Semantics = NEWEST
     _cache: dict[str, AgentPolicy] = field(default_factory=dict, repr=False)
+    # Answers the engine derives from this policy alone (a visibility verdict with its text, a session's
+    # class), kept per Policy object: a reload builds a new Policy, so nothing outlives the file it came
+    # from. Cleared when the gateway's defaults are adopted (they change what `main` means).
+    memo: dict[Any, Any] = field(default_factory=dict, repr=False, compare=False)
+    _pinned: dict[str, frozenset[str]] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def path(self) -> str:
@@ -310,10 +315,15 @@ class Policy:
 
     def pinned(self, gateway: str) -> frozenset[str]:
         """The agents the policy itself places on `gateway`: its own entries at home, a peer's `agents`."""
-        if gateway == HOME:
-            return frozenset(self.agent_ids)
-        peer = self.peer(gateway)
-        return frozenset(peer.agents) if peer is not None else frozenset()
+        held = self._pinned.get(gateway)
+        if held is None:
+            if gateway == HOME:
+                held = frozenset(self.agent_ids)
+            else:
+                peer = self.peer(gateway)
+                held = frozenset(peer.agents) if peer is not None else frozenset()
+            self._pinned[gateway] = held
+        return held
 
     @cached_property
     def known_agents(self) -> frozenset[str]:
@@ -324,6 +334,7 @@ class Policy:
         gateway will act on, whatever the policy file guessed."""
         self.__dict__["default_agent"] = default_agent
         self.__dict__["main_key"] = main_key
+        self.memo.clear()
 
     @cached_property
     def default_agent(self) -> str:
