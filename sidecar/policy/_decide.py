@@ -20,7 +20,7 @@ from sidecar.policy._decision import (
 from sidecar.policy._gateways import Placement, place, principal, principal_matches
 from sidecar.policy._guard import decided_there, guard, is_sandboxed, session_class, visibility_for
 from sidecar.policy._keys import MalformedKey, canonical_key, is_agent_id, parse_agent_key
-from sidecar.policy._model import AgentPolicy, Policy, Resolved
+from sidecar.policy._model import HOME, AgentPolicy, Policy, Resolved
 from sidecar.policy._operations import ALWAYS_ENFORCED, Usage
 from sidecar.policy._sessions import class_denial
 from sidecar.policy._spawn import spawn
@@ -53,7 +53,8 @@ def decide(
     if paused is not None:
         gate, message, source, fix, _ = paused
         return deny(gate, message, source, fix, None, None)
-    trace.add("pause", "pass", "not paused by an operator")
+    if explain:
+        trace.add("pause", "pass", "not paused by an operator")
     decision = _decide(policy, requester, agent, tool, target, view, gateway, trace, deny)
     if decision.allowed:
         decision = _within_budget(policy, agent, decision, usage, trace, deny)
@@ -109,30 +110,14 @@ def _decide(
     if trace.enabled:
         trace.add("session-class", "pass", f"{req_key.key}: {cls.describe()}")
 
-    def unplaced(agent_id: str, where: Placement, target_key: str | None) -> Decision:
-        if where.problem is not None:
-            message = where.problem
-        elif target_key is not None:
-            message = (
-                f'Unknown agent "{agent_id}" in session key {target_key}: it is not configured on any '
-                "known gateway."
-            )
-        else:
-            message = f'Unknown agent "{agent_id}": it is not configured on any known gateway.'
-        return deny(
-            "unknown-target",
-            message,
-            f"{policy.path}: agents.entries and gateway.peers",
-            _fixes.unknown_target(policy, agent_id, policy.known_agents),
-            target_key,
-            agent_id,
-        )
-
     # -- unknown-target ---------------------------------------------------------------------------
     if tool == "sessions_list":
-        trace.add("unknown-target", "n/a", "sessions_list has no target")
         vis = agent.visibility
-        trace.add("visibility", "pass", f"rows outside visibility {vis.value!r} are hidden and counted", vis)
+        if trace.enabled:
+            trace.add("unknown-target", "n/a", "sessions_list has no target")
+            trace.add(
+                "visibility", "pass", f"rows outside visibility {vis.value!r} are hidden and counted", vis
+            )
         return Decision(True, tool, requester, None, None, source=vis.describe(), checks=trace.finish())
 
     if tool == "sessions_spawn":
@@ -153,7 +138,7 @@ def _decide(
             )
         where = place(policy, view, target_agent, gateway)
         if where.gateway is None:
-            return unplaced(target_agent, where, None)
+            return _unplaced(policy, deny, target_agent, where, None)
         deny.gateway = where.gateway
         trace.add("unknown-target", "pass", f"agent {principal(target_agent, where.gateway)!r} is known")
         return spawn(
@@ -186,10 +171,14 @@ def _decide(
             None,
             None,
         )
-    where = place(policy, view, key.agent_id, gateway)
-    if where.gateway is None:
-        return unplaced(key.agent_id, where, key.key)
-    target_gw = deny.gateway = where.gateway
+    if gateway is None and key.agent_id in policy.pinned(HOME):
+        target_gw = HOME  # what `place` answers for an agent the policy itself puts at home
+    else:
+        where = place(policy, view, key.agent_id, gateway)
+        if where.gateway is None:
+            return _unplaced(policy, deny, key.agent_id, where, key.key)
+        target_gw = where.gateway
+    deny.gateway = target_gw
     if trace.enabled:  # the trace's text is built only when someone asked for it (explain)
         trace.add(
             "unknown-target",
@@ -226,7 +215,7 @@ def _decide(
             agent.sandbox_mode,
             agent.sandbox_clamp,
         )
-    else:
+    elif trace.enabled:
         trace.add("sandbox", "pass", "requester is not sandboxed", agent.sandbox_mode)
 
     failure = guard(policy, agent, requester, key, target_gw, vis, action, is_self, owned, trace)
@@ -283,4 +272,26 @@ def _decide(
         source=source,
         checks=trace.finish(),
         target_gateway=target_gw,
+    )
+
+
+def _unplaced(
+    policy: Policy, deny: Denier, agent_id: str, where: Placement, target_key: str | None
+) -> Decision:
+    if where.problem is not None:
+        message = where.problem
+    elif target_key is not None:
+        message = (
+            f'Unknown agent "{agent_id}" in session key {target_key}: it is not configured on any '
+            "known gateway."
+        )
+    else:
+        message = f'Unknown agent "{agent_id}": it is not configured on any known gateway.'
+    return deny(
+        "unknown-target",
+        message,
+        f"{policy.path}: agents.entries and gateway.peers",
+        _fixes.unknown_target(policy, agent_id, policy.known_agents),
+        target_key,
+        agent_id,
     )

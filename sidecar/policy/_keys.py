@@ -60,9 +60,16 @@ def looks_like_session_id(value: str) -> bool:
     return _UUID_RE.match(value.strip().lower()) is not None
 
 
-@lru_cache(maxsize=65536)
+CANONICAL_MEMO_MAX = 8192
+"""Canonical keys kept (a decision and a list row each canonicalise one); the memo starts over when full,
+so it stays small with 100k sessions mirrored (a miss costs about a microsecond)."""
+_CANONICAL: dict[tuple[str, str, str, str], SessionKey] = {}
+
+
 def canonical_key(raw: str, *, requester_key: str, default_agent: str, main_key: str = "main") -> SessionKey:
     """Canonicalise a tool-facing session reference.
+
+    The answer for (raw, requester_key, default_agent, main_key) never changes, so it is kept.
 
     `main` is the default agent's main session (the gateway resolves the bare alias that way, not to the
     caller's own main session); `current` is the caller's own session. Keys without the `agent:` prefix
@@ -71,6 +78,19 @@ def canonical_key(raw: str, *, requester_key: str, default_agent: str, main_key:
     Raises:
         MalformedKey: the reference is not a key the gateway would resolve to the same session.
     """
+    if type(raw) is not str:
+        return _canonical_key(raw, requester_key, default_agent, main_key)
+    facts = (raw, requester_key, default_agent, main_key)
+    found = _CANONICAL.get(facts)
+    if found is None:
+        found = _canonical_key(raw, requester_key, default_agent, main_key)
+        if len(_CANONICAL) >= CANONICAL_MEMO_MAX:
+            _CANONICAL.clear()
+        _CANONICAL[facts] = found
+    return found
+
+
+def _canonical_key(raw: str, requester_key: str, default_agent: str, main_key: str) -> SessionKey:
     if not isinstance(raw, str):
         raise MalformedKey(repr(raw), "a session key must be a string")
     text = raw.strip()
