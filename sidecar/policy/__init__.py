@@ -23,7 +23,7 @@ from sidecar.policy._keys import (
     pattern_matches,
 )
 from sidecar.policy._lint import PolicyWarning, lint_policy
-from sidecar.policy._listing import ListScope, filter_sessions
+from sidecar.policy._listing import ListGuard, ListScope, filter_sessions
 from sidecar.policy._matrix import GATE_LETTERS, Cell, Matrix, access_matrix, render_matrix_text
 from sidecar.policy._model import HOME, OPENCLAW_DEFAULTS, AgentPolicy, Peer, Policy, Resolved, Source
 from sidecar.policy._operations import ALWAYS_ENFORCED, BUDGET_GATES, PAUSE_GATE, Pause, Usage
@@ -50,6 +50,7 @@ __all__ = [
     "Cell",
     "Check",
     "Decision",
+    "ListGuard",
     "ListScope",
     "MalformedKey",
     "Matrix",
