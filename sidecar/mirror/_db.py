@@ -342,7 +342,7 @@ class Mirror:
                     "DELETE FROM sessions WHERE gateway = ? AND sync_gen < ? RETURNING key", (gateway, gen)
                 ).fetchall()
             ]
-            self._pending.extend(partial(self._index.drop, key, gateway) for key in keys)
+            self._pending.append(partial(self._index.drop_all, keys, gateway))
         return keys
 
     def record_spawned_child(

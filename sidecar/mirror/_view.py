@@ -13,10 +13,11 @@ child this host spawned on a peer itself, whose parent gateway the row records.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from sidecar.mirror._listing import BULK_ROWS, SEQ_MASK, ListingIndex, RowFilter, sort_key
 from sidecar.mirror._rows import COLUMNS, ENDED_STATUSES, SessionRow
 
 if TYPE_CHECKING:
@@ -26,7 +27,10 @@ HOME = "home"
 MAX_DEPTH_WALK = 64
 # Rows are keyed by (gateway, key), so no row replaces another and no order is needed (sorting 100k rows
 # by seen_at cost more than the rest of the load).
-LOAD_SQL = "SELECT key, gateway, spawned_by, parent, parent_gateway, depth, status, ended_at, snapshot_at FROM sessions"
+LOAD_SQL = (
+    "SELECT key, gateway, spawned_by, parent, parent_gateway, depth, status, ended_at, snapshot_at, "
+    "updated_at, rowid FROM sessions"
+)
 _SELECT = f"SELECT {', '.join(COLUMNS)} FROM sessions"
 _IN_CHUNK = 500  # bound parameters per IN (...) query, well under SQLITE_MAX_VARIABLE_NUMBER
 
@@ -52,17 +56,23 @@ class _Node:
     depth: int | None
     active: bool
     order: int | None
+    sk: int  # the row's place in sessions_list order (`sort_key`)
 
 
 class SessionIndex:
     """The in-memory facts behind MirrorView. Only the Mirror writes it, after each commit."""
 
-    __slots__ = ("active", "agents", "nodes")
+    __slots__ = ("_next_seq", "active", "agents", "listings", "nodes")
 
     def __init__(self) -> None:
         self.nodes: dict[_Ref, _Node] = {}
         self.active: dict[_Ref, int] = {}
         self.agents: dict[str, frozenset[str]] = {}
+        self.listings = ListingIndex(self._sort_keys)
+        self._next_seq = 1
+
+    def _sort_keys(self) -> Iterator[tuple[_Ref, int]]:
+        return ((ref, node.sk) for ref, node in self.nodes.items())
 
     def put(self, row: SessionRow) -> None:
         ref = (row.gateway, row.key)
@@ -74,10 +84,16 @@ class SessionIndex:
             # spawn patches carries neither, and must not make a known child look parentless.
             parent = parent or old.parent
             depth = old.depth if depth is None else depth
-        node = _Node(parent, depth, row.active, row.order)
+            seq = old.sk & SEQ_MASK  # an upsert keeps the row's rowid
+        else:
+            seq = self._next_seq
+            self._next_seq += 1
+        node = _Node(parent, depth, row.active, row.order, sort_key(row.updated_at, seq))
         self.nodes[ref] = node
         if node.parent is not None and node.active:
             self.active[node.parent] = self.active.get(node.parent, 0) + 1
+        if len(self.listings):
+            self.listings.moved(ref, None if old is None else old.sk, node.sk)
 
     def load(self, records: Iterable[tuple[Any, ...]]) -> None:
         """Take the rows `LOAD_SQL` selects (a mirror opened on a file): the facts `put` keeps, without a
@@ -85,7 +101,20 @@ class SessionIndex:
         start; equal strings read from SQLite are otherwise separate objects)."""
         nodes, active = self.nodes, self.active
         shared: dict[Any, Any] = {}
-        for key, gateway, spawned_by, parent, parent_gateway, depth, status, ended_at, order in records:
+        last = 0
+        for (
+            key,
+            gateway,
+            spawned_by,
+            parent,
+            parent_gateway,
+            depth,
+            status,
+            ended_at,
+            order,
+            updated,
+            rowid,
+        ) in records:
             gateway = shared.setdefault(gateway, gateway)
             owner_key = spawned_by or parent
             owner = None
@@ -93,11 +122,16 @@ class SessionIndex:
                 ref = (parent_gateway or gateway, owner_key)
                 owner = shared.setdefault(ref, ref)
             is_active = status == "running" or (status not in ENDED_STATUSES and ended_at is None)
-            nodes[(gateway, key)] = _Node(owner, depth, is_active, order)
+            nodes[(gateway, key)] = _Node(owner, depth, is_active, order, sort_key(updated, rowid))
             if owner is not None and is_active:
                 active[owner] = active.get(owner, 0) + 1
+            last = max(last, rowid)
+        self._next_seq = max(self._next_seq, last + 1)
+        self.listings.forget()
 
-    def put_all(self, rows: Iterable[SessionRow]) -> None:
+    def put_all(self, rows: Sequence[SessionRow]) -> None:
+        if len(rows) > BULK_ROWS:
+            self.listings.forget()
         for row in rows:
             self.put(row)
 
@@ -105,6 +139,14 @@ class SessionIndex:
         old = self.nodes.pop((gateway, key), None)
         if old is not None:
             self._release(old)
+            if len(self.listings):
+                self.listings.moved((gateway, key), old.sk, None)
+
+    def drop_all(self, keys: Sequence[str], gateway: str) -> None:
+        if len(keys) > BULK_ROWS:
+            self.listings.forget()
+        for key in keys:
+            self.drop(key, gateway)
 
     def _release(self, node: _Node) -> None:
         if node.parent is not None and node.active:
@@ -217,6 +259,29 @@ class MirrorView:
                 f"SELECT gateway, key FROM sessions {where} ORDER BY updated_at DESC, rowid", params
             )
             return [key if gw == HOME else (gw, key) for (gw, key) in cursor]
+
+    def visible_page(
+        self,
+        shows: RowFilter,
+        scope: object,
+        *,
+        gateway: str | None = None,
+        updated_since: int | None = None,
+        limit: int | None = None,
+        want: Callable[[str | tuple[str, str]], bool] | None = None,
+    ) -> tuple[list[str | tuple[str, str]], int]:
+        """`listing_keys` cut to what `shows` lets through (and `want` accepts), its first `limit` rows,
+        and how many rows `shows` hid, from the kept listing of `scope` (see `ListingIndex`): the cost of
+        a page, not of the mirror. Rows as `listing_keys` names them."""
+
+        def named(ref: _Ref) -> str | tuple[str, str]:
+            return ref[1] if ref[0] == HOME else ref
+
+        accept = None if want is None else (lambda ref: want(named(ref)))
+        refs, hidden = self._index.listings.page(
+            shows, scope, gateway=gateway, updated_since=updated_since, limit=limit, want=accept
+        )
+        return [named(ref) for ref in refs], hidden
 
     def rows_for(self, keys: Iterable[str | tuple[str, str]], gateway: str | None = None) -> list[SessionRow]:
         """The rows of `keys` (home keys, or (gateway, key) refs; only on `gateway` if given), in
