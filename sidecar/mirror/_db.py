@@ -26,7 +26,7 @@ from sidecar.mirror._log import DecisionLog, Outbox
 from sidecar.mirror._rows import COLUMNS, SessionRow
 from sidecar.mirror._schema import SCHEMA_VERSION, SchemaTooNew, ensure_schema
 from sidecar.mirror._state import CursorStore
-from sidecar.mirror._view import LOAD_SQL, MirrorView, SessionIndex
+from sidecar.mirror._view import LOAD_SQL, ORDER, MirrorView, SessionIndex
 
 BUSY_TIMEOUT_S = 5.0
 CACHE_KIB = -8000
@@ -307,9 +307,9 @@ class Mirror:
             held = nodes.get((row.gateway, row.key))
             if (
                 held is not None
-                and held.order is not None
+                and held[ORDER] is not None
                 and row.order is not None
-                and row.order < held.order
+                and row.order < held[ORDER]
             ):
                 continue
             fresh.append(row)

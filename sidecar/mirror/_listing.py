@@ -27,7 +27,7 @@ Ref = tuple[str, str]  # (gateway, key)
 
 TS_BITS = 42  # updatedAt in ms until the year 2109
 SEQ_BITS = 40
-_TS_MAX = (1 << TS_BITS) - 1
+TS_MAX = (1 << TS_BITS) - 1
 UNDATED = 1 << (TS_BITS + SEQ_BITS)
 SEQ_MASK = (1 << SEQ_BITS) - 1
 MAX_LISTINGS = 16
@@ -40,17 +40,17 @@ def sort_key(updated_at: int | None, seq: int) -> int:
     """The row's place in `sessions_list` order, as one int (smaller is listed first)."""
     if updated_at is None:
         return UNDATED | seq
-    ts = min(max(int(updated_at), 0), _TS_MAX)
-    return ((_TS_MAX - ts) << SEQ_BITS) | seq
+    ts = min(max(int(updated_at), 0), TS_MAX)
+    return ((TS_MAX - ts) << SEQ_BITS) | seq
 
 
 def since_cut(updated_since: int | None) -> int | None:
     """The sort key below which rows have `coalesce(updatedAt, 0) >= updated_since` (None: every row)."""
     if updated_since is None or updated_since <= 0:
         return None
-    if updated_since > _TS_MAX:
+    if updated_since > TS_MAX:
         return 0
-    return (_TS_MAX - updated_since + 1) << SEQ_BITS
+    return (TS_MAX - updated_since + 1) << SEQ_BITS
 
 
 class RowFilter(Protocol):

@@ -21,10 +21,11 @@ mirror lacks, and when the gateway does not know it either, the answer is None, 
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from typing import Any, Protocol
 
 import anyio
@@ -37,6 +38,26 @@ from sidecar.mirror._rows import SessionRow, agent_of_key
 from sidecar.policy import looks_like_session_id
 
 log = logging.getLogger("sidecar.mirror")
+
+
+@contextlib.contextmanager
+def collector_paused() -> Iterator[None]:
+    """Hold Python's cyclic garbage collector while a batch of pages is parsed and written.
+
+    A snapshot batch allocates thousands of tuples that all live on (rows, index nodes), so the collector
+    keeps running and finds nothing: a sixth of a 100k-row ingest's CPU. Nothing in a batch forms a
+    cycle, and the batch never awaits, so no other task runs while the collector is held; it is
+    restored (if it was on) as soon as the batch is written.
+    """
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
 
 Progress = Callable[[int, int], None]
 PAGE_SIZE = 1000
@@ -408,10 +429,11 @@ class MirrorSync:
                 raise SyncError(f"sessions.list paging did not advance past offset {offset}")
             if first and offset == 0 and isinstance(page.get("ts"), int):
                 extra["snapshot_ts"] = page["ts"]
-            buffered += self._parse(rows_in)
+            with collector_paused():
+                buffered += self._parse(rows_in)
             pages += 1
             if pages >= self.pages_per_write or not more:
-                with self.mirror.write():
+                with collector_paused(), self.mirror.write():
                     self._write(buffered, gen)
                     # The resume point moves only with rows that are in: a crash re-reads the buffer.
                     self.mirror.cursors.update(self.gateway, snapshot_offset=nxt if more else 0, **extra)
@@ -440,7 +462,8 @@ class MirrorSync:
             offset += len(rows_in)
 
     def _store(self, rows_in: list[Mapping[str, Any]], gen: int) -> None:
-        self._write(self._parse(rows_in), gen)
+        with collector_paused():
+            self._write(self._parse(rows_in), gen)
 
     def _parse(self, rows_in: list[Mapping[str, Any]]) -> list[SessionRow]:
         now = time.time()
