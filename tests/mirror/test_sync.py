@@ -514,7 +514,7 @@ async def test_a_lookup_error_other_than_not_found_is_raised(fresh_db: Mirror) -
 def test_the_collector_is_held_only_for_a_batch_and_left_as_it_was() -> None:
     import gc
 
-    from sidecar.mirror._sync import collector_paused
+    from sidecar.mirror._source import collector_paused
 
     assert gc.isenabled()
     with collector_paused():
