@@ -19,8 +19,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from sqlite_utils import Database
-
+from sidecar.mirror._conn import Connection
 from sidecar.mirror._errors import MirrorError, MirrorLocked
 from sidecar.mirror._log import DecisionLog, Outbox
 from sidecar.mirror._rows import COLUMNS, SessionRow
@@ -90,7 +89,7 @@ class Mirror:
         self.path = path
         self.readonly = readonly
         self.busy_timeout = busy_timeout
-        self.db = Database(conn)
+        self.db = Connection(conn)
         self._lock = threading.RLock()
         self._index = SessionIndex()
         self._pending: list[Callable[[], None]] = []
@@ -219,7 +218,7 @@ class Mirror:
                 raise self._translate(exc) from None
 
     @contextlib.contextmanager
-    def write(self, *, durable: bool = False) -> Iterator[Database]:
+    def write(self, *, durable: bool = False) -> Iterator[Connection]:
         """One logical write: `BEGIN IMMEDIATE`, then `db.atomic()`; `durable` commits at synchronous=FULL.
 
         Nested calls join the outer transaction (as a savepoint). The in-memory index follows only
