@@ -61,12 +61,14 @@ _DECISION_COLUMNS = tuple(f.name for f in fields(DecisionRecord))
 
 
 FLUSH_ROWS = 256
-"""Buffered decisions written to SQLite in one transaction once this many are waiting."""
+"""Buffered decisions are due for SQLite (one transaction) once this many are waiting (`flush_due`)..."""
 FLUSH_AFTER_S = 0.2
-"""...or once the oldest has waited this long (`flush_due`; `sidecar serve` runs a writer task)."""
+"""...or once the oldest has waited this long. `sidecar serve` runs a writer task that flushes what is
+due, so no tool call carries a batch."""
 BACKLOG_ROWS = 4 * FLUSH_ROWS
-"""While the database refuses batches (full, locked), this many decisions may wait in the journal; past
-that, `record` fails closed with the database's error and its fix rather than grow the journal forever."""
+"""A call writes the batch itself only when this many wait (no writer task running: a one-shot tool, a
+test). While the database refuses batches (full, locked), this many decisions may wait in the journal;
+past that, `record` fails closed with the database's error and its fix rather than grow the journal."""
 
 
 class DecisionLog:
@@ -197,7 +199,9 @@ class DecisionLog:
             if not self._buffer:
                 self._oldest = now
             self._buffer.append(row)
-            full = len(self._buffer) >= FLUSH_ROWS
+            # A batch written here lands on this call's latency (it was the whole p99 of a logged
+            # decision): the writer task takes it, and a call only when nothing has for BACKLOG_ROWS.
+            full = len(self._buffer) >= BACKLOG_ROWS
         if full:
             self._try_flush()
         return row_id
@@ -238,7 +242,10 @@ class DecisionLog:
         return len(self._buffer)
 
     def flush_due(self, now: float | None = None) -> bool:
-        """Whether the oldest buffered decision has waited FLUSH_AFTER_S (what the writer task checks)."""
+        """Whether a batch is due (what the writer task checks): FLUSH_ROWS decisions wait, or the oldest
+        has waited FLUSH_AFTER_S."""
+        if len(self._buffer) >= FLUSH_ROWS:
+            return True
         return bool(self._buffer) and (time.time() if now is None else now) - self._oldest >= FLUSH_AFTER_S
 
     def flush(self) -> int:
