@@ -79,18 +79,19 @@ def canonical_key(raw: str, *, requester_key: str, default_agent: str, main_key:
         MalformedKey: the reference is not a key the gateway would resolve to the same session.
     """
     if type(raw) is not str:
-        return _canonical_key(raw, requester_key, default_agent, main_key)
+        return canonical_uncached(raw, requester_key, default_agent, main_key)
     facts = (raw, requester_key, default_agent, main_key)
     found = _CANONICAL.get(facts)
     if found is None:
-        found = _canonical_key(raw, requester_key, default_agent, main_key)
+        found = canonical_uncached(raw, requester_key, default_agent, main_key)
         if len(_CANONICAL) >= CANONICAL_MEMO_MAX:
             _CANONICAL.clear()
         _CANONICAL[facts] = found
     return found
 
 
-def _canonical_key(raw: str, requester_key: str, default_agent: str, main_key: str) -> SessionKey:
+def canonical_uncached(raw: str, requester_key: str, default_agent: str, main_key: str) -> SessionKey:
+    """`canonical_key` without its memo: for a caller that reads each key once (a whole listing)."""
     if not isinstance(raw, str):
         raise MalformedKey(repr(raw), "a session key must be a string")
     text = raw.strip()

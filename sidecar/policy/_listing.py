@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from sidecar.policy._decision import Requester, SessionView, Trace
 from sidecar.policy._guard import guard, is_sandboxed, session_class
-from sidecar.policy._keys import MalformedKey, canonical_key, parse_agent_key
+from sidecar.policy._keys import MalformedKey, canonical_uncached, parse_agent_key
 from sidecar.policy._model import HOME, Policy, Resolved
 from sidecar.policy._sessions import class_denial
 
@@ -90,9 +90,9 @@ class ListGuard:
             return False
         policy, requester, req_key = self.policy, self.requester, self.req_key
         try:
-            key = canonical_key(
-                raw, requester_key=req_key.key, default_agent=policy.default_agent, main_key=policy.main_key
-            )
+            # Not through canonical_key's memo: a listing reads each mirrored key once, so a memo of
+            # 100k keys would only be filled and emptied again.
+            key = canonical_uncached(raw, req_key.key, policy.default_agent, policy.main_key)
         except MalformedKey:
             return False
         is_self = gateway == requester.gateway and key.key == req_key.key
