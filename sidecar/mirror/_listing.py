@@ -93,12 +93,14 @@ class _Listing:
 
 
 class ListingIndex:
-    """The listings of one SessionIndex. `rows` gives every (ref, sort key) the index holds."""
+    """The listings of one SessionIndex. `rows` gives every (ref, sort key) the index holds, `count` how
+    many rows it holds."""
 
-    __slots__ = ("_listings", "_rows")
+    __slots__ = ("_count", "_listings", "_rows")
 
-    def __init__(self, rows: Callable[[], Iterable[tuple[Ref, int]]]) -> None:
+    def __init__(self, rows: Callable[[], Iterable[tuple[Ref, int]]], count: Callable[[], int]) -> None:
         self._rows = rows
+        self._count = count
         self._listings: OrderedDict[tuple[object, str | None], _Listing] = OrderedDict()
 
     def __len__(self) -> int:
@@ -130,10 +132,12 @@ class ListingIndex:
         hid. `scope` names the requester (one listing per scope and gateway); rows on `gateway` only, and
         only those with `coalesce(updatedAt, 0) >= updated_since`."""
         cut = since_cut(updated_since)
-        every = self._listing(("*", None), None, gateway)
         shown = self._listing(scope, shows, gateway)
         visible = shown.count(cut)
-        hidden = every.count(cut) - visible
+        if cut is None and gateway is None:
+            hidden = self._count() - visible  # every row: no listing of them needed
+        else:
+            hidden = self._listing(("*", None), None, gateway).count(cut) - visible
         page: list[Ref] = []
         if limit is not None and limit <= 0:
             return page, hidden

@@ -70,7 +70,7 @@ class SessionIndex:
         self.nodes: dict[_Ref, _Node] = {}
         self.active: dict[_Ref, int] = {}
         self.agents: dict[str, frozenset[str]] = {}
-        self.listings = ListingIndex(self._sort_keys)
+        self.listings = ListingIndex(self._sort_keys, self.nodes.__len__)
         self._next_seq = 1
 
     def _sort_keys(self) -> Iterator[tuple[_Ref, int]]:
@@ -124,7 +124,11 @@ class SessionIndex:
                 ref = (parent_gateway or gateway, owner_key)
                 owner = shared.setdefault(ref, ref)
             is_active = status == "running" or (status not in ENDED_STATUSES and ended_at is None)
-            nodes[(gateway, key)] = (owner, depth, is_active, order, sort_key(updated, rowid))
+            if type(updated) is int and 0 <= updated <= TS_MAX:
+                sk = ((TS_MAX - updated) << SEQ_BITS) | rowid
+            else:
+                sk = sort_key(updated, rowid)
+            nodes[(gateway, key)] = (owner, depth, is_active, order, sk)
             if owner is not None and is_active:
                 active[owner] = active.get(owner, 0) + 1
             if rowid > last:
