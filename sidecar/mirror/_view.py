@@ -341,8 +341,8 @@ class MirrorView:
                         f"SELECT rowid, {', '.join(COLUMNS)} FROM sessions {where}", [*chunk, gw]
                     )
                     found += [(record[0], SessionRow(*record[1:])) for record in cursor]
-        # session_keys' order: updatedAt newest first, undated last, then rowid.
-        found.sort(key=lambda pair: (pair[1].updated_at is None, -(pair[1].updated_at or 0), pair[0]))
+        # session_keys' order: updatedAt newest first, undated last, then rowid (one int per row).
+        found.sort(key=lambda pair: sort_key(pair[1].updated_at, pair[0]))
         return [row for _, row in found]
 
     def children_of(self, key: str, gateway: str = HOME) -> list[SessionRow]:
