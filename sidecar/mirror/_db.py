@@ -21,7 +21,8 @@ from typing import Any
 
 from sidecar.mirror._conn import Connection
 from sidecar.mirror._errors import MirrorError, MirrorLocked
-from sidecar.mirror._log import DecisionLog, Outbox
+from sidecar.mirror._log import DecisionLog
+from sidecar.mirror._outbox import Outbox
 from sidecar.mirror._rows import COLUMNS, SessionRow
 from sidecar.mirror._schema import SCHEMA_VERSION, SchemaTooNew, ensure_schema
 from sidecar.mirror._state import CursorStore

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from sidecar.mirror._db import Mirror
 from sidecar.mirror._listing import RowFilter
-from sidecar.mirror._log import OutboxError
+from sidecar.mirror._outbox import OutboxError
 from sidecar.mirror._rows import SessionRow
 from sidecar.mirror._view import MirrorView
 
