@@ -22,7 +22,7 @@ from tests.fakes import FakeGateway, MemoryStore
 
 pytestmark = pytest.mark.anyio
 REPO = Path(__file__).resolve().parents[2]
-SNAPSHOT = "73e1a890e167055fd4bdc05006050bdd6fe41a2abb561e953b40273afcc86a00"
+SNAPSHOT = "93c98bac7981e8a5f8682fae6344acddc99c5d5542810aee44ddecd346833a25"
 
 
 @pytest.fixture
