@@ -25,13 +25,10 @@ import sys
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Protocol, TextIO
+from typing import TYPE_CHECKING, Protocol, TextIO
 
-import keyring
-import keyring.backend
-import keyring.backends.fail
-import keyring.core
-import keyring.errors
+if TYPE_CHECKING:
+    import keyring.backend
 
 from sidecar.config import TOKEN_FILE_ENV, TOKEN_STORE_ENV, TOKEN_STORES, resolve_token_store
 
@@ -173,6 +170,9 @@ def _backend_name(backend: keyring.backend.KeyringBackend) -> str:
 
 def check_keyring_backend(backend: keyring.backend.KeyringBackend) -> None:
     """Refuse a backend that is missing (`fail.Keyring`) or not recommended (plaintext `keyrings.alt`)."""
+    import keyring.backends.fail
+    import keyring.core
+
     if isinstance(backend, keyring.backends.fail.Keyring):
         raise SecretStoreUnavailable(
             f"No OS keyring is available (keyring backend: {_backend_name(backend)}); the sidecar keeps its "
@@ -190,6 +190,9 @@ class KeyringSecretStore:
     kind = "keyring"
 
     def __init__(self, backend: keyring.backend.KeyringBackend | None = None, service: str = SERVICE) -> None:
+        # Imported here: a sidecar on the file store never loads keyring (50 ms of a cold start).
+        import keyring
+
         self._backend = backend if backend is not None else keyring.get_keyring()
         check_keyring_backend(self._backend)
         self.service = service
@@ -204,11 +207,15 @@ class KeyringSecretStore:
             self._backend.set_password(self.service, name, value)
 
     def delete(self, name: str) -> None:
+        import keyring.errors
+
         with self._translate(), contextlib.suppress(keyring.errors.PasswordDeleteError):
             self._backend.delete_password(self.service, name)
 
     @contextlib.contextmanager
     def _translate(self) -> Iterator[None]:
+        import keyring.errors
+
         try:
             yield
         except keyring.errors.KeyringLocked:

@@ -359,7 +359,7 @@ def mark_unchecked(decision: Decision, unchecked: dict[str, str]) -> Decision:
         else c
         for c in decision.checks
     )
-    return dataclasses.replace(decision, checks=checks)
+    return decision._replace(checks=checks)
 
 
 def pinned_view(policy: Policy) -> StaticView:

@@ -18,30 +18,19 @@ from sidecar.mirror._log import (
     FLUSH_ROWS,
     DecisionLog,
     DecisionRecord,
-    Outbox,
-    OutboxEntry,
-    OutboxError,
-    OutboxStatus,
     Outcome,
     journal_path,
     journaled_decisions,
 )
 from sidecar.mirror._operations import PAUSE_FILE, PauseFile, usage_of
+from sidecar.mirror._outbox import Outbox, OutboxEntry, OutboxError, OutboxStatus
 from sidecar.mirror._retention import Retention
 from sidecar.mirror._rows import ENDED_STATUSES, SessionRow, agent_of_key
 from sidecar.mirror._schema import SCHEMA_VERSION
+from sidecar.mirror._source import PAGE_SIZE, PAGES_PER_WRITE, EventLike, GatewaySource, Progress, SyncError
 from sidecar.mirror._state import STALE_AFTER_S, CursorStore, State, SyncCursor
 from sidecar.mirror._store import ServiceStore
-from sidecar.mirror._sync import (
-    PAGE_SIZE,
-    PAGES_PER_WRITE,
-    EventLike,
-    GatewaySource,
-    MirrorSync,
-    Progress,
-    SyncError,
-    sync,
-)
+from sidecar.mirror._sync import MirrorSync, sync
 from sidecar.mirror._view import MirrorView, SessionIndex
 
 __all__ = [

@@ -19,14 +19,14 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from sqlite_utils import Database
-
+from sidecar.mirror._conn import Connection
 from sidecar.mirror._errors import MirrorError, MirrorLocked
-from sidecar.mirror._log import DecisionLog, Outbox
+from sidecar.mirror._log import DecisionLog
+from sidecar.mirror._outbox import Outbox
 from sidecar.mirror._rows import COLUMNS, SessionRow
 from sidecar.mirror._schema import SCHEMA_VERSION, SchemaTooNew, ensure_schema
 from sidecar.mirror._state import CursorStore
-from sidecar.mirror._view import LOAD_SQL, MirrorView, SessionIndex
+from sidecar.mirror._view import LOAD_SQL, ORDER, MirrorView, SessionIndex
 
 BUSY_TIMEOUT_S = 5.0
 CACHE_KIB = -8000
@@ -90,7 +90,7 @@ class Mirror:
         self.path = path
         self.readonly = readonly
         self.busy_timeout = busy_timeout
-        self.db = Database(conn)
+        self.db = Connection(conn)
         self._lock = threading.RLock()
         self._index = SessionIndex()
         self._pending: list[Callable[[], None]] = []
@@ -219,7 +219,7 @@ class Mirror:
                 raise self._translate(exc) from None
 
     @contextlib.contextmanager
-    def write(self, *, durable: bool = False) -> Iterator[Database]:
+    def write(self, *, durable: bool = False) -> Iterator[Connection]:
         """One logical write: `BEGIN IMMEDIATE`, then `db.atomic()`; `durable` commits at synchronous=FULL.
 
         Nested calls join the outer transaction (as a savepoint). The in-memory index follows only
@@ -307,9 +307,9 @@ class Mirror:
             held = nodes.get((row.gateway, row.key))
             if (
                 held is not None
-                and held.order is not None
+                and held[ORDER] is not None
                 and row.order is not None
-                and row.order < held.order
+                and row.order < held[ORDER]
             ):
                 continue
             fresh.append(row)
@@ -342,7 +342,7 @@ class Mirror:
                     "DELETE FROM sessions WHERE gateway = ? AND sync_gen < ? RETURNING key", (gateway, gen)
                 ).fetchall()
             ]
-            self._pending.extend(partial(self._index.drop, key, gateway) for key in keys)
+            self._pending.append(partial(self._index.drop_all, keys, gateway))
         return keys
 
     def record_spawned_child(

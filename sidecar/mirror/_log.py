@@ -1,9 +1,7 @@
-"""The decision log and the outbox, two tables that live beside the mirror in the agent's database.
+"""The decision log, a table that lives beside the mirror (and the outbox) in the agent's database.
 
 The decision log answers "what did this sidecar decide, when, on which gate and how stale was its view"
-without ever holding what was said: it has no column for a message, and `record` takes none. The outbox
-holds a sessions_send body only while the send is pending; delivering or failing it sets the body to
-NULL in the same durable transaction (secure_delete zeroes the old bytes in the file).
+without ever holding what was said: it has no column for a message, and `record` takes none.
 """
 
 from __future__ import annotations
@@ -15,26 +13,21 @@ import os
 import sqlite3
 import threading
 import time
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from sidecar.mirror._errors import MirrorError
+from sidecar.mirror._handle import MirrorHandle
 from sidecar.mirror._retention import Retention
 
 if TYPE_CHECKING:
-    from sidecar.mirror._db import Mirror
     from sidecar.policy import Decision
 
 log = logging.getLogger("sidecar.mirror")
 
 Outcome = Literal["allowed", "denied", "error"]
-OutboxStatus = Literal["pending", "delivered", "failed"]
 OUTCOMES: tuple[Outcome, ...] = ("allowed", "denied", "error")
-
-
-class OutboxError(LookupError):
-    """An outbox entry is missing, or is not in a state that allows the change asked for."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,12 +55,14 @@ _DECISION_COLUMNS = tuple(f.name for f in fields(DecisionRecord))
 
 
 FLUSH_ROWS = 256
-"""Buffered decisions written to SQLite in one transaction once this many are waiting."""
+"""Buffered decisions are due for SQLite (one transaction) once this many are waiting (`flush_due`)..."""
 FLUSH_AFTER_S = 0.2
-"""...or once the oldest has waited this long (`flush_due`; `sidecar serve` runs a writer task)."""
+"""...or once the oldest has waited this long. `sidecar serve` runs a writer task that flushes what is
+due, so no tool call carries a batch."""
 BACKLOG_ROWS = 4 * FLUSH_ROWS
-"""While the database refuses batches (full, locked), this many decisions may wait in the journal; past
-that, `record` fails closed with the database's error and its fix rather than grow the journal forever."""
+"""A call writes the batch itself only when this many wait (no writer task running: a one-shot tool, a
+test). While the database refuses batches (full, locked), this many decisions may wait in the journal;
+past that, `record` fails closed with the database's error and its fix rather than grow the journal."""
 
 
 class DecisionLog:
@@ -83,7 +78,7 @@ class DecisionLog:
     An in-memory mirror has no journal (nothing of it survives a crash anyway).
     """
 
-    def __init__(self, mirror: Mirror) -> None:
+    def __init__(self, mirror: MirrorHandle) -> None:
         self._mirror = mirror
         self._lock = threading.Lock()
         self._buffer: list[tuple[Any, ...]] = []
@@ -199,7 +194,9 @@ class DecisionLog:
             if not self._buffer:
                 self._oldest = now
             self._buffer.append(row)
-            full = len(self._buffer) >= FLUSH_ROWS
+            # A batch written here lands on this call's latency (it was the whole p99 of a logged
+            # decision): the writer task takes it, and a call only when nothing has for BACKLOG_ROWS.
+            full = len(self._buffer) >= BACKLOG_ROWS
         if full:
             self._try_flush()
         return row_id
@@ -240,7 +237,10 @@ class DecisionLog:
         return len(self._buffer)
 
     def flush_due(self, now: float | None = None) -> bool:
-        """Whether the oldest buffered decision has waited FLUSH_AFTER_S (what the writer task checks)."""
+        """Whether a batch is due (what the writer task checks): FLUSH_ROWS decisions wait, or the oldest
+        has waited FLUSH_AFTER_S."""
+        if len(self._buffer) >= FLUSH_ROWS:
+            return True
         return bool(self._buffer) and (time.time() if now is None else now) - self._oldest >= FLUSH_AFTER_S
 
     def flush(self) -> int:
@@ -359,141 +359,3 @@ def _read_journal(fd: int) -> list[tuple[Any, ...]]:
 def _record(row: tuple[Any, ...]) -> DecisionRecord:
     record = DecisionRecord(*row)
     return dataclasses.replace(record, would_deny=bool(record.would_deny))
-
-
-@dataclass(frozen=True, slots=True)
-class OutboxEntry:
-    idempotency_key: str
-    send_id: str
-    requester: str
-    target: str
-    gateway: str
-    created_at: float
-    attempts: int
-    status: OutboxStatus
-    run_id: str | None
-    last_error: str | None
-    delivered_at: float | None
-    hop: int
-    trace_id: str | None
-    body: str | None = field(repr=False)
-    requester_gateway: str = "home"
-
-
-_OUTBOX_COLUMNS = tuple(f.name for f in fields(OutboxEntry))
-
-
-class Outbox:
-    """Durable sends: `add` before the gateway call, `attempt` per try, `delivered` or `failed` at the end.
-
-    Every write here commits at synchronous=FULL: a send the sidecar acknowledged must survive a power
-    cut, and a retry after a crash reuses the same idempotency key, which the gateway deduplicates.
-    """
-
-    def __init__(self, mirror: Mirror) -> None:
-        self._mirror = mirror
-
-    def add(
-        self,
-        *,
-        idempotency_key: str,
-        send_id: str,
-        requester: str,
-        target: str,
-        gateway: str,
-        body: str,
-        hop: int = 0,
-        trace_id: str | None = None,
-        created_at: float | None = None,
-        requester_gateway: str = "home",
-    ) -> OutboxEntry:
-        """Queue one send. Adding the same idempotency key again returns the existing entry unchanged.
-
-        The requester is (`requester_gateway`, requester); the target is (`gateway`, target). A receiving
-        host queues a peer's send under the sender's own idempotency key, so a resend is found here.
-        """
-        values: dict[str, Any] = {
-            "idempotency_key": idempotency_key,
-            "send_id": send_id,
-            "requester": requester,
-            "target": target,
-            "gateway": gateway,
-            "created_at": time.time() if created_at is None else created_at,
-            "hop": hop,
-            "trace_id": trace_id,
-            "body": body,
-            "requester_gateway": requester_gateway,
-        }
-        with self._mirror.write(durable=True) as db:
-            db.execute(
-                f"INSERT INTO outbox ({', '.join(values)}) VALUES ({', '.join(':' + k for k in values)}) "
-                "ON CONFLICT (idempotency_key) DO NOTHING",
-                values,
-            )
-        return self._require(idempotency_key)
-
-    def attempt(self, idempotency_key: str) -> OutboxEntry:
-        """Count one delivery attempt of a pending entry (before the gateway call) and return it.
-
-        Raises:
-            OutboxError: no such entry, or it is no longer pending.
-        """
-        self._change(idempotency_key, "attempts = attempts + 1")
-        return self._require(idempotency_key)
-
-    def retrying(self, idempotency_key: str, error: str) -> None:
-        """Note a retryable failure; the entry (and its body) stays pending for the next attempt."""
-        self._change(idempotency_key, "last_error = ?", (error,))
-
-    def delivered(self, idempotency_key: str, *, run_id: str | None = None) -> None:
-        """The gateway accepted the send: keep the run id, drop the body."""
-        self._change(
-            idempotency_key,
-            "status = 'delivered', body = NULL, delivered_at = ?, run_id = COALESCE(?, run_id)",
-            (time.time(), run_id),
-        )
-
-    def failed(self, idempotency_key: str, error: str) -> None:
-        """Give up on the send: keep the error, drop the body."""
-        self._change(idempotency_key, "status = 'failed', body = NULL, last_error = ?", (error,))
-
-    def get(self, idempotency_key: str) -> OutboxEntry | None:
-        found = self._select("WHERE idempotency_key = ?", (idempotency_key,))
-        return found[0] if found else None
-
-    def pending(self, gateway: str | None = None) -> list[OutboxEntry]:
-        """Entries still to deliver, oldest first (what a restarted sidecar resumes)."""
-        if gateway is None:
-            return self._select("WHERE status = 'pending' ORDER BY created_at", ())
-        return self._select("WHERE status = 'pending' AND gateway = ? ORDER BY created_at", (gateway,))
-
-    def count_since(self, requester_prefix: str, since: float) -> tuple[int, float | None]:
-        """Sends written by sessions whose key starts with `requester_prefix` since `since`, and the oldest
-        one's time: each logical send once (a retry reuses its entry), delivered, failed or pending."""
-        with self._mirror.reading() as conn:
-            count, oldest = conn.execute(
-                "SELECT count(*), min(created_at) FROM outbox WHERE created_at >= ? AND substr(requester, 1, ?) = ?",
-                (since, len(requester_prefix), requester_prefix),
-            ).fetchone()
-        return int(count), oldest
-
-    def _require(self, idempotency_key: str) -> OutboxEntry:
-        entry = self.get(idempotency_key)
-        if entry is None:
-            raise OutboxError(f"no outbox entry with idempotency key {idempotency_key!r}")
-        return entry
-
-    def _change(self, idempotency_key: str, assignments: str, params: tuple[Any, ...] = ()) -> None:
-        with self._mirror.write(durable=True) as db:
-            changed = db.execute(
-                f"UPDATE outbox SET {assignments} WHERE idempotency_key = ? AND status = 'pending'",
-                (*params, idempotency_key),
-            ).rowcount
-        if not changed:
-            entry = self._require(idempotency_key)
-            raise OutboxError(f"outbox entry {idempotency_key!r} is already {entry.status}")
-
-    def _select(self, where: str, params: tuple[Any, ...]) -> list[OutboxEntry]:
-        with self._mirror.reading() as conn:
-            rows = conn.execute(f"SELECT {', '.join(_OUTBOX_COLUMNS)} FROM outbox {where}", params).fetchall()
-        return [OutboxEntry(*row) for row in rows]

@@ -203,8 +203,12 @@ class SessionRow(NamedTuple):
     def as_tool_row(self) -> dict[str, Any]:
         """The sessions_list row (camelCase, absent fields left out), as the gateway would show it."""
         out: dict[str, Any] = {}
-        for attr, name in _TOOL_FIELDS:
-            value = getattr(self, attr)
+        for at, name in _TOOL_INDEX:
+            value = self[at]
             if value is not None:
                 out[name] = value
         return out
+
+
+# Each tool field by its place in the tuple: a listing shapes every row it returns (no getattr per field).
+_TOOL_INDEX = tuple((SessionRow._fields.index(attr), name) for attr, name in _TOOL_FIELDS)

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, fields
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
-if TYPE_CHECKING:
-    from sidecar.mirror._db import Mirror
+from sidecar.mirror._handle import MirrorHandle
 
 State = Literal["syncing", "live", "stale"]
 Mode = Literal["events", "polling"]
@@ -62,7 +61,7 @@ _NAMES = tuple(f.name for f in fields(SyncCursor))
 class CursorStore:
     """Read and advance `sync_cursor` rows; the snapshot generation of each gateway is cached."""
 
-    def __init__(self, mirror: Mirror) -> None:
+    def __init__(self, mirror: MirrorHandle) -> None:
         self._mirror = mirror
         self._gens: dict[str, int] = {}
         self._seq: dict[str, tuple[int | None, int | None]] = {}

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Literal, cast
 
 from sidecar.mirror._db import Mirror
-from sidecar.mirror._log import OutboxError
+from sidecar.mirror._listing import RowFilter
+from sidecar.mirror._outbox import OutboxError
 from sidecar.mirror._rows import SessionRow
 from sidecar.mirror._view import MirrorView
 
@@ -35,6 +36,21 @@ class ServiceStore:
         self, gateway: str | None = None, *, updated_since: int | None = None
     ) -> list[str | tuple[str, str]]:
         return self.mirror.view.listing_keys(gateway, updated_since=updated_since)
+
+    def visible_page(
+        self,
+        shows: RowFilter,
+        scope: object,
+        *,
+        gateway: str | None = None,
+        updated_since: int | None = None,
+        limit: int | None = None,
+        want: Callable[[str | tuple[str, str]], bool] | None = None,
+    ) -> tuple[list[str | tuple[str, str]], int]:
+        """The keys of one sessions_list page and how many rows were hidden (`MirrorView.visible_page`)."""
+        return self.mirror.view.visible_page(
+            shows, scope, gateway=gateway, updated_since=updated_since, limit=limit, want=want
+        )
 
     def rows_for(
         self, keys: Sequence[str | tuple[str, str]], gateway: str | None = None

@@ -24,8 +24,8 @@ import contextlib
 import logging
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
-from typing import Any, Protocol
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
 
 import anyio
 from anyio.abc import TaskStatus
@@ -34,49 +34,24 @@ from sidecar.gateway import RequestError, is_unknown_method
 from sidecar.mirror._db import Mirror
 from sidecar.mirror._errors import MirrorError
 from sidecar.mirror._rows import SessionRow, agent_of_key
+from sidecar.mirror._snapshot import Snapshots
+from sidecar.mirror._source import (
+    FLUSH_EVERY_S,
+    GONE,
+    PAGE_SIZE,
+    PAGES_PER_WRITE,
+    POLL_EVERY_S,
+    SESSION_EVENTS,
+    EventLike,
+    GatewaySource,
+    Progress,
+)
 from sidecar.policy import looks_like_session_id
 
 log = logging.getLogger("sidecar.mirror")
 
-Progress = Callable[[int, int], None]
-PAGE_SIZE = 1000
-PAGES_PER_WRITE = 5
-"""sessions.list pages written per transaction during a snapshot (+11-14% ingest against one per page)."""
-SESSION_EVENTS = frozenset({"sessions.changed", "session.message"})
-_GONE = frozenset({"delete", "archive"})
-_FLUSH_EVERY_S = 5.0
-POLL_EVERY_S = 10.0
 
-
-class EventLike(Protocol):
-    @property
-    def event(self) -> str: ...
-
-    @property
-    def payload(self) -> Any: ...
-
-    @property
-    def seq(self) -> int | None: ...
-
-    @property
-    def epoch(self) -> int: ...
-
-
-class GatewaySource(Protocol):
-    """The part of `GatewayClient` the sync uses; tests pass a fake with the same shape."""
-
-    async def request(
-        self, method: str, params: Any = None, *, timeout: float | None = None, idempotent: bool = False
-    ) -> Any: ...
-
-    def events(self) -> AsyncIterator[EventLike]: ...
-
-
-class SyncError(RuntimeError):
-    """The gateway's answers cannot be mirrored (malformed, or paging that never ends)."""
-
-
-class MirrorSync:
+class MirrorSync(Snapshots):
     """Mirror one gateway's sessions and agents into `mirror` under the name `gateway`.
 
     `await tg.start(sync.run)` returns once the first snapshot is in; `run` then follows events until the
@@ -195,10 +170,6 @@ class MirrorSync:
             return False
         return True
 
-    def _adapter(self) -> Any:
-        features = getattr(self.client, "features", None)
-        return getattr(features, "adapter", None)
-
     async def _next_job(self) -> None:
         while self._wanted is None and not self._stale_keys:
             wait: float | None = None
@@ -248,7 +219,7 @@ class MirrorSync:
             with self.mirror.write():
                 self._apply(event.event, event.payload)
                 self._flush(now)
-        elif now - self._flushed >= _FLUSH_EVERY_S:
+        elif now - self._flushed >= FLUSH_EVERY_S:
             self._flush(now)
 
     def _flush(self, now: float) -> None:
@@ -266,7 +237,7 @@ class MirrorSync:
                 self._wake.set()
             return
         key = key.strip().lower()
-        if name == "sessions.changed" and payload.get("reason") in _GONE:
+        if name == "sessions.changed" and payload.get("reason") in GONE:
             self._forget(key, payload)
             return
         adapter = self._adapter()
@@ -296,180 +267,10 @@ class MirrorSync:
             ts = payload.get("ts")
             self._tombstones[key] = ts if isinstance(ts, int) else int(time.time() * 1000)
 
-    def _buried(self, row: SessionRow) -> bool:
-        if self._tombstones is None or row.key not in self._tombstones:
-            return False
-        return row.order is None or row.order <= self._tombstones[row.key]
-
     async def _refresh_keys(self) -> None:
         keys, self._stale_keys = self._stale_keys, set()
         for key in sorted(keys):
             await self._lookup(key)
-
-    # -- snapshots ----------------------------------------------------------------------------------
-
-    async def snapshot(self) -> int:
-        """List every session (paged) and agent, sweep what the gateway no longer has; returns the row
-        count. An interrupted snapshot (state `syncing` in the cursor) is resumed, not restarted."""
-        async with self._one_snapshot:
-            return await self._take_snapshot()
-
-    async def _take_snapshot(self) -> int:
-        held = self.mirror.cursors.get(self.gateway)
-        resume = held is not None and held.state == "syncing" and held.snapshot_offset > 0
-        if held is not None and resume:
-            gen, offset, since = (
-                held.snapshot_gen,
-                max(0, held.snapshot_offset - self.page_size),
-                held.snapshot_ts,
-            )
-            log.info("mirror %s: resuming the snapshot at row %d", self.gateway, offset)
-        else:
-            gen, offset, since = (held.snapshot_gen if held else 0) + 1, 0, None
-        self.mirror.cursors.update(
-            self.gateway,
-            state="syncing",
-            snapshot_gen=gen,
-            snapshot_offset=offset,
-            last_error=None,
-            **({} if resume else {"snapshot_started": time.time(), "snapshot_ts": None}),
-        )
-        self._tombstones = {}
-        started = time.monotonic()
-        try:
-            with self.mirror.bulk():
-                rows, total = await self._snapshot(gen, offset, resume, since)
-        finally:
-            self._tombstones = None
-        if resume and rows != total:
-            # Sessions deleted (or shifted past a page) while no sync ran: only a full pass can tell.
-            log.info(
-                "mirror %s: resumed snapshot holds %d rows, gateway has %d; full pass",
-                self.gateway,
-                rows,
-                total,
-            )
-            self.mirror.cursors.update(self.gateway, state="stale", snapshot_offset=0)
-            return await self._take_snapshot()
-        took = time.monotonic() - started
-        self._last_full = time.monotonic()
-        now = time.time()
-        self.mirror.cursors.update(
-            self.gateway,
-            state="live",
-            rows=rows,
-            last_full_sync=now,
-            snapshot_offset=0,
-            seq=self._seq,
-            epoch=self._epoch,
-            mode="polling" if self.polling else "events",
-            # Polled: a change lands at most one interval plus one snapshot later; twice the last
-            # snapshot's time (and 5 s) leaves room for a slower next one.
-            stale_bound=round(self.poll_every + max(5.0, 2 * took), 1) if self.polling else None,
-        )
-        self.snapshots += 1
-        return rows
-
-    async def _snapshot(self, gen: int, offset: int, resume: bool, since: int | None) -> tuple[int, int]:
-        agents = await self._request("agents.list", {})
-        listed = agents.get("agents") if isinstance(agents, Mapping) else None
-        ids = [a["id"] for a in listed or [] if isinstance(a, Mapping) and isinstance(a.get("id"), str)]
-        self.mirror.set_agents(self.gateway, ids)
-        total = await self._pages(gen, offset, first=not resume)
-        if resume and since is not None:
-            await self._head(gen, since)
-        self.mirror.sweep(self.gateway, gen)
-        return self.mirror.count(self.gateway), total
-
-    async def _pages(self, gen: int, offset: int, *, first: bool) -> int:
-        done, total = offset, 0
-        # Parsed rows wait here for `pages_per_write` pages, then go in as one transaction (a COMMIT per
-        # page was a fifth of a snapshot). No transaction is held across the awaits: only the buffer.
-        buffered: list[SessionRow] = []
-        pages = 0
-        extra: dict[str, Any] = {}
-        adapter = self._adapter()
-        if adapter is not None and not adapter.paged_list:
-            # No paging before 2026.9 (`offset` is rejected): every row in one answer.
-            offset = done = 0
-        while True:
-            self._shift = 0
-            page = await self._list(
-                {"offset": offset} if adapter is None else adapter.list_params(offset, self.page_size),
-                paged=adapter is None or adapter.paged_list,
-            )
-            raw = page.get("sessions")
-            rows_in = [r for r in raw if isinstance(r, Mapping)] if isinstance(raw, list) else []
-            total = page["totalCount"] if isinstance(page.get("totalCount"), int) else done + len(rows_in)
-            nxt = page.get("nextOffset")
-            nxt = nxt if isinstance(nxt, int) else offset + len(rows_in)
-            more = page.get("hasMore") is True and bool(rows_in)
-            if more and nxt <= offset:
-                raise SyncError(f"sessions.list paging did not advance past offset {offset}")
-            if first and offset == 0 and isinstance(page.get("ts"), int):
-                extra["snapshot_ts"] = page["ts"]
-            buffered += self._parse(rows_in)
-            pages += 1
-            if pages >= self.pages_per_write or not more:
-                with self.mirror.write():
-                    self._write(buffered, gen)
-                    # The resume point moves only with rows that are in: a crash re-reads the buffer.
-                    self.mirror.cursors.update(self.gateway, snapshot_offset=nxt if more else 0, **extra)
-                buffered, pages, extra = [], 0, {}
-            done += len(rows_in)
-            if self.progress is not None:
-                self.progress(done, max(total, done))
-            if not more:
-                return total
-            # Each session deleted since this page was asked for moved every later row up one place;
-            # step back as many, or the row that slid across the page boundary is never listed (and then
-            # swept). Re-reading a row is harmless.
-            offset = max(offset + 1, nxt - self._shift)
-
-    async def _head(self, gen: int, since: int) -> None:
-        """After a resume: re-read the newest rows until the ones not touched since the first attempt."""
-        offset = 0
-        while True:
-            page = await self._list({"offset": offset})
-            raw = page.get("sessions")
-            rows_in = [r for r in raw if isinstance(r, Mapping)] if isinstance(raw, list) else []
-            self._store(rows_in, gen)
-            newer = [r for r in rows_in if isinstance(r.get("updatedAt"), int) and r["updatedAt"] > since]
-            if page.get("hasMore") is not True or len(newer) < len(rows_in) or not rows_in:
-                return
-            offset += len(rows_in)
-
-    def _store(self, rows_in: list[Mapping[str, Any]], gen: int) -> None:
-        self._write(self._parse(rows_in), gen)
-
-    def _parse(self, rows_in: list[Mapping[str, Any]]) -> list[SessionRow]:
-        now = time.time()
-        parse, gateway = SessionRow.from_gateway, self.gateway
-        rows = []
-        for record in rows_in:
-            try:
-                rows.append(parse(record, gateway, seen_at=now))
-            except ValueError:
-                continue
-        return rows
-
-    def _write(self, rows: list[SessionRow], gen: int) -> None:
-        # Tombstones are checked at write time: a deletion may have arrived while the rows were buffered.
-        if self._tombstones:
-            rows = [row for row in rows if not self._buried(row)]
-        self.mirror.apply(rows, gen=gen)
-
-    async def _list(self, params: Mapping[str, Any], *, paged: bool = True) -> Mapping[str, Any]:
-        base: dict[str, Any] = {"includeGlobal": True, "includeUnknown": True}
-        if paged:
-            base["limit"] = self.page_size
-        page = await self._request("sessions.list", {**base, **params})
-        if not isinstance(page, Mapping):
-            raise SyncError(f"sessions.list answered {type(page).__name__}, not an object")
-        return page
-
-    async def _request(self, method: str, params: Mapping[str, Any]) -> Any:
-        return await self.client.request(method, dict(params), timeout=self.request_timeout, idempotent=True)
 
     # -- unknown targets ----------------------------------------------------------------------------
 

@@ -13,20 +13,21 @@ child this host spawned on a peer itself, whose parent gateway the row records.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any, Final
 
+from sidecar.mirror._handle import MirrorHandle
+from sidecar.mirror._listing import BULK_ROWS, SEQ_BITS, SEQ_MASK, TS_MAX, ListingIndex, RowFilter, sort_key
 from sidecar.mirror._rows import COLUMNS, ENDED_STATUSES, SessionRow
-
-if TYPE_CHECKING:
-    from sidecar.mirror._db import Mirror
 
 HOME = "home"
 MAX_DEPTH_WALK = 64
 # Rows are keyed by (gateway, key), so no row replaces another and no order is needed (sorting 100k rows
 # by seen_at cost more than the rest of the load).
-LOAD_SQL = "SELECT key, gateway, spawned_by, parent, parent_gateway, depth, status, ended_at, snapshot_at FROM sessions"
+LOAD_SQL = (
+    "SELECT key, gateway, spawned_by, parent, parent_gateway, depth, status, ended_at, snapshot_at, "
+    "updated_at, rowid FROM sessions"
+)
 _SELECT = f"SELECT {', '.join(COLUMNS)} FROM sessions"
 _IN_CHUNK = 500  # bound parameters per IN (...) query, well under SQLITE_MAX_VARIABLE_NUMBER
 
@@ -46,23 +47,32 @@ def _listing_filter(gateway: str | None, updated_since: int | None) -> tuple[str
 _Ref = tuple[str, str]  # (gateway, key)
 
 
-@dataclass(slots=True)
-class _Node:
-    parent: _Ref | None
-    depth: int | None
-    active: bool
-    order: int | None
+# What the engine asks about one row, as a plain tuple: (parent, depth, active, order, sort key). Python's
+# cyclic collector stops tracking a plain tuple of plain values (not a NamedTuple or a slotted object), so
+# 100k of them add nothing to each full collection; those collections were a fifth of a 100k-row ingest
+# and the tail of a decision's latency.
+_Node = tuple[_Ref | None, int | None, bool, int | None, int]
+PARENT: Final = 0
+DEPTH: Final = 1
+ACTIVE: Final = 2
+ORDER: Final = 3
+SORT: Final = 4
 
 
 class SessionIndex:
     """The in-memory facts behind MirrorView. Only the Mirror writes it, after each commit."""
 
-    __slots__ = ("active", "agents", "nodes")
+    __slots__ = ("_next_seq", "active", "agents", "listings", "nodes")
 
     def __init__(self) -> None:
         self.nodes: dict[_Ref, _Node] = {}
         self.active: dict[_Ref, int] = {}
         self.agents: dict[str, frozenset[str]] = {}
+        self.listings = ListingIndex(self._sort_keys, self.nodes.__len__)
+        self._next_seq = 1
+
+    def _sort_keys(self) -> Iterator[tuple[_Ref, int]]:
+        return ((ref, node[SORT]) for ref, node in self.nodes.items())
 
     def put(self, row: SessionRow) -> None:
         ref = (row.gateway, row.key)
@@ -72,12 +82,18 @@ class SessionIndex:
             self._release(old)
             # spawnedBy and spawnDepth never change once set; an event captured between the gateway's two
             # spawn patches carries neither, and must not make a known child look parentless.
-            parent = parent or old.parent
-            depth = old.depth if depth is None else depth
-        node = _Node(parent, depth, row.active, row.order)
+            parent = parent or old[PARENT]
+            depth = old[DEPTH] if depth is None else depth
+            seq = old[SORT] & SEQ_MASK  # an upsert keeps the row's rowid
+        else:
+            seq = self._next_seq
+            self._next_seq += 1
+        node = (parent, depth, row.active, row.order, sort_key(row.updated_at, seq))
         self.nodes[ref] = node
-        if node.parent is not None and node.active:
-            self.active[node.parent] = self.active.get(node.parent, 0) + 1
+        if node[PARENT] is not None and node[ACTIVE]:
+            self.active[node[PARENT]] = self.active.get(node[PARENT], 0) + 1
+        if len(self.listings):
+            self.listings.moved(ref, None if old is None else old[SORT], node[SORT])
 
     def load(self, records: Iterable[tuple[Any, ...]]) -> None:
         """Take the rows `LOAD_SQL` selects (a mirror opened on a file): the facts `put` keeps, without a
@@ -85,7 +101,20 @@ class SessionIndex:
         start; equal strings read from SQLite are otherwise separate objects)."""
         nodes, active = self.nodes, self.active
         shared: dict[Any, Any] = {}
-        for key, gateway, spawned_by, parent, parent_gateway, depth, status, ended_at, order in records:
+        last = 0
+        for (
+            key,
+            gateway,
+            spawned_by,
+            parent,
+            parent_gateway,
+            depth,
+            status,
+            ended_at,
+            order,
+            updated,
+            rowid,
+        ) in records:
             gateway = shared.setdefault(gateway, gateway)
             owner_key = spawned_by or parent
             owner = None
@@ -93,26 +122,77 @@ class SessionIndex:
                 ref = (parent_gateway or gateway, owner_key)
                 owner = shared.setdefault(ref, ref)
             is_active = status == "running" or (status not in ENDED_STATUSES and ended_at is None)
-            nodes[(gateway, key)] = _Node(owner, depth, is_active, order)
+            if type(updated) is int and 0 <= updated <= TS_MAX:
+                sk = ((TS_MAX - updated) << SEQ_BITS) | rowid
+            else:
+                sk = sort_key(updated, rowid)
+            nodes[(gateway, key)] = (owner, depth, is_active, order, sk)
             if owner is not None and is_active:
                 active[owner] = active.get(owner, 0) + 1
+            if rowid > last:
+                last = rowid
+        self._next_seq = max(self._next_seq, last + 1)
+        self.listings.forget()
 
-    def put_all(self, rows: Iterable[SessionRow]) -> None:
+    def put_all(self, rows: Sequence[SessionRow]) -> None:
+        """`put` for each row; a snapshot's batch goes through one loop with `put` written out inline
+        (its 100k calls, each reading three properties, were a fifth of an ingest's own work)."""
+        if len(rows) > BULK_ROWS:
+            self.listings.forget()
+        if len(self.listings):
+            for row in rows:
+                self.put(row)
+            return
+        nodes, active, release = self.nodes, self.active, self._release
+        seq = self._next_seq
+        ended = ENDED_STATUSES
         for row in rows:
-            self.put(row)
+            gateway = row.gateway
+            ref = (gateway, row.key)
+            owner_key = row.spawned_by or row.parent
+            parent = None if owner_key is None else (row.parent_gateway or gateway, owner_key)
+            depth = row.depth
+            old = nodes.get(ref)
+            if old is None:
+                row_seq = seq
+                seq += 1
+            else:
+                release(old)
+                parent = parent or old[PARENT]
+                depth = old[DEPTH] if depth is None else depth
+                row_seq = old[SORT] & SEQ_MASK
+            status = row.status
+            is_active = status == "running" or (status not in ended and row.ended_at is None)
+            updated = row.updated_at
+            if type(updated) is int and 0 <= updated <= TS_MAX:
+                sk = ((TS_MAX - updated) << SEQ_BITS) | row_seq
+            else:
+                sk = sort_key(updated, row_seq)
+            nodes[ref] = (parent, depth, is_active, row.snapshot_at, sk)
+            if parent is not None and is_active:
+                active[parent] = active.get(parent, 0) + 1
+        self._next_seq = seq
 
     def drop(self, key: str, gateway: str) -> None:
         old = self.nodes.pop((gateway, key), None)
         if old is not None:
             self._release(old)
+            if len(self.listings):
+                self.listings.moved((gateway, key), old[SORT], None)
+
+    def drop_all(self, keys: Sequence[str], gateway: str) -> None:
+        if len(keys) > BULK_ROWS:
+            self.listings.forget()
+        for key in keys:
+            self.drop(key, gateway)
 
     def _release(self, node: _Node) -> None:
-        if node.parent is not None and node.active:
-            left = self.active.get(node.parent, 0) - 1
+        if node[PARENT] is not None and node[ACTIVE]:
+            left = self.active.get(node[PARENT], 0) - 1
             if left > 0:
-                self.active[node.parent] = left
+                self.active[node[PARENT]] = left
             else:
-                self.active.pop(node.parent, None)
+                self.active.pop(node[PARENT], None)
 
 
 class MirrorView:
@@ -120,7 +200,7 @@ class MirrorView:
 
     __slots__ = ("_index", "_mirror", "_nodes")
 
-    def __init__(self, mirror: Mirror, index: SessionIndex) -> None:
+    def __init__(self, mirror: MirrorHandle, index: SessionIndex) -> None:
         self._mirror = mirror
         self._index = index
         self._nodes = index.nodes
@@ -129,11 +209,11 @@ class MirrorView:
 
     def owner_of(self, key: str, gateway: str = HOME) -> tuple[str, str] | None:
         node = self._nodes.get((gateway, key))
-        return None if node is None else node.parent
+        return None if node is None else node[PARENT]
 
     def parent_of(self, key: str, gateway: str = HOME) -> str | None:
         node = self._nodes.get((gateway, key))
-        return None if node is None or node.parent is None else node.parent[1]
+        return None if node is None or node[PARENT] is None else node[PARENT][1]
 
     def has_agent(self, agent_id: str, gateway: str | None = None) -> bool:
         agents = self._index.agents
@@ -154,11 +234,11 @@ class MirrorView:
             node = nodes.get(current)
             if node is None:
                 return walked if walked else key.count(":subagent:")
-            if node.depth is not None:
-                return walked + node.depth
-            if node.parent is None:
+            if node[DEPTH] is not None:
+                return walked + node[DEPTH]
+            if node[PARENT] is None:
                 return walked
-            current = node.parent
+            current = node[PARENT]
             walked += 1
         return walked
 
@@ -218,6 +298,29 @@ class MirrorView:
             )
             return [key if gw == HOME else (gw, key) for (gw, key) in cursor]
 
+    def visible_page(
+        self,
+        shows: RowFilter,
+        scope: object,
+        *,
+        gateway: str | None = None,
+        updated_since: int | None = None,
+        limit: int | None = None,
+        want: Callable[[str | tuple[str, str]], bool] | None = None,
+    ) -> tuple[list[str | tuple[str, str]], int]:
+        """`listing_keys` cut to what `shows` lets through (and `want` accepts), its first `limit` rows,
+        and how many rows `shows` hid, from the kept listing of `scope` (see `ListingIndex`): the cost of
+        a page, not of the mirror. Rows as `listing_keys` names them."""
+
+        def named(ref: _Ref) -> str | tuple[str, str]:
+            return ref[1] if ref[0] == HOME else ref
+
+        accept = None if want is None else (lambda ref: want(named(ref)))
+        refs, hidden = self._index.listings.page(
+            shows, scope, gateway=gateway, updated_since=updated_since, limit=limit, want=accept
+        )
+        return [named(ref) for ref in refs], hidden
+
     def rows_for(self, keys: Iterable[str | tuple[str, str]], gateway: str | None = None) -> list[SessionRow]:
         """The rows of `keys` (home keys, or (gateway, key) refs; only on `gateway` if given), in
         `session_keys` order."""
@@ -236,8 +339,8 @@ class MirrorView:
                         f"SELECT rowid, {', '.join(COLUMNS)} FROM sessions {where}", [*chunk, gw]
                     )
                     found += [(record[0], SessionRow(*record[1:])) for record in cursor]
-        # session_keys' order: updatedAt newest first, undated last, then rowid.
-        found.sort(key=lambda pair: (pair[1].updated_at is None, -(pair[1].updated_at or 0), pair[0]))
+        # session_keys' order: updatedAt newest first, undated last, then rowid (one int per row).
+        found.sort(key=lambda pair: sort_key(pair[1].updated_at, pair[0]))
         return [row for _, row in found]
 
     def children_of(self, key: str, gateway: str = HOME) -> list[SessionRow]:

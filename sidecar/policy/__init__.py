@@ -1,20 +1,8 @@
 """The pure policy engine: no I/O, no clock. Every decision names its gate, source and fix."""
 
 from sidecar.policy._cases import Case, CaseResult, parse_cases, render_results, run_cases
-from sidecar.policy._decide import (
-    GATES,
-    TOOLS,
-    Check,
-    Decision,
-    ListScope,
-    Requester,
-    SessionView,
-    StaticView,
-    Tool,
-    decide,
-    filter_sessions,
-    session_class,
-)
+from sidecar.policy._decide import decide
+from sidecar.policy._decision import GATES, TOOLS, Check, Decision, Requester, SessionView, StaticView, Tool
 from sidecar.policy._explain import (
     observe_warning,
     open_default_warning,
@@ -23,6 +11,7 @@ from sidecar.policy._explain import (
     render_policy,
 )
 from sidecar.policy._gateways import Placement, place, principal, principal_matches, split_principal
+from sidecar.policy._guard import session_class
 from sidecar.policy._inbound import decide_inbound, inbound_visible
 from sidecar.policy._keys import (
     MalformedKey,
@@ -34,6 +23,7 @@ from sidecar.policy._keys import (
     pattern_matches,
 )
 from sidecar.policy._lint import PolicyWarning, lint_policy
+from sidecar.policy._listing import ListGuard, ListScope, filter_sessions
 from sidecar.policy._matrix import GATE_LETTERS, Cell, Matrix, access_matrix, render_matrix_text
 from sidecar.policy._model import HOME, OPENCLAW_DEFAULTS, AgentPolicy, Peer, Policy, Resolved, Source
 from sidecar.policy._operations import ALWAYS_ENFORCED, BUDGET_GATES, PAUSE_GATE, Pause, Usage
@@ -62,6 +52,7 @@ __all__ = [
     "Check",
     "Decision",
     "DecisionRetention",
+    "ListGuard",
     "ListScope",
     "MalformedKey",
     "Matrix",

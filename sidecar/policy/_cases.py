@@ -17,7 +17,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from sidecar.policy._decide import GATES, TOOLS, Decision, Requester, SessionView, Tool, decide
+from sidecar.policy._decide import decide
+from sidecar.policy._decision import GATES, TOOLS, Decision, Requester, SessionView, Tool
 from sidecar.policy._keys import MalformedKey, is_agent_id
 from sidecar.policy._model import Policy
 from sidecar.policy._operations import BUDGET_GATES, PAUSE_GATE

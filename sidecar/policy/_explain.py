@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from sidecar.policy._decide import Decision, Requester, SessionView, decide
+from sidecar.policy._decide import decide
+from sidecar.policy._decision import Decision, Requester, SessionView
 from sidecar.policy._keys import main_key_of
 from sidecar.policy._model import AgentPolicy, Policy, Resolved
 

@@ -11,7 +11,7 @@ authenticated name, never a claim inside the call.
 
 from __future__ import annotations
 
-from sidecar.policy._decide import (
+from sidecar.policy._decision import (
     GATES,
     Check,
     Decision,

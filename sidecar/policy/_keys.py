@@ -8,8 +8,8 @@ might read differently from us (non-ASCII look-alikes, inner whitespace, empty s
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from functools import lru_cache
+from typing import NamedTuple
 
 AGENT_ID_RE = re.compile(r"^[a-z0-9_][a-z0-9_-]{0,63}$")
 SESSION_KEY_MAX = 512
@@ -31,9 +31,8 @@ class MalformedKey(ValueError):
         self.reason = reason
 
 
-@dataclass(frozen=True, slots=True)
-class SessionKey:
-    """A canonical session key and the agent that owns it."""
+class SessionKey(NamedTuple):
+    """A canonical session key and the agent that owns it (a named tuple: one is built per decision)."""
 
     key: str
     agent_id: str
@@ -42,7 +41,7 @@ class SessionKey:
     @property
     def is_incognito(self) -> bool:
         """OpenClaw hides incognito sessions from every session tool, whatever the visibility."""
-        return _INCOGNITO_RE.fullmatch(self.key) is not None
+        return "incognito-" in self.key and _INCOGNITO_RE.fullmatch(self.key) is not None
 
     @property
     def is_subagent(self) -> bool:
@@ -61,20 +60,18 @@ def looks_like_session_id(value: str) -> bool:
     return _UUID_RE.match(value.strip().lower()) is not None
 
 
+CANONICAL_MEMO_MAX = 8192
+"""Canonical keys kept (a decision and a list row each canonicalise one); the memo starts over when full,
+so it stays small with 100k sessions mirrored (a miss costs about a microsecond)."""
+_CANONICAL: dict[tuple[str, str, str, str], SessionKey] = {}
+
+
 def canonical_key(raw: str, *, requester_key: str, default_agent: str, main_key: str = "main") -> SessionKey:
-    """`_canonical_key` of `raw` stripped and length-checked first, so the cache holds only short, stripped
-    keys (padding cannot grow it)."""
-    if isinstance(raw, str):
-        text = raw.strip()
-        if len(text) > SESSION_KEY_MAX:
-            raise MalformedKey(text[:40] + "…", f"it is longer than {SESSION_KEY_MAX} characters")
-        raw = text
-    return _canonical_key(raw, requester_key=requester_key, default_agent=default_agent, main_key=main_key)
-
-
-@lru_cache(maxsize=65536)
-def _canonical_key(raw: str, *, requester_key: str, default_agent: str, main_key: str = "main") -> SessionKey:
     """Canonicalise a tool-facing session reference.
+
+    The answer for (raw, requester_key, default_agent, main_key) never changes, so it is kept; `raw` is
+    stripped and length-checked before the memo, so it holds only short, stripped keys (padding cannot grow
+    it).
 
     `main` is the default agent's main session (the gateway resolves the bare alias that way, not to the
     caller's own main session); `current` is the caller's own session. Keys without the `agent:` prefix
@@ -83,6 +80,23 @@ def _canonical_key(raw: str, *, requester_key: str, default_agent: str, main_key
     Raises:
         MalformedKey: the reference is not a key the gateway would resolve to the same session.
     """
+    if type(raw) is not str:
+        return canonical_uncached(raw, requester_key, default_agent, main_key)
+    text = raw.strip()
+    if len(text) > SESSION_KEY_MAX:
+        raise MalformedKey(text[:40] + "…", f"it is longer than {SESSION_KEY_MAX} characters")
+    facts = (text, requester_key, default_agent, main_key)
+    found = _CANONICAL.get(facts)
+    if found is None:
+        found = canonical_uncached(text, requester_key, default_agent, main_key)
+        if len(_CANONICAL) >= CANONICAL_MEMO_MAX:
+            _CANONICAL.clear()
+        _CANONICAL[facts] = found
+    return found
+
+
+def canonical_uncached(raw: str, requester_key: str, default_agent: str, main_key: str) -> SessionKey:
+    """`canonical_key` without its memo: for a caller that reads each key once (a whole listing)."""
     if not isinstance(raw, str):
         raise MalformedKey(repr(raw), "a session key must be a string")
     text = raw.strip()

@@ -9,20 +9,13 @@ would say, so a picture of the matrix is never a second opinion.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
-from sidecar.policy._decide import (
-    TOOLS,
-    Check,
-    Decision,
-    Requester,
-    SessionView,
-    Tool,
-    decide,
-    filter_sessions,
-)
+from sidecar.policy._decide import decide
+from sidecar.policy._decision import TOOLS, Check, Decision, Requester, SessionView, Tool
 from sidecar.policy._keys import main_key_of
+from sidecar.policy._listing import filter_sessions
 from sidecar.policy._model import Policy
 from sidecar.policy._operations import Usage
 
@@ -122,7 +115,7 @@ def _cell(
         # mode lets calls through but not rows: the list stays filtered, so the cell stays denied.
         decision = decide(policy, requester, "sessions_history", key, view, explain=explain)
         if decision.would_deny:
-            decision = replace(decision, allowed=False, would_deny=False)
+            decision = decision._replace(allowed=False, would_deny=False)
         return _from_decision(requester.agent_id, to, tool, decision, explain, fallback=scope.source)
     target = to if tool == "sessions_spawn" else main_key_of(to, policy.main_key)
     # Who may message whom: an agent's send to its own main session is judged as one that does not wait

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from sidecar.gateway import GatewayError
-from sidecar.policy import filter_sessions
+from sidecar.policy import ListGuard, ListScope, filter_sessions
 from sidecar.tools._context import CallContext
 from sidecar.tools._errors import GatewayFault
 from sidecar.tools._routing import HOME
@@ -64,20 +64,38 @@ async def list_sessions(
             "fresh": True,
             "note": f"listed by {gateway}'s sidecar: only its agents that accept this one",
         }
-        keys: list[str | tuple[str, str]] = list(remote)
     else:
         remote = None
+    wanted = {k.lower() for k in kinds} if kinds else None
+    paged = getattr(ctx.store, "visible_page", None)
+    if remote is None and paged is not None:
+        # A mirror that keeps each requester's visible rows in order (ListingIndex) answers with the
+        # page alone: the cost of 100 rows, not of every mirrored row (docs/benchmarks.md, item 4).
+        shows = ListGuard(ctx.effective_policy(), ctx.requester, ctx.view())
+
+        def want(ref: str | tuple[str, str]) -> bool:
+            key = _key_of(ref)
+            return key != "unknown" and (wanted is None or kind_of(key, main_key) in wanted)
+
+        page, hidden = paged(
+            shows,
+            ctx.requester,
+            gateway=gateway,
+            updated_since=since,
+            limit=None if limit is None else max(0, limit),
+            want=want,
+        )
+        scope = ListScope((), hidden, shows.mode, shows.source, shows.warning(hidden))
+    else:
         # Page first: decide on keys alone (one verdict per class of key, in filter_sessions), cut the
-        # page, and only then read and shape its rows. Reading and shaping every mirrored row cost as much
-        # as the whole answer whatever the limit (docs/benchmarks.md, item 4). A row of another gateway
-        # is (gateway, key): a peer's agent:main:main is not this agent's own session.
-        keys = ctx.store.keys(gateway, updated_since=since)
-    scope = filter_sessions(ctx.effective_policy(), ctx.requester, keys, ctx.view())
-    visible = [k for k in scope.visible if _key_of(k) != "unknown"]
-    if kinds:
-        wanted = {k.lower() for k in kinds}
-        visible = [k for k in visible if kind_of(_key_of(k), main_key) in wanted]
-    page = visible if limit is None else visible[: max(0, limit)]
+        # page, and only then read and shape its rows. A row of another gateway is (gateway, key): a
+        # peer's agent:main:main is not this agent's own session.
+        keys = list(remote) if remote is not None else ctx.store.keys(gateway, updated_since=since)
+        scope = filter_sessions(ctx.effective_policy(), ctx.requester, keys, ctx.view())
+        visible = [k for k in scope.visible if _key_of(k) != "unknown"]
+        if wanted is not None:
+            visible = [k for k in visible if kind_of(_key_of(k), main_key) in wanted]
+        page = visible if limit is None else visible[: max(0, limit)]
     rows = (
         [remote[k] for k in page if isinstance(k, tuple)]
         if remote is not None

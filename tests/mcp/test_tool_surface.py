@@ -22,7 +22,7 @@ from tests.fakes import FakeGateway, MemoryStore
 
 pytestmark = pytest.mark.anyio
 REPO = Path(__file__).resolve().parents[2]
-SNAPSHOT = "b9b81c5ad66fb2cd9241a7c276972033951c8453082ded84bcbb48bd18d75794"
+SNAPSHOT = "db72680832f1383dbfa2a976bf91dc909db1011684f937ce506465c7eab48be9"
 
 
 @pytest.fixture

@@ -62,7 +62,7 @@ def test_a_database_from_a_newer_sidecar_is_refused_with_what_to_do(db_path: Pat
 
 
 def test_a_session_row_reads_back_exactly_as_written(fresh_db: Mirror) -> None:
-    assert set(COLUMNS) <= {c.name for c in fresh_db.db["sessions"].columns}
+    assert set(COLUMNS) <= {r[1] for r in fresh_db.db.execute("PRAGMA table_info(sessions)")}
     row = child("agent:dev-1:subagent:a", "agent:lead:main", status="running", depth=1, label="x")
     fresh_db.apply([row])
     assert fresh_db.view.get(row.key) == row

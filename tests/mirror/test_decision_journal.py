@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from sidecar.mirror import FLUSH_ROWS, Mirror, MirrorError, journal_path, journaled_decisions
+from sidecar.mirror._log import BACKLOG_ROWS
 
 CHILD = """
 import os, sys, time
@@ -79,8 +80,23 @@ def test_decisions_reach_the_database_in_batches_not_one_commit_per_call(db_path
             record(mirror)
         assert rows_in_file(db_path) == 0
         assert mirror.decisions.pending == journaled_decisions(db_path) == FLUSH_ROWS - 1
+        assert not mirror.decisions.flush_due(now=0.0)
         record(mirror)
+        # A full batch is due for the writer task; the call that filled it does not write it.
+        assert mirror.decisions.flush_due(now=0.0)
+        assert rows_in_file(db_path) == 0
+        assert mirror.decisions.flush() == FLUSH_ROWS
         assert rows_in_file(db_path) == FLUSH_ROWS
+        assert mirror.decisions.pending == journaled_decisions(db_path) == 0
+
+
+def test_without_a_writer_a_call_writes_the_backlog_itself(db_path: Path) -> None:
+    with Mirror.open(db_path) as mirror:
+        for _ in range(BACKLOG_ROWS - 1):
+            record(mirror)
+        assert rows_in_file(db_path) == 0
+        record(mirror)
+        assert rows_in_file(db_path) == BACKLOG_ROWS
         assert mirror.decisions.pending == journaled_decisions(db_path) == 0
 
 

@@ -509,3 +509,21 @@ async def test_a_lookup_error_other_than_not_found_is_raised(fresh_db: Mirror) -
     fake.before_request = ambiguous
     with pytest.raises(InvalidRequest, match="Multiple sessions"):
         await MirrorSync(fresh_db, fake).ensure_known(label="twin")
+
+
+def test_the_collector_is_held_only_for_a_batch_and_left_as_it_was() -> None:
+    import gc
+
+    from sidecar.mirror._source import collector_paused
+
+    assert gc.isenabled()
+    with collector_paused():
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with collector_paused():
+            assert not gc.isenabled()
+        assert not gc.isenabled()  # someone else turned it off: not ours to turn back on
+    finally:
+        gc.enable()
