@@ -304,9 +304,24 @@ def user_texts(messages: list[dict[str, Any]]) -> list[str]:
     return out
 
 
+QUEUED_REPLAY = "[Queued user message that arrived while the previous turn was still active]"
+
+
 def count_delivered(gw: Any, key: str, marker: str) -> int:
-    """How many times a message carrying `marker` reached session `key` (the echo replies excluded)."""
-    return sum(marker in t for t in user_texts(transcript(gw, key)) if not t.startswith("echo:"))
+    """How many times a message carrying `marker` reached session `key` (the echo replies excluded).
+
+    OpenClaw 2026.4.12 keeps the messages of a turn a gateway restart interrupted and hands them to the
+    session again, under its "[Queued user message ...]" banner, with the next message that arrives there.
+    That replay is the gateway's, of a message already in the transcript: it is not counted again (a first
+    delivery that arrives queued behind a busy turn still counts)."""
+    seen = 0
+    for text in user_texts(transcript(gw, key)):
+        if text.startswith("echo:") or marker not in text:
+            continue
+        if seen and text.startswith(QUEUED_REPLAY):
+            continue
+        seen += 1
+    return seen
 
 
 async def wait_for_model_call(gw: Any, marker: str, deadline: float = 90.0) -> None:
