@@ -25,7 +25,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from sidecar.policy import Policy, PolicyError, is_agent_id, lint_policy, parse_json5, parse_policy
+from sidecar.policy import (
+    Policy,
+    PolicyError,
+    direct_peer_notes,
+    is_agent_id,
+    lint_policy,
+    parse_json5,
+    parse_policy,
+)
 
 POLICY_ENV = "SIDECAR_POLICY"
 ENV_VAR = POLICY_ENV
@@ -152,6 +160,8 @@ def load_policy(explicit: str | None = None, *, strict: bool = False, warn: Text
     if warn is not None:
         for warning in warnings:
             print(f"warning: {warning} (--strict makes this an error)", file=warn)
+        for note in direct_peer_notes(policy):
+            print(f"warning: {note}", file=warn)
     return policy
 
 

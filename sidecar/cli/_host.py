@@ -17,6 +17,7 @@ from typing import Any
 
 import anyio
 
+from sidecar import telemetry
 from sidecar.cli._serve import GATEWAY_ENV, TOKEN_ENV, observe_banner
 from sidecar.config import ENV_VAR, load_policy
 from sidecar.host import DEFAULT_PORT, HostConfig, HostLocked, HostPaths, governed_agents, run_host
@@ -92,6 +93,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                 choices=("debug", "info", "warning", "error"),
                 help="log verbosity (default $SIDECAR_LOG_LEVEL, else info)",
             )
+            parser.add_argument(
+                "--otel",
+                action="store_true",
+                help="export OpenTelemetry traces and metrics over OTLP for every agent's calls (needs the otel "
+                "extra; configured by the standard OTEL_* variables; also $SIDECAR_OTEL=1)",
+            )
         if name == "status":
             parser.add_argument("--json", action="store_true", help="print one JSON object")
         parser.set_defaults(handler=handler)
@@ -144,6 +151,11 @@ def _host(args: argparse.Namespace) -> int:
     config = HostConfig(
         policy, home, args.port, paths, token_env=args.token_env, token_store=args.token_store
     )
+    if telemetry.wanted(args.otel):
+        try:
+            telemetry.configure("host")
+        except telemetry.TelemetryUnavailable as exc:
+            return _bad("host", str(exc))
     try:
         anyio.run(run_host, config)
     except KeyboardInterrupt:
@@ -156,6 +168,8 @@ def _host(args: argparse.Namespace) -> int:
         return 1
     except ValueError as exc:
         return _bad("host", str(exc))
+    finally:
+        telemetry.shutdown()
     return 0
 
 
@@ -199,6 +213,8 @@ def _up(args: argparse.Namespace) -> int:
                "--port", str(args.port), "--token-env", args.token_env, "--log-level", args.log_level]  # fmt: skip
     if args.token_store:
         command += ["--token-store", args.token_store]
+    if args.otel:
+        command.append("--otel")
     with paths.log.open("ab") as log:
         child = subprocess.Popen(
             command, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True, close_fds=True

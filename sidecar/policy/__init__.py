@@ -22,7 +22,7 @@ from sidecar.policy._keys import (
     main_key_of,
     pattern_matches,
 )
-from sidecar.policy._lint import PolicyWarning, lint_policy
+from sidecar.policy._lint import PolicyWarning, direct_peer_notes, lint_policy
 from sidecar.policy._listing import ListGuard, ListScope, filter_sessions
 from sidecar.policy._matrix import GATE_LETTERS, Cell, Matrix, access_matrix, render_matrix_text
 from sidecar.policy._model import HOME, OPENCLAW_DEFAULTS, AgentPolicy, Peer, Policy, Resolved, Source
@@ -78,6 +78,7 @@ __all__ = [
     "decide",
     "decide_inbound",
     "decision_retention",
+    "direct_peer_notes",
     "filter_sessions",
     "inbound_visible",
     "is_agent_id",

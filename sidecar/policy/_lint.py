@@ -18,7 +18,7 @@ from sidecar.policy._keys import is_agent_id
 from sidecar.policy._model import Policy
 from sidecar.policy._schema import Document, PolicyError, did_you_mean
 
-__all__ = ["PolicyWarning", "lint_policy"]
+__all__ = ["PolicyWarning", "direct_peer_notes", "lint_policy"]
 
 _ID_LISTS = frozenset({"allow", "visibleAgents", "receivesFrom", "allowAgents"})
 
@@ -121,3 +121,15 @@ def lint_policy(policy: Policy) -> tuple[PolicyWarning, ...]:
                     problem += f"; did you mean {json.dumps(guess)}?"
                 found.append(PolicyWarning(doc.path, line, dotted, item, problem, fix))
     return tuple(found)
+
+
+def direct_peer_notes(policy: Policy) -> tuple[str, ...]:
+    """One loud line per peer reached directly (`direct: true`): this host then holds an operator device on
+    that host's gateway, and that host's operator has no say over what this host does there."""
+    return tuple(
+        f"{policy.path}: gateway.peers.{peer.name} has direct: true: this host pairs an operator device with "
+        f"{peer.name}'s gateway ({peer.url}), so whoever controls this host can act there beyond {peer.name}'s "
+        f"own policy; prefer sidecar: \"<url of {peer.name}'s sidecar>\" so {peer.name} decides its own agents"
+        for peer in policy.peers
+        if peer.mode == "direct"
+    )
