@@ -143,6 +143,12 @@ class MemoryStore:
         found = self.sessions.get(key)
         return found if found is None or gateway is None or found.get("gateway") == gateway else None
 
+    async def ensure_known(self, key: str, gateway: str, request: Any) -> None:
+        found = await request("sessions.list", {"search": key, "limit": 50})
+        for row in (found or {}).get("sessions", []) if isinstance(found, dict) else []:
+            if isinstance(row, dict) and row.get("key") == key:
+                self.upsert(row, gateway)
+
     def upsert(self, row: dict[str, Any], gateway: str) -> None:
         self.sessions[row["key"]] = {**row, "gateway": gateway, "agent": row["key"].split(":")[1]}
         if row.get("spawnedBy"):

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal, cast
 
 from sidecar.mirror._db import Mirror
 from sidecar.mirror._listing import RowFilter
+from sidecar.mirror._lookup import TargetLookup
 from sidecar.mirror._outbox import OutboxError
 from sidecar.mirror._rows import SessionRow
 from sidecar.mirror._view import MirrorView
@@ -64,6 +65,12 @@ class ServiceStore:
     def get(self, key: str, gateway: str | None = None) -> dict[str, Any] | None:
         row = self.mirror.view.get(key, gateway)
         return None if row is None else _shape(row)
+
+    async def ensure_known(
+        self, key: str, gateway: str, request: Callable[[str, Mapping[str, Any]], Awaitable[Any]]
+    ) -> None:
+        """The mirror's one target lookup (`TargetLookup`), on `gateway`."""
+        await TargetLookup(self.mirror, request, gateway).find(key)
 
     def upsert(self, row: dict[str, Any], gateway: str) -> None:
         """Take one gateway row (as sessions.list returns it) into the mirror."""

@@ -33,7 +33,8 @@ from anyio.abc import TaskStatus
 from sidecar.gateway import RequestError, is_unknown_method
 from sidecar.mirror._db import Mirror
 from sidecar.mirror._errors import MirrorError
-from sidecar.mirror._rows import SessionRow, agent_of_key
+from sidecar.mirror._lookup import TargetLookup
+from sidecar.mirror._rows import SessionRow
 from sidecar.mirror._snapshot import Snapshots
 from sidecar.mirror._source import (
     FLUSH_EVERY_S,
@@ -46,7 +47,6 @@ from sidecar.mirror._source import (
     GatewaySource,
     Progress,
 )
-from sidecar.policy import looks_like_session_id
 
 log = logging.getLogger("sidecar.mirror")
 
@@ -277,71 +277,15 @@ class MirrorSync(Snapshots):
     async def ensure_known(
         self, key: str | None = None, *, label: str | None = None, agent_id: str | None = None
     ) -> SessionRow | None:
-        """The mirrored row for a target, asking the gateway when the mirror lacks it.
+        """The mirrored row for a target, asking the gateway when the mirror lacks it (`TargetLookup.find`)."""
+        return await self.lookup.find(key, label=label, agent_id=agent_id)
 
-        `key` may be a session key or a sessionId; or pass `label` (with `agent_id` to scope it). Returns
-        None when the gateway does not know the target either.
+    async def _lookup(self, key: str) -> SessionRow | None:
+        return await self.lookup.fetch(key)
 
-        Raises:
-            GatewayError: the lookup failed for another reason (unreachable, ambiguous label, ...).
-        """
-        if key is not None:
-            found = self.mirror.view.get(key, self.gateway)
-            if found is not None:
-                return found
-            if looks_like_session_id(key):
-                return await self._resolve({"sessionId": key.strip()})
-            return await self._lookup(key.strip().lower())
-        if label is None:
-            raise ValueError("ensure_known needs a key or a label")
-        return await self._resolve({"label": label, **({"agentId": agent_id} if agent_id else {})})
-
-    async def _resolve(self, params: Mapping[str, Any]) -> SessionRow | None:
-        resolved = await self._resolve_raw(params)
-        if resolved is None:
-            return None
-        key = str(resolved["key"]).strip().lower()
-        return self.mirror.view.get(key, self.gateway) or await self._lookup(key, resolved)
-
-    async def _resolve_raw(self, params: Mapping[str, Any]) -> Mapping[str, Any] | None:
-        try:
-            resolved = await self._request("sessions.resolve", params)
-        except RequestError as exc:
-            if exc.gateway_message.startswith("No session found"):
-                return None
-            raise
-        if (
-            not isinstance(resolved, Mapping)
-            or not isinstance(resolved.get("key"), str)
-            or not resolved["key"]
-        ):
-            return None
-        return resolved
-
-    async def _lookup(self, key: str, resolved: Mapping[str, Any] | None = None) -> SessionRow | None:
-        """Fetch one session into the mirror by key; None (and forgotten) when the gateway has no such
-        session."""
-        agent = resolved.get("agentId") if resolved is not None else None
-        agent = agent if isinstance(agent, str) and agent else agent_of_key(key)
-        params: dict[str, Any] = {"search": key, "limit": 50}
-        if key.startswith("agent:"):
-            params["agentId"] = agent
-        page = await self._list(params)
-        listed = page.get("sessions")
-        for record in listed if isinstance(listed, list) else []:
-            if isinstance(record, Mapping) and str(record.get("key", "")).strip().lower() == key:
-                self.mirror.apply([SessionRow.from_gateway(record, self.gateway, seen_at=time.time())])
-                return self.mirror.view.get(key, self.gateway)
-        if resolved is None:
-            # Search matches more than keys and may not list every session; resolve before saying unknown.
-            resolved = await self._resolve_raw({"key": key})
-            if resolved is None:
-                self.mirror.remove(key, self.gateway)
-                return None
-        # The gateway resolves it but does not list it (archived, say): it exists, and that is all we know.
-        row = SessionRow(key=key, gateway=self.gateway, agent=agent, seen_at=time.time())
-        self.mirror.apply([row])
-        return row
+    @property
+    def lookup(self) -> TargetLookup:
+        return TargetLookup(self.mirror, self._request, self.gateway)
 
 
 async def sync(

@@ -52,14 +52,16 @@ async def decide_key(
 
 
 async def ensure_known(ctx: CallContext, key: str, gateway: str) -> None:
-    """A target the mirror does not hold is looked up on its gateway before the decision."""
+    """A target the mirror does not hold is looked up on its gateway before the decision (the mirror's
+    one lookup, `Store.ensure_known`)."""
     if ctx.store.get(key, gateway) is not None:
         return
     client = await ctx.client(gateway)
-    found = await client.request("sessions.list", {"search": key, "limit": 20}, idempotent=True)
-    for row in (found or {}).get("sessions", []) if isinstance(found, dict) else []:
-        if isinstance(row, dict) and row.get("key") == key:
-            ctx.store.upsert(row, gateway)
+
+    async def request(method: str, params: Mapping[str, Any]) -> Any:
+        return await client.request(method, dict(params), idempotent=True)
+
+    await ctx.store.ensure_known(key, gateway, request)
 
 
 async def resolve_label(ctx: CallContext, label: str, agent_id: str | None, gateway: str | None) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Literal, Protocol, TypedDict
 
 from sidecar.policy import SessionView
@@ -57,6 +57,12 @@ class Store(Protocol):
     def get(self, key: str, gateway: str | None = None) -> dict[str, Any] | None: ...
 
     def upsert(self, row: dict[str, Any], gateway: str) -> None: ...
+
+    async def ensure_known(
+        self, key: str, gateway: str, request: Callable[[str, Mapping[str, Any]], Awaitable[Any]]
+    ) -> None:
+        """Fetch a session the mirror does not hold from its gateway (`request` asks it), or forget it."""
+        ...
 
     def record_spawned_child(
         self, child_key: str, parent_key: str, agent: str, gateway: str, parent_gateway: str = "home"
