@@ -11,6 +11,7 @@ the target was answering is settled from that transcript. What cannot be done in
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -72,7 +73,12 @@ class Delivery:
         """Run `op` against gateway `name`, riding out a dropped connection or a gateway restart, within
         `budget` when given (each attempt is cut to what is left of it)."""
         last: Exception | None = None
-        for attempt in range(1, SEND_ATTEMPTS + 1):
+        # Within a finite budget the gateway gets every chance the budget allows (a restarted 2026.9
+        # gateway can answer UNAVAILABLE for half a minute); without one, SEND_ATTEMPTS bound the tries.
+        bounded = budget is not None and math.isfinite(budget.deadline)
+        attempt = 0
+        while bounded or attempt < SEND_ATTEMPTS:
+            attempt += 1
             left = None if budget is None else budget.remaining()
             if left is not None and left <= 0:
                 break
@@ -87,7 +93,7 @@ class Delivery:
             except RETRYABLE as exc:
                 last = exc
                 log.debug("%s: attempt %d failed (%s); retrying", what, attempt, exc)
-                pause = min(0.5 * 2**attempt, 8.0)
+                pause = min(0.5 * 2 ** min(attempt, 5), 8.0)
                 if budget is not None:
                     pause = min(pause, max(0.0, budget.remaining()))
                 await anyio.sleep(pause)
