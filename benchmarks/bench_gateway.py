@@ -599,13 +599,14 @@ CREATE_UP_TO = 10_000  # sessions made with sessions.create; beyond, the store i
 
 def fill_to(gw: Any, size: int, quick: bool, log: Callable[[str], None]) -> dict[str, Any]:
     """Bring the gateway to `size` sessions and prove it from its own sessions.list (totalCount); FillShort
-    when it is not there. Up to CREATE_UP_TO (all of it with BENCH_FILL=create) the gateway makes them
+    when it is not there. Up to CREATE_UP_TO (BENCH_CREATE_UP_TO; all of it with BENCH_FILL=create) the gateway makes them
     itself with sessions.create; the rest are copies of sessions it made, written into its stopped store
     (`_seed.py`), because sessions.create would take an hour for 100k on a 2-core box."""
     t0 = time.perf_counter()
     with gw.rpc(timeout=900) as rpc:
         have = int(rpc.request("sessions.list", {"limit": 1})["totalCount"])
-    create_to = size if os.environ.get("BENCH_FILL") == "create" else max(have, min(size, CREATE_UP_TO))
+    create_up_to = int(os.environ.get("BENCH_CREATE_UP_TO", CREATE_UP_TO))
+    create_to = size if os.environ.get("BENCH_FILL") == "create" else max(have, min(size, create_up_to))
     created = seeded = 0
     ready_s = 0.0
     if create_to > have:
