@@ -12,8 +12,8 @@ each step is timed alone, in CPU time of the one thread that runs it all (so oth
 does not count), as the median of interleaved calls, best of 3 rounds:
 
   * service: the service call (item 4's in-process figure);
-  * server tool: the MCP server's `call_tool` (the service call, the result model, the SDK's own pydantic
-    check of the structured content against the same model);
+  * server tool: the MCP server's `call_tool` (the service call, the result validated into its model and
+    dumped as structured content and as text);
   * wire: the JSON-RPC response serialised as the server writes it, and parsed back as the client reads it;
   * client schema check: the unmodified SDK client's check of the structured result against the tool's
     published output schema (`ClientSession.validate_tool_result`: a compiled jsonschema validator, cached
@@ -22,7 +22,8 @@ does not count), as the median of interleaved calls, best of 3 rounds:
 Over stdio (wall time, the whole round trip): that same server, `build_server` on that mirror with the
 connected gateway stand-in, runs in a child process (`--serve DIR`, `run_stdio_async` as `sidecar serve`
 runs it) and is driven by the SDK `Client`, interleaved with the echo server carrying a string of the
-page's size (`benchmarks/echo_server.py`). Not `sidecar serve` itself: without a gateway it tries to
+page's size (`benchmarks/echo_server.py`); then the CPU each process spends per call (this process's
+CPU time, and the server's from /proc), over as many calls of each alone. Not `sidecar serve` itself: without a gateway it tries to
 connect again on every call, which would swamp what is measured here; bench_gateway times it against a
 real gateway.
 """
@@ -203,7 +204,20 @@ async def over_stdio(calls: int) -> dict[str, Any]:
             stats = await _stats.interleaved(
                 {"stdio_page": stdio_page, "echo_page": echo_page}, calls, warmup=10
             )
-    return {name: stat.p50_us for name, stat in stats.items()}
+            cpu: dict[str, float] = {}
+            for name, served, call in (("stdio", side, stdio_page), ("echo", floor, echo_page)):
+                client_s, server_s = time.process_time(), _cpu_s(served.pid)
+                for _ in range(calls):
+                    await call()
+                cpu[f"{name}_client_us"] = (time.process_time() - client_s) / calls * 1e6
+                cpu[f"{name}_server_us"] = (_cpu_s(served.pid) - server_s) / calls * 1e6
+    return {**{name: stat.p50_us for name, stat in stats.items()}, **cpu}
+
+
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds of process `pid` so far (/proc/<pid>/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -225,7 +239,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     for name, label in (
         ("service", "service: SessionsService.sessions_list"),
-        ("server_tool", "server: the tool's call_tool (service, result model, SDK output check)"),
+        ("server_tool", "server: the tool's call_tool (service, result model, structured content)"),
         ("wire", "wire: JSON-RPC response serialised and parsed back"),
         ("client_check", "client: SDK check of structured content against the output schema"),
     ):
@@ -237,6 +251,11 @@ def main(argv: list[str] | None = None) -> None:
             f"over stdio: sessions_list page p50 {stdio['stdio_page'] / 1000:.2f} ms, echo of the same size "
             f"{stdio['echo_page'] / 1000:.2f} ms ({ratio:.2f}x)"
         )
+        for name, label in (("stdio", "sessions_list page"), ("echo", "echo of the same size")):
+            print(
+                f"  CPU per call, {label}: client {stdio[f'{name}_client_us'] / 1000:.2f} ms, "
+                f"server {stdio[f'{name}_server_us'] / 1000:.2f} ms"
+            )
 
 
 if __name__ == "__main__":
