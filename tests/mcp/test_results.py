@@ -20,10 +20,8 @@ REPO = Path(__file__).resolve().parents[2]
 NODE = REPO / ".cache" / "bin" / "node"
 # The validator OpenClaw's MCP client uses for a schema without a draft 2020-12 `$schema` (ours have none):
 # the MCP TypeScript SDK's default Ajv, from OpenClaw's own install.
-AJV_PROVIDER = (
-    REPO / ".cache" / "openclaw" / "node_modules" / "@modelcontextprotocol" / "sdk" / "dist" / "esm" / "validation"
-    / "ajv-provider.js"
-)  # fmt: skip
+SDK = REPO / ".cache" / "openclaw" / "node_modules" / "@modelcontextprotocol" / "sdk"
+AJV_PROVIDER = SDK / "dist" / "esm" / "validation" / "ajv-provider.js"
 KEYWORDS = {"type", "properties", "required", "items", "enum", "const", "anyOf", "description"}
 
 ROW = {
