@@ -15,6 +15,7 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from sidecar.mcp._results import RESULT_MODELS, ListResult, structured
+from tests.mcp.test_tool_surface import surface
 
 REPO = Path(__file__).resolve().parents[2]
 NODE = REPO / ".cache" / "bin" / "node"
@@ -91,6 +92,11 @@ def wrong_pages() -> list[tuple[str, dict[str, Any]]]:
     return out
 
 
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
 def schema_nodes(schema: Any) -> list[dict[str, Any]]:
     """Every schema object in `schema` (the values of `properties` maps, not the maps themselves)."""
     if not isinstance(schema, dict):
@@ -163,3 +169,11 @@ def test_openclaws_ajv_validator_accepts_a_page_and_refuses_every_wrong_type() -
     assert verdicts == [True] + [False] * (len(cases) - 1), [
         w for (w, _), v in zip(cases, verdicts, strict=True) if v
     ]
+
+
+@pytest.mark.anyio
+async def test_every_tool_publishes_its_result_models_schema() -> None:
+    _, shown = await surface()
+    assert {str(t["name"]): t["output_schema"] for t in shown} == {
+        tool: model.model_json_schema() for tool, model in RESULT_MODELS.items()
+    }
