@@ -37,18 +37,24 @@ def median(values: list[float]) -> float:
 
 
 async def interleaved(
-    calls: dict[str, Callable[[], Awaitable[object]]], n: int, *, rounds: int = 3, warmup: int = 20
+    calls: dict[str, Callable[[], Awaitable[object]]],
+    n: int,
+    *,
+    rounds: int = 3,
+    warmup: int = 20,
+    clock: Callable[[], int] = time.perf_counter_ns,
 ) -> dict[str, Stat]:
     """Time each call `n` times per round, alternating call by call so load from other processes hits
     every series alike; keep, per series, the round with the lowest median (best of `rounds`).
 
     The order of the series is shuffled on every pass (seeded): a series that always ran right after
     another would inherit whatever work that one left behind (a gateway still busy after answering).
+    `clock` is wall time unless told (`time.thread_time_ns` times the calling thread's CPU alone, for calls
+    that do all their work in it).
     """
     for _ in range(warmup):
         for fn in calls.values():
             await fn()
-    clock = time.perf_counter_ns
     best: dict[str, Stat] = {}
     medians: dict[str, list[float]] = {name: [] for name in calls}
     order = list(calls.items())

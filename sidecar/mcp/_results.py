@@ -12,10 +12,10 @@ A denial is an error result whose text is the readable refusal and whose `_meta`
 from __future__ import annotations
 
 import json
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from mcp.types import CallToolResult, TextContent
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from sidecar.policy import Decision
 
@@ -23,23 +23,90 @@ DeliveryState = Literal["accepted", "delivered", "replied", "timeout", "failed"]
 DELIVERY_STATES: tuple[DeliveryState, ...] = ("accepted", "delivered", "replied", "timeout", "failed")
 
 
-def _nullable_as_type_list(schema: dict[str, Any]) -> None:
-    """Publish `str | None` as `{"type": ["string", "null"]}` rather than an `anyOf` of two schemas.
+_DEFS = "#/$defs/"
 
-    The same instances validate either way; a client that checks structured results against the output
-    schema (the MCP SDK's, OpenClaw's) does about a third less work on a 100-row sessions_list page.
+
+def _plain(schema: Any) -> Any:
+    """One schema node as published: pydantic's generated titles, `default: null` and `additionalProperties:
+    true` left out (annotations and a default that change nothing: an absent field is absent, and extra
+    fields are allowed when nothing says otherwise), and `str | None` as `{"type": ["string", "null"]}`
+    rather than an `anyOf` of two schemas. The same instances validate."""
+    if isinstance(schema, list):
+        return [_plain(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out: dict[str, Any] = {}
+    for key, value in schema.items():
+        if key == "title" or (key == "default" and value is None):
+            continue
+        if key == "additionalProperties" and value is True:
+            continue
+        if key == "properties" and isinstance(value, dict):
+            out[key] = {name: _plain(prop) for name, prop in value.items()}
+        else:
+            out[key] = _plain(value)
+    options = out.get("anyOf")
+    if isinstance(options, list) and all(
+        isinstance(o, dict) and set(o) == {"type"} and isinstance(o["type"], str) for o in options
+    ):
+        del out["anyOf"]
+        out["type"] = [o["type"] for o in options]
+    return out
+
+
+def _has_ref(schema: Any) -> bool:
+    if isinstance(schema, dict):
+        return "$ref" in schema or any(_has_ref(v) for v in schema.values())
+    return isinstance(schema, list) and any(_has_ref(v) for v in schema)
+
+
+def _inline_defs(document: dict[str, Any]) -> dict[str, Any]:
+    """A complete schema document with every `$ref` into its own `$defs` replaced by the definition (the
+    result models nest, but none contains itself)."""
+    defs = document.get("$defs", {})
+
+    def walk(node: Any) -> Any:
+        if isinstance(node, list):
+            return [walk(item) for item in node]
+        if not isinstance(node, dict):
+            return node
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.startswith(_DEFS) and set(node) == {"$ref"}:
+            return walk(defs[ref.removeprefix(_DEFS)])
+        return {key: walk(value) for key, value in node.items() if key != "$defs"}
+
+    return cast("dict[str, Any]", walk(document))
+
+
+_ANNOTATIONS = frozenset({"title", "description", "default", "examples"})
+
+
+def _published(schema: dict[str, Any], model: type[BaseModel]) -> None:
+    """Publish a result model's schema self-contained and plain: a nested model inline instead of a `$ref`
+    into `$defs`, and no keyword that changes nothing (`_plain`).
+
+    A client checks every structured result against the output schema (the MCP SDK with jsonschema,
+    OpenClaw with Ajv); with jsonschema every `$ref` is a lookup per row and every keyword a step per value,
+    so the SDK client checks a 100-row sessions_list page in about a quarter less CPU this way (7.4 to 5.8
+    ms on the shared 2-core box, `python -m benchmarks.bench_page`). Plain keywords only (type, properties,
+    required, items, enum, const, anyOf, description), which Ajv reads as jsonschema does.
     """
-    for prop in schema.get("properties", {}).values():
-        options = prop.get("anyOf") if isinstance(prop, dict) else None
-        if isinstance(options, list) and all(
-            isinstance(o, dict) and set(o) == {"type"} and isinstance(o["type"], str) for o in options
-        ):
-            del prop["anyOf"]
-            prop["type"] = [o["type"] for o in options]
+    for name, prop in schema.get("properties", {}).items():
+        if _has_ref(prop):
+            # The field's own schema as a complete document (with final `$defs` names), then inlined.
+            annotation: Any = model.model_fields[name].annotation
+            inline = _inline_defs(TypeAdapter(annotation).json_schema())
+            schema["properties"][name] = {
+                **{k: v for k, v in prop.items() if k in _ANNOTATIONS},
+                **{k: v for k, v in inline.items() if k not in _ANNOTATIONS},
+            }
+    plain = _plain(schema)
+    schema.clear()
+    schema.update(plain)
 
 
 class _Result(BaseModel):
-    model_config = ConfigDict(extra="allow", json_schema_extra=_nullable_as_type_list)
+    model_config = ConfigDict(extra="allow", json_schema_extra=_published)
 
 
 class Freshness(_Result):

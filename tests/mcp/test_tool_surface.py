@@ -22,7 +22,7 @@ from tests.fakes import FakeGateway, MemoryStore
 
 pytestmark = pytest.mark.anyio
 REPO = Path(__file__).resolve().parents[2]
-SNAPSHOT = "db72680832f1383dbfa2a976bf91dc909db1011684f937ce506465c7eab48be9"
+SNAPSHOT = "cd0056266d34b5af7e1f9315e3276978cb5835f8773136b7acd7fd633b348822"
 
 
 @pytest.fixture
