@@ -6,6 +6,10 @@ listens on, so what is timed is the sidecar's own restart: imports, opening the 
 index of N rows), MCP initialize, and one 100-row page served from the mirror (`fresh: false`). The echo
 server's cold start, alternated with it, is the floor. With a real gateway the snapshot then catches up
 behind (bench_gateway item 6 measures that at the size the gateway could be filled to).
+
+Beside the wall times it prints the CPU seconds (user + system) each process had used when its first
+answer arrived (`restart_cpu_s`, `echo_cpu_s`): on a box shared with other work the wall times mostly
+measure the neighbours, while the CPU a start takes moves much less with them.
 """
 
 from __future__ import annotations
@@ -34,6 +38,12 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def cpu_s(pid: int) -> float:
+    """User + system CPU seconds process `pid` has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def _restarts(root: Path, size: int, runs: int) -> dict[str, Any]:
@@ -66,8 +76,8 @@ async def _restarts(root: Path, size: int, runs: int) -> dict[str, Any]:
         env={k: v for k, v in os.environ.items() if not k.startswith(("OPENCLAW_", "SIDECAR_"))},
         cwd=str(REPO),
     )
-    side: list[tuple[float, float]] = []
-    floor: list[float] = []
+    side: list[tuple[float, float, float]] = []
+    floor: list[tuple[float, float]] = []
     rows = 0
     for i in range(runs + 1):
         t0 = time.perf_counter()
@@ -77,12 +87,12 @@ async def _restarts(root: Path, size: int, runs: int) -> dict[str, Any]:
             assert not result.is_error, text_of(result)
             rows = result.structured_content["count"]
             if i:
-                side.append((elapsed, vm_rss_mb(s.pid)))
+                side.append((elapsed, vm_rss_mb(s.pid), cpu_s(s.pid)))
         t0 = time.perf_counter()
         async with serve(echo) as e:
             await e.client.call_tool("echo", {"text": "cold"})
             if i:
-                floor.append(time.perf_counter() - t0)
+                floor.append((time.perf_counter() - t0, cpu_s(e.pid)))
     return {
         "size": size,
         "runs": runs,
@@ -90,7 +100,9 @@ async def _restarts(root: Path, size: int, runs: int) -> dict[str, Any]:
         "restart_s": _stats.median([s[0] for s in side]),
         "restart_runs_s": [round(s[0], 3) for s in side],
         "rss_mb": _stats.median([s[1] for s in side]),
-        "echo_s": _stats.median(floor),
+        "echo_s": _stats.median([f[0] for f in floor]),
+        "restart_cpu_s": _stats.median([s[2] for s in side]),
+        "echo_cpu_s": _stats.median([f[1] for f in floor]),
     }
 
 

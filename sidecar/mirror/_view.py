@@ -23,10 +23,14 @@ from sidecar.mirror._rows import COLUMNS, ENDED_STATUSES, SessionRow
 HOME = "home"
 MAX_DEPTH_WALK = 64
 # Rows are keyed by (gateway, key), so no row replaces another and no order is needed (sorting 100k rows
-# by seen_at cost more than the rest of the load).
+# by seen_at cost more than the rest of the load). SQLite works out what `put` derives from several
+# columns (the owner's key, whether the row is active), so fewer values per row become Python objects:
+# most of a 100k-row load is making them.
 LOAD_SQL = (
-    "SELECT key, gateway, spawned_by, parent, parent_gateway, depth, status, ended_at, snapshot_at, "
-    "updated_at, rowid FROM sessions"
+    "SELECT key, gateway, CASE WHEN spawned_by <> '' THEN spawned_by ELSE parent END, parent_gateway, depth, "
+    "CASE WHEN status = 'running' THEN 1 WHEN ended_at IS NOT NULL THEN 0 "
+    f"WHEN status IN ({', '.join(repr(s) for s in sorted(ENDED_STATUSES))}) THEN 0 ELSE 1 END, "
+    "snapshot_at, updated_at, rowid FROM sessions"
 )
 _SELECT = f"SELECT {', '.join(COLUMNS)} FROM sessions"
 _IN_CHUNK = 500  # bound parameters per IN (...) query, well under SQLITE_MAX_VARIABLE_NUMBER
@@ -101,34 +105,21 @@ class SessionIndex:
         start; equal strings read from SQLite are otherwise separate objects)."""
         nodes, active = self.nodes, self.active
         shared: dict[Any, Any] = {}
+        share = shared.setdefault
         last = 0
-        for (
-            key,
-            gateway,
-            spawned_by,
-            parent,
-            parent_gateway,
-            depth,
-            status,
-            ended_at,
-            order,
-            updated,
-            rowid,
-        ) in records:
-            gateway = shared.setdefault(gateway, gateway)
-            owner_key = spawned_by or parent
+        for key, gateway, owner_key, parent_gateway, depth, is_active, order, updated, rowid in records:
+            gateway = share(gateway, gateway)
             owner = None
             if owner_key is not None:
                 ref = (parent_gateway or gateway, owner_key)
-                owner = shared.setdefault(ref, ref)
-            is_active = status == "running" or (status not in ENDED_STATUSES and ended_at is None)
+                owner = share(ref, ref)
+                if is_active:
+                    active[owner] = active.get(owner, 0) + 1
             if type(updated) is int and 0 <= updated <= TS_MAX:
                 sk = ((TS_MAX - updated) << SEQ_BITS) | rowid
             else:
                 sk = sort_key(updated, rowid)
-            nodes[(gateway, key)] = (owner, depth, is_active, order, sk)
-            if owner is not None and is_active:
-                active[owner] = active.get(owner, 0) + 1
+            nodes[(gateway, key)] = (owner, depth, is_active == 1, order, sk)
             if rowid > last:
                 last = rowid
         self._next_seq = max(self._next_seq, last + 1)

@@ -20,6 +20,12 @@ _SEGMENT_RE = re.compile(r"^[\x21-\x7e]+$")
 _AGENT_KEY_RE = re.compile(
     r"agent:([a-z0-9_][a-z0-9_-]{0,63}):([\x21-\x39\x3b-\x7e]+(?::[\x21-\x39\x3b-\x7e]+)*)"
 )
+# An `agent:` key already in canonical form: what _AGENT_KEY_RE matches, without upper-case letters (so
+# lowering it changes nothing) and, being printable ASCII only, without whitespace to strip.
+_CANONICAL_AGENT_RE = re.compile(
+    r"agent:([a-z0-9_][a-z0-9_-]{0,63}):([\x21-\x39\x3b-\x40\x5b-\x7e]+(?::[\x21-\x39\x3b-\x40\x5b-\x7e]+)*)"
+)
+_new_key = tuple.__new__
 
 
 class MalformedKey(ValueError):
@@ -88,11 +94,26 @@ def canonical_key(raw: str, *, requester_key: str, default_agent: str, main_key:
     facts = (text, requester_key, default_agent, main_key)
     found = _CANONICAL.get(facts)
     if found is None:
+        # A key already canonical (what sessions_list hands out) is parsed at once: cheaper than the
+        # checks of the general path, and than filling the memo with keys drawn from 100k sessions.
+        fast = parse_canonical(text)
+        if fast is not None:
+            return fast
         found = canonical_uncached(text, requester_key, default_agent, main_key)
         if len(_CANONICAL) >= CANONICAL_MEMO_MAX:
             _CANONICAL.clear()
         _CANONICAL[facts] = found
     return found
+
+
+def parse_canonical(raw: str) -> SessionKey | None:
+    """`raw` parsed when it is an `agent:` key in canonical form already (what `canonical_uncached`
+    would return for it, for any requester), else None: the caller takes the general path."""
+    match = _CANONICAL_AGENT_RE.fullmatch(raw)
+    if match is None or len(raw) > SESSION_KEY_MAX:
+        return None
+    agent_id, rest = match.groups()
+    return _new_key(SessionKey, (raw, agent_id, rest))
 
 
 def canonical_uncached(raw: str, requester_key: str, default_agent: str, main_key: str) -> SessionKey:

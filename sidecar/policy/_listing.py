@@ -7,7 +7,13 @@ from dataclasses import dataclass
 
 from sidecar.policy._decision import Requester, SessionView, Trace
 from sidecar.policy._guard import guard, is_sandboxed, session_class
-from sidecar.policy._keys import MalformedKey, canonical_uncached, parse_agent_key
+from sidecar.policy._keys import (
+    MalformedKey,
+    SessionKey,
+    canonical_uncached,
+    parse_agent_key,
+    parse_canonical,
+)
 from sidecar.policy._model import HOME, Policy, Resolved
 from sidecar.policy._sessions import class_denial
 
@@ -35,6 +41,7 @@ class ListGuard:
 
     __slots__ = (
         "_agent",
+        "_owner_of",
         "_restrict",
         "_verdicts",
         "cls",
@@ -65,7 +72,8 @@ class ListGuard:
         ):
             self.vis = Resolved("tree", agent.sandbox_clamp.source)
             self._restrict = not req_key.is_subagent
-        self._verdicts: dict[tuple[str, str, bool, bool, bool, bool], bool] = {}
+        self._owner_of = view.owner_of
+        self._verdicts: dict[tuple[str, str, bool, bool, bool], tuple[bool, bool]] = {}
 
     @property
     def mode(self) -> str:
@@ -88,27 +96,43 @@ class ListGuard:
         """Whether the row `raw` on `gateway` is shown (False: hidden and counted)."""
         if self.refused:
             return False
-        policy, requester, req_key = self.policy, self.requester, self.req_key
-        try:
-            # Not through canonical_key's memo: a listing reads each mirrored key once, so a memo of
-            # 100k keys would only be filled and emptied again.
-            key = canonical_uncached(raw, req_key.key, policy.default_agent, policy.main_key)
-        except MalformedKey:
-            return False
+        requester, req_key = self.requester, self.req_key
+        # A mirrored key is nearly always canonical already (parsed at once); otherwise the general path,
+        # not through canonical_key's memo: a listing reads each mirrored key once, so a memo of 100k keys
+        # would only be filled and emptied again.
+        key = parse_canonical(raw)
+        if key is None:
+            policy = self.policy
+            try:
+                key = canonical_uncached(raw, req_key.key, policy.default_agent, policy.main_key)
+            except MalformedKey:
+                return False
         is_self = gateway == requester.gateway and key.key == req_key.key
-        owned = not is_self and self.view.owner_of(key.key, gateway) == (requester.gateway, req_key.key)
+        # The guard's verdict depends only on these facts of a row and on whether the requester spawned
+        # it, so each combination is decided once (a 10k-row list otherwise builds thousands of identical
+        # denials, fix text included), for an owned and an unowned row alike: where the two agree, the
+        # row's owner need not be looked up at all.
+        facts = (gateway, key.agent_id, key.is_subagent, key.is_incognito, is_self)
+        verdicts = self._verdicts.get(facts)
+        if verdicts is None:
+            verdicts = self._verdicts[facts] = (
+                self._verdict(key, gateway, is_self, False),
+                self._verdict(key, gateway, is_self, not is_self),
+            )
+        unowned, owned = verdicts
+        if unowned is owned:
+            return unowned
+        return owned if self._owner_of(key.key, gateway) == (requester.gateway, req_key.key) else unowned
+
+    def _verdict(self, key: SessionKey, gateway: str, is_self: bool, owned: bool) -> bool:
         if self._restrict and not (is_self or owned):
             return False
-        # The guard's verdict depends only on these facts of a row, so decide each combination once
-        # (a 10k-row list otherwise builds thousands of identical denials, fix text included).
-        facts = (gateway, key.agent_id, key.is_subagent, key.is_incognito, is_self, owned)
-        verdict = self._verdicts.get(facts)
-        if verdict is None:
-            verdict = self._verdicts[facts] = (
-                guard(policy, self._agent, requester, key, gateway, self.vis, "list", is_self, owned, _OFF)
-                is None
+        return (
+            guard(
+                self.policy, self._agent, self.requester, key, gateway, self.vis, "list", is_self, owned, _OFF
             )
-        return verdict
+            is None
+        )
 
     def warning(self, hidden: int) -> str | None:
         """The note a list carries when it hid `hidden` rows."""

@@ -280,3 +280,34 @@ def test_a_reopened_mirror_answers_the_engine_exactly_as_the_one_that_wrote_it(t
             (k, again.view.parent_of(k), again.view.depth_of(k), again.view.active_children(k)) for k in keys
         ]
     assert after == before
+
+
+def test_a_reopened_mirror_loads_the_very_index_its_writes_built(tmp_path: Path) -> None:
+    """`SessionIndex.load` (SQLite works out the owner and activity) keeps what `put_all` kept, for every
+    status, an end time with any status, an empty spawnedBy, a parent on another gateway, odd updatedAt."""
+    statuses = [None, "running", "done", "failed", "killed", "timeout", "interrupted", "queued", ""]
+    rows = []
+    for i in range(120):
+        rows.append(
+            SessionRow(
+                key=f"agent:lead:subagent:c{i:03d}",
+                gateway=("home", "peer")[i % 2],
+                agent="lead",
+                spawned_by=("agent:lead:main", "", None)[i % 3],
+                parent=("agent:lead:main", None, "agent:ops:main", "")[i % 4],
+                parent_gateway=(None, "home", "")[i % 3] if i % 5 else "peer",
+                depth=None if i % 4 else i % 3,
+                status=statuses[i % len(statuses)],
+                ended_at=None if i % 7 < 4 else 7,
+                updated_at=(None, 5, 0, -3, 1 << 50, 1_795_000_000_000 + i)[i % 6],
+                snapshot_at=None if i % 2 else i,
+                seen_at=2.0 + i,
+            )
+        )
+    db = tmp_path / "mirror.db"
+    with Mirror.open(db) as mirror:
+        mirror.apply(rows)
+        nodes, active = dict(mirror._index.nodes), dict(mirror._index.active)
+    with Mirror.open(db) as again:
+        assert again._index.nodes == nodes
+        assert again._index.active == active

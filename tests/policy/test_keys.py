@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sidecar.policy import (
     MalformedKey,
@@ -15,6 +17,7 @@ from sidecar.policy import (
     parse_policy,
     pattern_matches,
 )
+from sidecar.policy._keys import SessionKey, canonical_uncached, parse_canonical
 
 POLICY = parse_policy(
     json.dumps(
@@ -150,3 +153,50 @@ def test_the_engine_decides_on_the_same_agent_the_gateway_would_act_on(raw: str)
 )
 def test_allow_patterns_match_as_openclaw_does(pattern: str, agent: str, want: bool) -> None:
     assert pattern_matches(pattern, agent) is want
+
+
+# -- the canonical fast path ------------------------------------------------------------------------
+
+_KEY_CHARS = "abcAZ019_-:.@[]`{}~!/ \t\u00e9"
+
+
+@settings(max_examples=3000, deadline=None)
+@given(
+    st.one_of(
+        st.text(alphabet=_KEY_CHARS, max_size=30).map(lambda s: "agent:" + s),
+        st.text(alphabet=_KEY_CHARS, max_size=30),
+        st.sampled_from(
+            [
+                "agent:dev-1:main",
+                "AGENT:dev-1:main",
+                "agent:dev-1:Main",
+                " agent:dev-1:main",
+                "agent:dev-1:",
+                "agent::main",
+                "agent:dev-1::x",
+                "agent:dev-1:x:",
+                "agent:-x:main",
+                "agent:dev-1:" + "x" * 506,
+                "agent:dev-1:" + "x" * 501,
+                "main",
+                "current",
+                "agent:dev-1:subagent:incognito-a",
+            ]
+        ),
+    )
+)
+def test_the_canonical_fast_path_answers_as_the_general_path_or_not_at_all(raw: str) -> None:
+    fast = parse_canonical(raw)
+    try:
+        general = canonical_uncached(raw, "agent:dev-2:main", "boss", "main")
+    except MalformedKey:
+        assert fast is None
+        return
+    if fast is not None:
+        assert fast == general and type(fast) is SessionKey
+        assert fast.is_subagent == general.is_subagent and fast.is_incognito == general.is_incognito
+    else:
+        assert not (raw.startswith("agent:") and raw == general.key), (
+            "a canonical agent key missed the fast path"
+        )
+    assert canonical_key(raw, requester_key="agent:dev-2:main", default_agent="boss") == general

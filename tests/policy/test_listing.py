@@ -48,3 +48,36 @@ def test_a_class_that_may_not_list_hides_every_row_without_a_warning() -> None:
     guard = ListGuard(p, leaf, StaticView(depths={"agent:ops:subagent:c1": 5}))
     assert guard.refused and not any(guard.visible("home", row) for row in ROWS)
     assert guard.warning(len(ROWS)) is None
+
+
+def test_rows_of_one_class_differ_by_owner_and_each_is_decided_as_decide_does() -> None:
+    """One verdict pair per class of row: an owned and an unowned row of the same class (same agent,
+    kind, gateway) may differ, and each row gets its own, as `decide` gives it."""
+    from sidecar.policy import decide
+
+    rows = ["agent:dev-1:subagent:mine", "agent:dev-1:subagent:theirs", "agent:dev-1:main", "agent:ops:main"]
+    view = StaticView(
+        parents={"agent:dev-1:subagent:mine": "agent:ops:main", "agent:dev-1:subagent:theirs": "x"}
+    )
+    for visibility in ("self", "tree", "agent", "all"):
+        for sandbox in ({}, {"sandbox": {"mode": "all", "sessionToolsVisibility": "spawned"}}):
+            p = (
+                policy(
+                    tools={"sessions": {"visibility": visibility}},
+                    agents={"defaults": sandbox, "entries": {a: {} for a in ("main", "ops", "dev-1")}},
+                )
+                if sandbox
+                else policy(
+                    tools={
+                        "sessions": {"visibility": visibility},
+                        "agentToAgent": {"enabled": True, "allow": ["*"]},
+                    }
+                )
+            )
+            ops = Requester.of("ops")
+            guard = ListGuard(p, ops, view)
+            for row in rows:
+                expected = decide(p, ops, "sessions_history", row, view).allowed
+                assert guard.visible("home", row) == expected, (visibility, sandbox, row)
+    tree = ListGuard(policy(tools={"sessions": {"visibility": "tree"}}), Requester.of("ops"), view)
+    assert tree.visible("home", rows[0]) and not tree.visible("home", rows[1])
