@@ -119,11 +119,12 @@ class GatewayPool:
         self._clients.pop(name, None)
 
     async def aclose(self) -> None:
-        for client in self._clients.values():
+        # Taken out first: a close awaits, and meanwhile a failing sync may `forget` its connection.
+        clients, self._clients = list(self._clients.values()), {}
+        for client in clients:
             close = getattr(client, "close", None)
             if close is not None:
                 await close()
-        self._clients.clear()
 
 
 __all__ = ["HOME", "GatewayLike", "GatewayPool", "RoutingError"]
