@@ -10,12 +10,12 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 
 from sidecar import telemetry
-from sidecar.peers import PeerAuthError, PeerCallFailed, PeerClient, PeerDenied, PeerLinks, PeerUnreachable
+from sidecar.peers import PeerAuthError, PeerCallFailed, PeerDenied, PeerLinks, PeerUnreachable
 from sidecar.policy import (
     TOOLS,
     Decision,
@@ -33,6 +33,9 @@ from sidecar.tools._errors import BadCall, Denied, GatewayFault
 from sidecar.tools._forwarding import note_decided
 from sidecar.tools._routing import HOME, GatewayLike, GatewayPool, RoutingError
 from sidecar.tools._store import Store
+
+if TYPE_CHECKING:
+    from sidecar.peers import PeerClient
 
 log = logging.getLogger("sidecar")
 MALFORMED = "<malformed>"
