@@ -179,7 +179,8 @@ def startup_table(startup: dict[str, Any]) -> str:
     top = list(startup["by_package_ms"].items())[:6]
     return (
         "Imports, `python -X importtime` (median of 3, alternating): what `sidecar serve` imports before it "
-        "answers (CLI parser with every subcommand, MCP server, runtime) against the echo server's imports.\n\n"
+        "answers (CLI parser for `serve`, runtime, MCP server; the cyclic collector held, as `sidecar serve` holds it "
+        "while it starts) against the echo server's imports.\n\n"
         "| imports | sum of self times | wall, `python -c` |\n|---|---:|---:|\n"
         f"| sidecar serve path | {startup['sidecar_ms']:.0f} ms | {startup['wall_sidecar_s'] * 1000:.0f} ms |\n"
         f"| echo server (MCP SDK alone) | {startup['echo_ms']:.0f} ms | {startup['wall_echo_s'] * 1000:.0f} ms |\n"

@@ -34,7 +34,7 @@ from sidecar.mirror import (
     ServiceStore,
     usage_of,
 )
-from sidecar.peers import PeerHost, PeerLinks, build_peer_app, secret_name
+from sidecar.peers import PeerLinks, secret_name
 from sidecar.policy import Policy, Requester, Tool, Usage, decision_retention
 from sidecar.secrets import SecretStore, open_secret_store
 from sidecar.tools import HOME, GatewayFault, GatewayLike, GatewayPool, RoutingError, SessionsService
@@ -342,6 +342,8 @@ class Runtime:
     def peer_app(self, bind: str = "127.0.0.1") -> Any:
         """The inbound peer endpoint (an ASGI app) for this host: decided here, acted on our own gateway."""
         assert self.mirror is not None and self.pool is not None
+        from sidecar.peers import PeerHost, build_peer_app  # the HTTP server stack: only for --peer-port
+
         pool = self.pool
 
         async def home() -> Any:

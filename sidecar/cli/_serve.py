@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import os
 import sys
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 import anyio
@@ -33,6 +32,7 @@ from sidecar.policy import MalformedKey, Policy, PolicyError, Requester, is_agen
 from sidecar.reload import PolicyWatcher
 from sidecar.runtime import Runtime
 from sidecar.secrets import SecretStoreUnavailable, UnsafeFile, append_private
+from sidecar.tools import SessionsService
 
 log = logging.getLogger("sidecar")
 GATEWAY_ENV = GATEWAY_URL_ENV
@@ -242,33 +242,38 @@ def observe_banner(policy: Policy, agent: str) -> str | None:
 
 
 async def _serve(runtime: Runtime, args: argparse.Namespace) -> None:
-    from sidecar.mcp import build_server
-
     service = await runtime.open()
     watcher = PolicyWatcher(runtime.policy, runtime.adopt, runtime.state_dir, runtime.vet)
     banner = observe_banner(runtime.policy, runtime.requester.agent_id)
     if banner:
         print(banner, file=sys.stderr)
         log.warning("%s", banner)
+    try:
+        async with anyio.create_task_group() as tasks:
+            # The home gateway connects (keep_mirror_fresh) while the MCP layer loads: its handshake is
+            # mostly waiting for the gateway, and loading the MCP SDK is most of a cold start, so the
+            # SDK is imported on a worker thread and the event loop meanwhile carries the handshake on.
+            tasks.start_soon(runtime.keep_mirror_fresh)
+            if args.peer_port is not None:
+                tasks.start_soon(_serve_peers, runtime, args)
+            tasks.start_soon(watcher.run)
+            await anyio.to_thread.run_sync(importlib.import_module, "sidecar.mcp")
+            try:
+                await _run_server(runtime, service, args)
+            finally:
+                tasks.cancel_scope.cancel()
+    finally:
+        # Only once the syncs have stopped: each marks its gateway's cursor no longer live as it ends,
+        # which needs the mirror still open (closed first, a stopped sidecar's mirror read "live").
+        runtime.close()
 
-    @asynccontextmanager
-    async def background() -> AsyncIterator[object]:
-        try:
-            async with anyio.create_task_group() as tasks:
-                tasks.start_soon(runtime.keep_mirror_fresh)
-                if args.peer_port is not None:
-                    tasks.start_soon(_serve_peers, runtime, args)
-                tasks.start_soon(watcher.run)
-                try:
-                    yield None
-                finally:
-                    tasks.cancel_scope.cancel()
-        finally:
-            # Only once the syncs have stopped: each marks its gateway's cursor no longer live as it ends,
-            # which needs the mirror still open (closed first, a stopped sidecar's mirror read "live").
-            runtime.close()
 
-    server = build_server(service, background=background)
+async def _run_server(runtime: Runtime, service: SessionsService, args: argparse.Namespace) -> None:
+    from sidecar.cli import serving_started
+    from sidecar.mcp import build_server
+
+    server = build_server(service)
+    serving_started()
     runtime.on_policy.append(server.policy_changed)
     if args.transport == "stdio":
         await server.run_stdio_async()

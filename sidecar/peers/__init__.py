@@ -9,19 +9,25 @@ with one per-pair secret in each host's keyring (`_auth`), TLS required off loop
 host decides every call again under its own policy (`decide_inbound`) and alone talks to its gateway.
 """
 
-from sidecar.peers._auth import (
-    PeerAuth,
-    PeerAuthError,
-    PeerCredential,
-    client_token,
-    is_loopback_url,
-    new_secret,
-    secret_name,
-    server_proof,
-)
-from sidecar.peers._client import PeerCallFailed, PeerClient, PeerDenied, PeerUnreachable
-from sidecar.peers._endpoint import PeerGateway, PeerHost, build_peer_app, build_peer_server
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from sidecar.peers._errors import PeerAuthError, PeerCallFailed, PeerDenied, PeerUnreachable, secret_name
 from sidecar.peers._links import PeerLinks
+
+if TYPE_CHECKING:
+    from sidecar.peers._auth import (
+        PeerAuth,
+        PeerCredential,
+        client_token,
+        is_loopback_url,
+        new_secret,
+        server_proof,
+    )
+    from sidecar.peers._client import PeerClient
+    from sidecar.peers._endpoint import PeerGateway, PeerHost, build_peer_app, build_peer_server
 
 __all__ = [
     "PeerAuth",
@@ -42,3 +48,28 @@ __all__ = [
     "secret_name",
     "server_proof",
 ]
+
+# The HTTP client and server stacks (httpx2, starlette, the MCP SDK's streamable HTTP) load on first use:
+# `sidecar serve` answers its first call without them unless a peer is involved.
+_LAZY = {
+    "PeerAuth": "sidecar.peers._auth",
+    "PeerCredential": "sidecar.peers._auth",
+    "client_token": "sidecar.peers._auth",
+    "is_loopback_url": "sidecar.peers._auth",
+    "new_secret": "sidecar.peers._auth",
+    "server_proof": "sidecar.peers._auth",
+    "PeerClient": "sidecar.peers._client",
+    "PeerGateway": "sidecar.peers._endpoint",
+    "PeerHost": "sidecar.peers._endpoint",
+    "build_peer_app": "sidecar.peers._endpoint",
+    "build_peer_server": "sidecar.peers._endpoint",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value

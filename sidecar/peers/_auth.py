@@ -30,6 +30,7 @@ import httpx2
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sidecar import asgi
+from sidecar.peers._errors import PeerAuthError, secret_name
 
 __all__ = [
     "NONCE_HEADER",
@@ -47,15 +48,6 @@ __all__ = [
 NONCE_HEADER = "x-sidecar-nonce"
 PROOF_HEADER = "x-sidecar-proof"
 SCOPE_KEY = "sidecar.peer"
-
-
-class PeerAuthError(RuntimeError):
-    """The other side did not prove it holds this pair's secret, or the address is not safe to use."""
-
-
-def secret_name(peer: str) -> str:
-    """The secret store entry holding the pair secret shared with `peer`."""
-    return f"peer-secret:{peer}"
 
 
 def new_secret() -> str:

@@ -13,27 +13,11 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
 from sidecar.peers._auth import PeerAuthError, PeerCredential
+from sidecar.peers._errors import PeerCallFailed, PeerDenied, PeerUnreachable
 
 __all__ = ["PeerCallFailed", "PeerClient", "PeerDenied", "PeerUnreachable"]
 
 CONNECT_TIMEOUT_S = 10.0
-
-
-class PeerUnreachable(ConnectionError):
-    """The peer's sidecar could not be reached (down, restarting, or cut off): retrying may help."""
-
-
-class PeerCallFailed(RuntimeError):
-    """The peer's sidecar answered with an error that is not a policy decision."""
-
-
-class PeerDenied(Exception):
-    """The receiving host refused the call under its own policy; `decision` is its explanation."""
-
-    def __init__(self, peer: str, decision: dict[str, Any]) -> None:
-        super().__init__(decision.get("message"))
-        self.peer = peer
-        self.decision = decision
 
 
 class PeerClient:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-import httpx2
-
-from sidecar.peers._auth import PeerAuthError, secret_name
-from sidecar.peers._client import PeerClient
+from sidecar.peers._errors import PeerAuthError, secret_name
 from sidecar.policy import Policy
+
+if TYPE_CHECKING:
+    import httpx2
+
+    from sidecar.peers._client import PeerClient
 
 __all__ = ["PeerLinks"]
 
@@ -51,6 +54,8 @@ class PeerLinks:
                 f"no secret shared with peer {name} is stored: run `sidecar peer secret --peer {name}` here "
                 "and store the same secret on that host (`sidecar peer secret --peer <this host> --set`)"
             )
+        from sidecar.peers._client import PeerClient  # the HTTP and MCP client stacks: on first use
+
         transport = self._transport(name) if self._transport is not None else None
         found = self._clients[name] = PeerClient(name, peer.sidecar, secret, transport=transport)
         return found

@@ -1,6 +1,10 @@
 """The pure policy engine: no I/O, no clock. Every decision names its gate, source and fix."""
 
-from sidecar.policy._cases import Case, CaseResult, parse_cases, render_results, run_cases
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from sidecar.policy._decide import decide
 from sidecar.policy._decision import GATES, TOOLS, Check, Decision, Requester, SessionView, StaticView, Tool
 from sidecar.policy._explain import (
@@ -12,7 +16,6 @@ from sidecar.policy._explain import (
 )
 from sidecar.policy._gateways import Placement, place, principal, principal_matches, split_principal
 from sidecar.policy._guard import session_class
-from sidecar.policy._inbound import decide_inbound, inbound_visible
 from sidecar.policy._keys import (
     MalformedKey,
     SessionKey,
@@ -24,13 +27,17 @@ from sidecar.policy._keys import (
 )
 from sidecar.policy._lint import PolicyWarning, direct_peer_notes, lint_policy
 from sidecar.policy._listing import ListGuard, ListScope, filter_sessions
-from sidecar.policy._matrix import GATE_LETTERS, Cell, Matrix, access_matrix, render_matrix_text
 from sidecar.policy._model import HOME, OPENCLAW_DEFAULTS, AgentPolicy, Peer, Policy, Resolved, Source
 from sidecar.policy._operations import ALWAYS_ENFORCED, BUDGET_GATES, PAUSE_GATE, Pause, Usage
 from sidecar.policy._retention import DecisionRetention, decision_retention
 from sidecar.policy._schema import PolicyError, parse_json5, validate
 from sidecar.policy._sessions import DENY_ALWAYS, DENY_LEAF, SessionClass, classify
 from sidecar.policy._versions import NEWEST, SEMANTICS, Semantics, semantics_for
+
+if TYPE_CHECKING:
+    from sidecar.policy._cases import Case, CaseResult, parse_cases, render_results, run_cases
+    from sidecar.policy._inbound import decide_inbound, inbound_visible
+    from sidecar.policy._matrix import GATE_LETTERS, Cell, Matrix, access_matrix, render_matrix_text
 
 __all__ = [
     "ALWAYS_ENFORCED",
@@ -125,3 +132,30 @@ def parse_policy(
         policy.for_agent(agent_id)
     policy.peers  # noqa: B018 -- a peer spelled wrong fails here, with its line, not at first use
     return policy
+
+
+# Policy test cases, the access matrix and inbound (peer) decisions are loaded on first use: `sidecar
+# serve` decides its own agent's calls without them, and their modules are part of its cold start.
+_LAZY = {
+    "Case": "sidecar.policy._cases",
+    "CaseResult": "sidecar.policy._cases",
+    "parse_cases": "sidecar.policy._cases",
+    "render_results": "sidecar.policy._cases",
+    "run_cases": "sidecar.policy._cases",
+    "decide_inbound": "sidecar.policy._inbound",
+    "inbound_visible": "sidecar.policy._inbound",
+    "GATE_LETTERS": "sidecar.policy._matrix",
+    "Cell": "sidecar.policy._matrix",
+    "Matrix": "sidecar.policy._matrix",
+    "access_matrix": "sidecar.policy._matrix",
+    "render_matrix_text": "sidecar.policy._matrix",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value

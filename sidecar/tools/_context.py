@@ -10,12 +10,12 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 
 from sidecar import telemetry
-from sidecar.peers import PeerAuthError, PeerCallFailed, PeerClient, PeerDenied, PeerLinks, PeerUnreachable
+from sidecar.peers import PeerAuthError, PeerCallFailed, PeerDenied, PeerLinks, PeerUnreachable
 from sidecar.policy import (
     TOOLS,
     Decision,
@@ -33,6 +33,9 @@ from sidecar.tools._errors import BadCall, Denied, GatewayFault
 from sidecar.tools._forwarding import note_decided
 from sidecar.tools._routing import HOME, GatewayLike, GatewayPool, RoutingError
 from sidecar.tools._store import Store
+
+if TYPE_CHECKING:
+    from sidecar.peers import PeerClient
 
 log = logging.getLogger("sidecar")
 MALFORMED = "<malformed>"
@@ -105,38 +108,42 @@ class CallContext:
         decides again once it knows more (a send's hop), and that decision is the one logged; a refusal is
         always logged and raised at once."""
         started = time.perf_counter_ns()
-        usage = self.usage(tool) if self.usage is not None else None
-        if facts:
-            usage = replace(usage or Usage(), **facts)
         if telemetry.enabled() and final:
             with telemetry.span("sidecar.decide", **{"sidecar.tool": tool}):
-                decision = decide(
-                    self.effective_policy(),
-                    self.requester,
-                    tool,
-                    target,
-                    self.view(),
-                    gateway=gateway,
-                    usage=usage,
-                )
+                decision = self.evaluate(tool, target, gateway, facts=facts)
                 outcome = "allowed" if decision.allowed else "denied"
                 telemetry.decided(tool, outcome, decision.gate, (time.perf_counter_ns() - started) / 1e9)
         else:
-            decision = decide(
-                self.effective_policy(),
-                self.requester,
-                tool,
-                target,
-                self.view(),
-                gateway=gateway,
-                usage=usage,
-            )
-            if decision.allowed and not final:
-                return decision
-            if telemetry.enabled():  # a provisional decision that refused: it is the one reported
-                with telemetry.span("sidecar.decide", **{"sidecar.tool": tool}):
-                    seconds = (time.perf_counter_ns() - started) / 1e9
-                    telemetry.decided(tool, "denied", decision.gate, seconds)
+            decision = self.evaluate(tool, target, gateway, facts=facts)
+        return self.settle(tool, target, decision, started, final=final)
+
+    def evaluate(
+        self,
+        tool: Tool,
+        target: str | None,
+        gateway: str | None = None,
+        *,
+        facts: Mapping[str, Any] | None = None,
+    ) -> Decision:
+        """The decision `decide` makes (this call's usage and `facts` included), neither logged nor raised."""
+        usage = self.usage(tool) if self.usage is not None else None
+        if facts:
+            usage = replace(usage or Usage(), **facts)
+        return decide(
+            self.effective_policy(), self.requester, tool, target, self.view(), gateway=gateway, usage=usage
+        )
+
+    def settle(
+        self, tool: Tool, target: str | None, decision: Decision, started: int, *, final: bool = True
+    ) -> Decision:
+        """The rest of `decide` for a decision `evaluate` made (timed from `started`, perf_counter_ns):
+        log it, raise `Denied` on a refusal; with `final=False` an allowed decision is returned unlogged."""
+        if decision.allowed and not final:
+            return decision
+        if telemetry.enabled() and not final:  # a provisional decision that refused: it is the one reported
+            with telemetry.span("sidecar.decide", **{"sidecar.tool": tool}):
+                seconds = (time.perf_counter_ns() - started) / 1e9
+                telemetry.decided(tool, "denied", decision.gate, seconds)
         logged = decision.target or decision.target_agent or self.loggable(target)
         if decision.would_deny:
             log.warning(

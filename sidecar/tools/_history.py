@@ -24,17 +24,30 @@ UNTRUSTED_NOTE = (
 _TOOL_ROLES = {"toolResult", "tool", "tool_result"}
 _DROP_KEYS = {"details", "usage", "cost", "thinkingSignature", "__openclaw", "idempotencyKey", "api"}
 
-# Shapes of credentials that must never travel from one agent's transcript into another's context.
-_SECRET_PATTERNS = [
-    re.compile(r"\b(sk|rk|pk)-[A-Za-z0-9_-]{16,}\b"),
-    re.compile(r"\b(?:ghp|gho|ghu|ghs|ghr|github_pat)_[A-Za-z0-9_]{20,}\b"),
-    re.compile(r"\bxox[abposr]-[A-Za-z0-9-]{10,}\b"),
-    re.compile(r"\bAKIA[0-9A-Z]{16}\b"),
-    re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\b"),
-    re.compile(r"(?i)\b(bearer)\s+[A-Za-z0-9._~+/-]{16,}=*"),
-    re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z ]*PRIVATE KEY-----"),
-    re.compile(
-        r"(?i)\b((?:api[_-]?key|token|secret|password|passwd|auth)[\"']?\s*[:=]\s*[\"']?)([^\s\"',;]{8,})"
+# Shapes of credentials that must never travel from one agent's transcript into another's context. Each
+# comes with literals one of which every text it matches contains: in the text itself, or for a pattern
+# that ignores case in the text's casefold() (IGNORECASE also matches U+017F, long s, for s and the Kelvin
+# sign for k, which casefold() maps to s and k; no literal holds an i, which U+0131, dotless i, matches).
+# A pattern none of whose literals a text holds does not scan it: text without credentials costs a few
+# substring searches instead of eight regex substitutions.
+_SECRET_PATTERNS: list[tuple[re.Pattern[str], tuple[str, ...], bool]] = [
+    (re.compile(r"\b(sk|rk|pk)-[A-Za-z0-9_-]{16,}\b"), ("k-",), False),
+    (re.compile(r"\b(?:ghp|gho|ghu|ghs|ghr|github_pat)_[A-Za-z0-9_]{20,}\b"), ("gh",), False),
+    (re.compile(r"\bxox[abposr]-[A-Za-z0-9-]{10,}\b"), ("xox",), False),
+    (re.compile(r"\bAKIA[0-9A-Z]{16}\b"), ("AKIA",), False),
+    (re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\b"), ("eyJ",), False),
+    (re.compile(r"(?i)\b(bearer)\s+[A-Za-z0-9._~+/-]{16,}=*"), ("bearer",), True),
+    (
+        re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z ]*PRIVATE KEY-----"),
+        ("-----BEGIN ",),
+        False,
+    ),
+    (
+        re.compile(
+            r"(?i)\b((?:api[_-]?key|token|secret|password|passwd|auth)[\"']?\s*[:=]\s*[\"']?)([^\s\"',;]{8,})"
+        ),
+        ("key", "token", "secret", "passw", "auth"),
+        True,
     ),
 ]
 
@@ -50,14 +63,32 @@ class Sanitised:
     stats: dict[str, int] = field(default_factory=dict)
 
 
+def _keep_prefix(match: re.Match[str]) -> str:
+    return match.group(1) + "[REDACTED]"
+
+
 def redact(text: str) -> tuple[str, bool]:
     changed = False
-    for pattern in _SECRET_PATTERNS:
+    folded: str | None = None
+    for pattern, literals, ignore_case in _SECRET_PATTERNS:
+        if ignore_case:
+            if folded is None:
+                folded = text.casefold()
+            haystack = folded
+        else:
+            haystack = text
+        for literal in literals:
+            if literal in haystack:
+                break
+        else:
+            continue
         if pattern.groups >= 2:
-            text, n = pattern.subn(lambda m: m.group(1) + "[REDACTED]", text)
+            text, n = pattern.subn(_keep_prefix, text)
         else:
             text, n = pattern.subn("[REDACTED]", text)
-        changed = changed or n > 0
+        if n:
+            changed = True
+            folded = None  # the text changed: fold it again for the next pattern that ignores case
     return text, changed
 
 
@@ -111,8 +142,11 @@ def _clean_message(message: dict[str, Any], state: Sanitised) -> dict[str, Any]:
     return out
 
 
+_encode = json.JSONEncoder(ensure_ascii=False).encode  # json.dumps(..., ensure_ascii=False), built once
+
+
 def _size(value: Any) -> int:
-    return len(json.dumps(value, ensure_ascii=False).encode("utf-8"))
+    return len(_encode(value).encode("utf-8"))
 
 
 def sanitise(raw: list[Any], *, include_tools: bool = False, source_session: str) -> Sanitised:
@@ -120,21 +154,32 @@ def sanitise(raw: list[Any], *, include_tools: bool = False, source_session: str
     state = Sanitised(messages=[])
     kept = [m for m in raw if isinstance(m, dict) and (include_tools or m.get("role") not in _TOOL_ROLES)]
     cleaned = [envelope(_clean_message(m, state), source_session) for m in kept]
+    whole = _size(cleaned)
+    # The list's JSON is its messages' JSON, their separators and brackets: a transcript that fits whole
+    # keeps every message (each one's size is at most the whole), measured with one encoding.
+    if whole <= BYTE_BUDGET:
+        state.messages = cleaned
+        state.bytes = whole
+        return state
     budget = BYTE_BUDGET
     chosen: list[dict[str, Any]] = []
+    kept_bytes = 0
     for message in reversed(cleaned):
         size = _size(message)
         if size > budget:
             break
         chosen.append(message)
         budget -= size
+        kept_bytes += size
     chosen.reverse()
     if not chosen and cleaned:
         chosen = [envelope({"role": "assistant", "content": TOO_LARGE}, source_session)]
+        kept_bytes = _size(chosen[0])
     state.dropped_messages = len(cleaned) - len([m for m in chosen if m["data"].get("content") != TOO_LARGE])
     state.truncated = state.dropped_messages > 0
     state.messages = chosen
-    state.bytes = _size(chosen)
+    # json.dumps separates list items with ", " (2 bytes) inside "[" and "]".
+    state.bytes = kept_bytes + 2 * len(chosen) if chosen else 2
     return state
 
 

@@ -7,11 +7,13 @@ never seen the target and visibility refused it), or when a label is not in the 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Mapping
 from typing import Any
 
+from sidecar import telemetry
 from sidecar.gateway import GatewayError
-from sidecar.policy import Decision, Tool, decide, filter_sessions, is_agent_id
+from sidecar.policy import Decision, Tool, filter_sessions, is_agent_id
 from sidecar.tools._context import CallContext
 from sidecar.tools._errors import BadCall, GatewayFault
 from sidecar.tools._routing import HOME
@@ -33,7 +35,8 @@ async def decide_key(
     await ctx.learn_peers(gateway)
     key = ctx.canonical(raw)
     target_agent = key.split(":")[1] if key.startswith("agent:") else ctx.policy.default_agent
-    first = decide(ctx.effective_policy(), ctx.requester, tool, raw, ctx.view(), gateway=gateway)
+    started = time.perf_counter_ns()
+    first = ctx.evaluate(tool, raw, gateway, facts=facts)
     name = first.target_gateway
     if (
         first.gate == "visibility"
@@ -47,7 +50,11 @@ async def decide_key(
             await ensure_known(ctx, first.target, name)
         except (GatewayFault, GatewayError) as exc:
             log.info("could not look up %s (%s); the denial stands", first.target, exc)
-    decision = ctx.decide(tool, raw, gateway, facts=facts, final=final)
+        decision = ctx.decide(tool, raw, gateway, facts=facts, final=final)  # again, the target's row known
+    elif telemetry.enabled() and final:
+        decision = ctx.decide(tool, raw, gateway, facts=facts, final=final)  # decided inside its span
+    else:
+        decision = ctx.settle(tool, raw, first, started, final=final)  # nothing changed: decided once
     return decision, decision.target_gateway or HOME
 
 

@@ -37,3 +37,14 @@ def test_an_option_before_the_command_still_gets_the_full_parser(capsys: pytest.
         cli.main(["--version"])
     assert exited.value.code == 0
     assert capsys.readouterr().out.startswith("sidecar ")
+
+
+def test_serve_starts_its_gateway_connection_before_loading_the_mcp_sdk() -> None:
+    """What `sidecar serve` imports before it starts connecting: no MCP SDK, no HTTP stacks (the SDK is
+    imported on a worker thread while the handshake runs; a peer's HTTP client on first use)."""
+    code = (
+        "import sys; from sidecar import cli; cli.build_parser('serve'); import sidecar.runtime; "
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'mcp', 'httpx2', 'starlette', 'pydantic'}))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
