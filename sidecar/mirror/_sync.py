@@ -34,6 +34,7 @@ from sidecar.gateway import RequestError, is_unknown_method
 from sidecar.mirror._db import Mirror
 from sidecar.mirror._errors import MirrorError
 from sidecar.mirror._lookup import TargetLookup
+from sidecar.mirror._memory import release_freed_memory
 from sidecar.mirror._rows import SessionRow
 from sidecar.mirror._snapshot import Snapshots
 from sidecar.mirror._source import (
@@ -153,6 +154,7 @@ class MirrorSync(Snapshots):
             self._epoch, self._seq = epoch, None
         self.polling = not await self._subscribe()
         await self.snapshot()
+        release_freed_memory()
 
     async def _subscribe(self) -> bool:
         """Subscribe to session events; False when this gateway has none (then the mirror polls)."""
