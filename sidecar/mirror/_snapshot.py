@@ -13,10 +13,12 @@ from typing import Any
 import anyio
 
 from sidecar.mirror._db import Mirror
-from sidecar.mirror._rows import SessionRow
+from sidecar.mirror._rows import COLUMNS, DbRow, gateway_values
 from sidecar.mirror._source import GatewaySource, Progress, SyncError, collector_paused
 
 log = logging.getLogger("sidecar.mirror")
+_KEY = COLUMNS.index("key")
+_ORDER = COLUMNS.index("snapshot_at")
 
 
 class Snapshots:
@@ -43,10 +45,11 @@ class Snapshots:
         features = getattr(self.client, "features", None)
         return getattr(features, "adapter", None)
 
-    def _buried(self, row: SessionRow) -> bool:
-        if self._tombstones is None or row.key not in self._tombstones:
+    def _buried(self, key: str, order: int | None) -> bool:
+        """Whether a row for `key` captured at `order` (snapshotAt) predates its deletion in this snapshot."""
+        if self._tombstones is None or key not in self._tombstones:
             return False
-        return row.order is None or row.order <= self._tombstones[row.key]
+        return order is None or order <= self._tombstones[key]
 
     # -- snapshots ----------------------------------------------------------------------------------
 
@@ -127,7 +130,7 @@ class Snapshots:
         done, total = offset, 0
         # Parsed rows wait here for `pages_per_write` pages, then go in as one transaction (a COMMIT per
         # page was a fifth of a snapshot). No transaction is held across the awaits: only the buffer.
-        buffered: list[SessionRow] = []
+        buffered: list[DbRow] = []
         pages = 0
         extra: dict[str, Any] = {}
         adapter = self._adapter()
@@ -151,11 +154,11 @@ class Snapshots:
             if first and offset == 0 and isinstance(page.get("ts"), int):
                 extra["snapshot_ts"] = page["ts"]
             with collector_paused():
-                buffered += self._parse(rows_in)
+                buffered += self._parse(rows_in, gen)
             pages += 1
             if pages >= self.pages_per_write or not more:
                 with collector_paused(), self.mirror.write():
-                    self._write(buffered, gen)
+                    self._write(buffered)
                     # The resume point moves only with rows that are in: a crash re-reads the buffer.
                     self.mirror.cursors.update(self.gateway, snapshot_offset=nxt if more else 0, **extra)
                 buffered, pages, extra = [], 0, {}
@@ -184,24 +187,16 @@ class Snapshots:
 
     def _store(self, rows_in: list[Mapping[str, Any]], gen: int) -> None:
         with collector_paused():
-            self._write(self._parse(rows_in), gen)
+            self._write(self._parse(rows_in, gen))
 
-    def _parse(self, rows_in: list[Mapping[str, Any]]) -> list[SessionRow]:
-        now = time.time()
-        parse, gateway = SessionRow.from_gateway, self.gateway
-        rows = []
-        for record in rows_in:
-            try:
-                rows.append(parse(record, gateway, seen_at=now))
-            except ValueError:
-                continue
-        return rows
+    def _parse(self, rows_in: list[Mapping[str, Any]], gen: int) -> list[DbRow]:
+        return gateway_values(rows_in, self.gateway, seen_at=time.time(), gen=gen)
 
-    def _write(self, rows: list[SessionRow], gen: int) -> None:
+    def _write(self, rows: list[DbRow]) -> None:
         # Tombstones are checked at write time: a deletion may have arrived while the rows were buffered.
         if self._tombstones:
-            rows = [row for row in rows if not self._buried(row)]
-        self.mirror.apply(rows, gen=gen)
+            rows = [row for row in rows if not self._buried(row[_KEY], row[_ORDER])]
+        self.mirror.apply_values(rows)
 
     async def _list(self, params: Mapping[str, Any], *, paged: bool = True) -> Mapping[str, Any]:
         base: dict[str, Any] = {"includeGlobal": True, "includeUnknown": True}
