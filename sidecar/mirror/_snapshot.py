@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from functools import partial
 from typing import Any
 
 import anyio
@@ -157,10 +158,12 @@ class Snapshots:
                 buffered += self._parse(rows_in, gen)
             pages += 1
             if pages >= self.pages_per_write or not more:
-                with collector_paused(), self.mirror.write():
-                    self._write(buffered)
-                    # The resume point moves only with rows that are in: a crash re-reads the buffer.
-                    self.mirror.cursors.update(self.gateway, snapshot_offset=nxt if more else 0, **extra)
+                # The resume point moves only with rows that are in: a crash re-reads the buffer.
+                moved = partial(
+                    self.mirror.cursors.update, self.gateway, snapshot_offset=nxt if more else 0, **extra
+                )
+                with collector_paused():
+                    self._write(buffered, then=moved)
                 buffered, pages, extra = [], 0, {}
             done += len(rows_in)
             if self.progress is not None:
@@ -192,11 +195,11 @@ class Snapshots:
     def _parse(self, rows_in: list[Mapping[str, Any]], gen: int) -> list[DbRow]:
         return gateway_values(rows_in, self.gateway, seen_at=time.time(), gen=gen)
 
-    def _write(self, rows: list[DbRow]) -> None:
+    def _write(self, rows: list[DbRow], *, then: Callable[[], object] | None = None) -> None:
         # Tombstones are checked at write time: a deletion may have arrived while the rows were buffered.
         if self._tombstones:
             rows = [row for row in rows if not self._buried(row[_KEY], row[_ORDER])]
-        self.mirror.apply_values(rows)
+        self.mirror.apply_values(rows, then=then)
 
     async def _list(self, params: Mapping[str, Any], *, paged: bool = True) -> Mapping[str, Any]:
         base: dict[str, Any] = {"includeGlobal": True, "includeUnknown": True}

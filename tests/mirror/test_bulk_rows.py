@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -123,3 +124,22 @@ def test_a_snapshot_batch_of_rows_lands_in_the_view_as_apply_would_put_it() -> N
         assert mirror.view.depth_of("agent:lead:subagent:2") == 1
         assert mirror.view.parent_of("agent:lead:subagent:2") == "agent:lead:main"
     assert bulk.view.session_keys() == single.view.session_keys()
+
+
+def test_a_batch_goes_in_without_a_savepoint_and_its_then_commits_with_it() -> None:
+    mirror = Mirror.memory()
+    seen: list[str] = []
+    mirror.db.conn.set_trace_callback(seen.append)
+    rows = gateway_values([plain(i) for i in range(3)], "home", seen_at=1.0, gen=0)
+    mirror.apply_values(rows, then=lambda: mirror.cursors.update("home", snapshot_offset=3))
+    upsert = next(i for i, sql in enumerate(seen) if sql.startswith("INSERT INTO sessions"))
+    assert not any("SAVEPOINT" in sql for sql in seen[:upsert])
+    assert mirror.count() == 3 and mirror.cursors.get("home").snapshot_offset == 3  # type: ignore[union-attr]
+
+    def fails() -> None:
+        raise RuntimeError("the cursor write failed")
+
+    more = gateway_values([plain(i) for i in range(3, 6)], "home", seen_at=1.0, gen=0)
+    with pytest.raises(RuntimeError):
+        mirror.apply_values(more, then=fails)
+    assert mirror.count() == 3 and len(mirror.view) == 3  # the rows rolled back with it, index included
