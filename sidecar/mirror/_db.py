@@ -379,6 +379,12 @@ class Mirror:
         self.apply([row])
         return row
 
+    def holds(self, gateway: str) -> bool:
+        """Whether any session of `gateway` is mirrored."""
+        with self.reading() as conn:
+            found = conn.execute("SELECT EXISTS (SELECT 1 FROM sessions WHERE gateway = ?)", (gateway,))
+            return bool(found.fetchone()[0])
+
     def count(self, gateway: str | None = None) -> int:
         with self.reading() as conn:
             if gateway is None:

@@ -121,10 +121,14 @@ class Snapshots:
         listed = agents.get("agents") if isinstance(agents, Mapping) else None
         ids = [a["id"] for a in listed or [] if isinstance(a, Mapping) and isinstance(a.get("id"), str)]
         self.mirror.set_agents(self.gateway, ids)
+        # Only rows held before this snapshot can miss its stamp (every later write carries `gen`): a
+        # first snapshot has nothing to sweep, and skips the sweep's scan of every row.
+        held = self.mirror.holds(self.gateway)
         total = await self._pages(gen, offset, first=not resume)
         if resume and since is not None:
             await self._head(gen, since)
-        self.mirror.sweep(self.gateway, gen)
+        if held:
+            self.mirror.sweep(self.gateway, gen)
         return self.mirror.count(self.gateway), total
 
     async def _pages(self, gen: int, offset: int, *, first: bool) -> int:
@@ -144,8 +148,7 @@ class Snapshots:
                 {"offset": offset} if adapter is None else adapter.list_params(offset, self.page_size),
                 paged=adapter is None or adapter.paged_list,
             )
-            raw = page.get("sessions")
-            rows_in = [r for r in raw if isinstance(r, Mapping)] if isinstance(raw, list) else []
+            rows_in = _records(page)
             total = page["totalCount"] if isinstance(page.get("totalCount"), int) else done + len(rows_in)
             nxt = page.get("nextOffset")
             nxt = nxt if isinstance(nxt, int) else offset + len(rows_in)
@@ -180,8 +183,7 @@ class Snapshots:
         offset = 0
         while True:
             page = await self._list({"offset": offset})
-            raw = page.get("sessions")
-            rows_in = [r for r in raw if isinstance(r, Mapping)] if isinstance(raw, list) else []
+            rows_in = _records(page)
             self._store(rows_in, gen)
             newer = [r for r in rows_in if isinstance(r.get("updatedAt"), int) and r["updatedAt"] > since]
             if page.get("hasMore") is not True or len(newer) < len(rows_in) or not rows_in:
@@ -212,3 +214,17 @@ class Snapshots:
 
     async def _request(self, method: str, params: Mapping[str, Any]) -> Any:
         return await self.client.request(method, dict(params), timeout=self.request_timeout, idempotent=True)
+
+
+def _records(page: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The session rows of a sessions.list answer: its objects (a page of decoded JSON is all dicts, told
+    in one pass without an ABC check per row)."""
+    raw = page.get("sessions")
+    if not isinstance(raw, list):
+        return []
+    if set(map(type, raw)) <= _DICT:
+        return raw
+    return [r for r in raw if isinstance(r, Mapping)]
+
+
+_DICT = frozenset({dict})

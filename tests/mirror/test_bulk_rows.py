@@ -5,12 +5,16 @@ from __future__ import annotations
 
 from typing import Any
 
+import anyio
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sidecar.mirror import Mirror, SessionRow
+from sidecar.mirror import Mirror, SessionRow, sync
 from sidecar.mirror._rows import gateway_values
+
+from .fakes import FakeGateway
+from .fakes import row as gateway_row
 
 FIELDS = (
     "key",
@@ -114,7 +118,13 @@ def test_a_plain_page_keeps_the_gateways_values_and_one_odd_key_is_normalised_as
 
 
 def test_a_snapshot_batch_of_rows_lands_in_the_view_as_apply_would_put_it() -> None:
-    main = {**plain(9), "key": "agent:lead:main", "spawnedBy": None, "parentSessionKey": None, "spawnDepth": 0}
+    main = {
+        **plain(9),
+        "key": "agent:lead:main",
+        "spawnedBy": None,
+        "parentSessionKey": None,
+        "spawnDepth": 0,
+    }
     page = [plain(i) for i in range(4)] + [main]
     bulk, single = Mirror.memory(), Mirror.memory()
     bulk.apply_values(gateway_values(page, "home", seen_at=1.0, gen=0))
@@ -143,3 +153,16 @@ def test_a_batch_goes_in_without_a_savepoint_and_its_then_commits_with_it() -> N
     with pytest.raises(RuntimeError):
         mirror.apply_values(more, then=fails)
     assert mirror.count() == 3 and len(mirror.view) == 3  # the rows rolled back with it, index included
+
+
+def test_a_first_snapshot_skips_the_sweep_and_a_later_one_still_sweeps() -> None:
+    keys = [f"agent:lead:subagent:{i}" for i in range(5)]
+    fake = FakeGateway([gateway_row(k, updated=1_795_000_000_000 + i) for i, k in enumerate(keys)], ("lead",))
+    mirror = Mirror.memory()
+    seen: list[str] = []
+    mirror.db.conn.set_trace_callback(seen.append)
+    anyio.run(lambda: sync(mirror, fake, once=True, page_size=2))
+    assert mirror.count() == 5 and not any(sql.startswith("DELETE FROM sessions") for sql in seen)
+    del fake.rows[keys[0]]
+    anyio.run(lambda: sync(mirror, fake, once=True, page_size=2))
+    assert mirror.count() == 4 and keys[0] not in mirror.view
