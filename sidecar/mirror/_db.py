@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from functools import partial
-from operator import itemgetter
+from operator import countOf, itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +35,7 @@ CACHE_KIB = -8000
 BULK_CACHE_KIB = -32000
 """...and during a snapshot: 32 MB keeps a 100k-session snapshot from thrashing the indexes."""
 _REF_AT = itemgetter(COLUMNS.index("gateway"), COLUMNS.index("key"))  # the index's (gateway, key)
+_GATEWAY_OF_REF = itemgetter(0)
 _ORDER_AT = COLUMNS.index("snapshot_at")
 _UPSERT = (
     f"INSERT INTO sessions ({', '.join(COLUMNS)}, sync_gen) VALUES ({', '.join('?' for _ in COLUMNS)}, ?) "
@@ -315,7 +316,7 @@ class Mirror:
         (a snapshot moves its resume point with them); called as the outermost write, the rows go in
         without a savepoint around them."""
         nodes = self._index.nodes
-        held = list(map(nodes.get, map(_REF_AT, rows)))
+        held = list(map(nodes.get, map(_REF_AT, rows))) if nodes else []  # a first snapshot holds none
         if held.count(None) != len(held):
             rows = [
                 row
@@ -384,6 +385,10 @@ class Mirror:
         with self.reading() as conn:
             found = conn.execute("SELECT EXISTS (SELECT 1 FROM sessions WHERE gateway = ?)", (gateway,))
             return bool(found.fetchone()[0])
+
+    def count_in_view(self, gateway: str) -> int:
+        """`count(gateway)` from the in-memory index, which follows every write (no scan of the table)."""
+        return countOf(map(_GATEWAY_OF_REF, self._index.nodes), gateway)
 
     def count(self, gateway: str | None = None) -> int:
         with self.reading() as conn:

@@ -129,7 +129,7 @@ class Snapshots:
             await self._head(gen, since)
         if held:
             self.mirror.sweep(self.gateway, gen)
-        return self.mirror.count(self.gateway), total
+        return self.mirror.count_in_view(self.gateway), total
 
     async def _pages(self, gen: int, offset: int, *, first: bool) -> int:
         done, total = offset, 0

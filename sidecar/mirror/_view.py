@@ -123,6 +123,7 @@ class SessionIndex:
             self.listings.forget()
         listings = self.listings if len(self.listings) else None
         nodes, active = self.nodes, self.active
+        setdefault = nodes.setdefault
         seq = self._next_seq
         ended_statuses = ENDED_STATUSES
         for (
@@ -150,9 +151,16 @@ class SessionIndex:
             ref = (gateway, key)
             owner_key = spawned_by or parent_key  # SessionRow.parent_key
             parent = None if owner_key is None else (parent_gateway or gateway, owner_key)
-            old = nodes.get(ref)
+            is_active = status == "running" or (status not in ended_statuses and ended_at is None)
+            if type(updated) is int and 0 <= updated <= TS_MAX:
+                sk = ((TS_MAX - updated) << SEQ_BITS) | seq
+            else:
+                sk = sort_key(updated, seq)
+            # A new row (most of a snapshot) costs one dict operation; a row already held, a second.
+            node = (parent, depth, is_active, order, sk)
+            held = setdefault(ref, node)
+            old = None if held is node else held
             if old is None:
-                row_seq = seq
                 seq += 1
             else:
                 if old[PARENT] is not None and old[ACTIVE]:
@@ -161,13 +169,8 @@ class SessionIndex:
                 # two spawn patches carries neither, and must not make a known child look parentless.
                 parent = parent or old[PARENT]
                 depth = old[DEPTH] if depth is None else depth
-                row_seq = old[SORT] & SEQ_MASK  # an upsert keeps the row's rowid
-            is_active = status == "running" or (status not in ended_statuses and ended_at is None)
-            if type(updated) is int and 0 <= updated <= TS_MAX:
-                sk = ((TS_MAX - updated) << SEQ_BITS) | row_seq
-            else:
-                sk = sort_key(updated, row_seq)
-            nodes[ref] = (parent, depth, is_active, order, sk)
+                sk = sort_key(updated, old[SORT] & SEQ_MASK)  # an upsert keeps the row's rowid
+                nodes[ref] = (parent, depth, is_active, order, sk)
             if parent is not None and is_active:
                 active[parent] = active.get(parent, 0) + 1
             if listings is not None:
