@@ -46,7 +46,13 @@ def _time(fn: Callable[[Any], object], inputs: list[Any]) -> tuple[float, float]
 
 
 def gateway_rows(n: int, agents: list[str], rng: random.Random) -> list[dict[str, Any]]:
-    """Rows shaped like OpenClaw 2026.9.6's sessions.list: mains, then subagents under random parents."""
+    """Rows shaped like OpenClaw 2026.9.6's sessions.list: mains, then subagents under random parents.
+
+    Returned as the gateway client hands them over, decoded from JSON text: every string its own object.
+    Built directly, a child's spawnedBy would be its parent's very `key` object, shared by rows far apart
+    in memory, which costs whoever binds those strings (SQLite, 5% of an ingest) cache misses that rows
+    from a real gateway do not cause.
+    """
     rows: list[dict[str, Any]] = []
     mains = [f"agent:{a}:main" for a in agents]
     for i in range(n):
@@ -73,7 +79,8 @@ def gateway_rows(n: int, agents: list[str], rng: random.Random) -> list[dict[str
             )
             row.update(spawnedBy=parent, parentSessionKey=parent, spawnDepth=1 if parent in mains else 2)
         rows.append(row)
-    return rows
+    decoded: list[dict[str, Any]] = json.loads(json.dumps(rows))
+    return decoded
 
 
 class _Pages:

@@ -139,8 +139,9 @@ def ingest_section(mirror_rows: list[dict[str, Any]]) -> tuple[str, list[str]]:
     ]
     text = (
         "#### 5. Mirror bulk ingest\n\n100k gateway-shaped rows taken by the sidecar's own snapshot "
-        "(`MirrorSync`, `sync(once=True)`, from a gateway stand-in that answers each sessions.list page at once: "
-        "parse, upsert five pages per transaction, index, sweep) into a fresh file-backed mirror (WAL, "
+        "(`MirrorSync`, `sync(once=True)`, from a gateway stand-in that answers each sessions.list page at once "
+        "with rows decoded from JSON: parse, upsert five pages per transaction, index; a first snapshot has "
+        "nothing to sweep) into a fresh file-backed mirror (WAL, "
         "synchronous=NORMAL), median of 3 fresh mirrors. The floor is the mirror's own upsert statement over "
         "the same rows already parsed, in the same transactions, on a bare sqlite3 connection with the same "
         "schema and pragmas. Both run in this process, so the ratio per CPU second (process time) is the one "

@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from functools import partial
+from operator import countOf, itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ from sidecar.mirror._conn import Connection
 from sidecar.mirror._errors import MirrorError, MirrorLocked
 from sidecar.mirror._log import DecisionLog
 from sidecar.mirror._outbox import Outbox
-from sidecar.mirror._rows import COLUMNS, SessionRow
+from sidecar.mirror._rows import COLUMNS, DbRow, SessionRow
 from sidecar.mirror._schema import SCHEMA_VERSION, SchemaTooNew, ensure_schema
 from sidecar.mirror._state import CursorStore
 from sidecar.mirror._view import LOAD_SQL, ORDER, MirrorView, SessionIndex
@@ -33,6 +34,9 @@ CACHE_KIB = -8000
 """SQLite page cache between snapshots (negative: KiB): lookups by key and listing pages need little."""
 BULK_CACHE_KIB = -32000
 """...and during a snapshot: 32 MB keeps a 100k-session snapshot from thrashing the indexes."""
+_REF_AT = itemgetter(COLUMNS.index("gateway"), COLUMNS.index("key"))  # the index's (gateway, key)
+_GATEWAY_OF_REF = itemgetter(0)
+_ORDER_AT = COLUMNS.index("snapshot_at")
 _UPSERT = (
     f"INSERT INTO sessions ({', '.join(COLUMNS)}, sync_gen) VALUES ({', '.join('?' for _ in COLUMNS)}, ?) "
     "ON CONFLICT (key, gateway) DO UPDATE SET "
@@ -220,10 +224,13 @@ class Mirror:
 
     @contextlib.contextmanager
     def write(self, *, durable: bool = False) -> Iterator[Connection]:
-        """One logical write: `BEGIN IMMEDIATE`, then `db.atomic()`; `durable` commits at synchronous=FULL.
+        """One logical write: `BEGIN IMMEDIATE` ... `COMMIT`; `durable` commits at synchronous=FULL.
 
-        Nested calls join the outer transaction (as a savepoint). The in-memory index follows only
-        after the outermost COMMIT, so a rolled-back write never shows in the view.
+        Nested calls join the outer transaction (as a savepoint, `db.atomic()`). The outermost needs
+        none, since any failure rolls the whole transaction back (and a savepoint open across a
+        snapshot batch made SQLite copy every index page it touched to a sub-journal: 6% of an ingest).
+        The in-memory index follows only after the outermost COMMIT, so a rolled-back write never shows
+        in the view.
 
         Raises:
             MirrorLocked: the write lock was not free within busy_timeout.
@@ -243,8 +250,7 @@ class Mirror:
                 except sqlite3.OperationalError as exc:
                     raise self._translate(exc) from None
                 try:
-                    with self.db.atomic() as db:
-                        yield db
+                    yield self.db
                     self.db.execute("COMMIT")
                 except BaseException:
                     self._pending.clear()
@@ -301,27 +307,31 @@ class Mirror:
         `gen` stamps the rows for the snapshot sweep (default: the gateway's current snapshot generation).
         Returns how many rows were written.
         """
-        nodes = self._index.nodes
-        fresh: list[SessionRow] = []
-        for row in rows:
-            held = nodes.get((row.gateway, row.key))
-            if (
-                held is not None
-                and held[ORDER] is not None
-                and row.order is not None
-                and row.order < held[ORDER]
-            ):
-                continue
-            fresh.append(row)
-        if not fresh:
-            return 0
         gens = self.cursors.gen
+        return self.apply_values([row.as_db(gens(row.gateway) if gen is None else gen) for row in rows])
+
+    def apply_values(self, rows: list[DbRow], *, then: Callable[[], object] | None = None) -> int:
+        """`apply` for rows already in the table's shape (`SessionRow.as_db`, `gateway_values`): what a
+        snapshot writes, with no SessionRow per row. `then` runs in the same transaction, after the rows
+        (a snapshot moves its resume point with them); called as the outermost write, the rows go in
+        without a savepoint around them."""
+        nodes = self._index.nodes
+        held = list(map(nodes.get, map(_REF_AT, rows))) if nodes else []  # a first snapshot holds none
+        if held.count(None) != len(held):
+            rows = [
+                row
+                for row, old in zip(rows, held, strict=True)
+                if old is None or old[ORDER] is None or row[_ORDER_AT] is None or row[_ORDER_AT] >= old[ORDER]
+            ]
+        if not rows and then is None:
+            return 0
         with self.write():
-            self.db.conn.executemany(
-                _UPSERT, [r.as_db(gens(r.gateway) if gen is None else gen) for r in fresh]
-            )
-            self._pending.append(partial(self._index.put_all, fresh))
-        return len(fresh)
+            if rows:
+                self.db.conn.executemany(_UPSERT, rows)
+                self._pending.append(partial(self._index.put_all, rows))
+            if then is not None:
+                then()
+        return len(rows)
 
     def remove(self, key: str, gateway: str) -> bool:
         """Forget one session (deleted or archived on the gateway). Returns whether it was mirrored."""
@@ -369,6 +379,16 @@ class Mirror:
         )
         self.apply([row])
         return row
+
+    def holds(self, gateway: str) -> bool:
+        """Whether any session of `gateway` is mirrored."""
+        with self.reading() as conn:
+            found = conn.execute("SELECT EXISTS (SELECT 1 FROM sessions WHERE gateway = ?)", (gateway,))
+            return bool(found.fetchone()[0])
+
+    def count_in_view(self, gateway: str) -> int:
+        """`count(gateway)` from the in-memory index, which follows every write (no scan of the table)."""
+        return countOf(map(_GATEWAY_OF_REF, self._index.nodes), gateway)
 
     def count(self, gateway: str | None = None) -> int:
         with self.reading() as conn:

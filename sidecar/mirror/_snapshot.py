@@ -7,16 +7,19 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from functools import partial
 from typing import Any
 
 import anyio
 
 from sidecar.mirror._db import Mirror
-from sidecar.mirror._rows import SessionRow
+from sidecar.mirror._rows import COLUMNS, DbRow, gateway_values
 from sidecar.mirror._source import GatewaySource, Progress, SyncError, collector_paused
 
 log = logging.getLogger("sidecar.mirror")
+_KEY = COLUMNS.index("key")
+_ORDER = COLUMNS.index("snapshot_at")
 
 
 class Snapshots:
@@ -43,10 +46,11 @@ class Snapshots:
         features = getattr(self.client, "features", None)
         return getattr(features, "adapter", None)
 
-    def _buried(self, row: SessionRow) -> bool:
-        if self._tombstones is None or row.key not in self._tombstones:
+    def _buried(self, key: str, order: int | None) -> bool:
+        """Whether a row for `key` captured at `order` (snapshotAt) predates its deletion in this snapshot."""
+        if self._tombstones is None or key not in self._tombstones:
             return False
-        return row.order is None or row.order <= self._tombstones[row.key]
+        return order is None or order <= self._tombstones[key]
 
     # -- snapshots ----------------------------------------------------------------------------------
 
@@ -117,17 +121,21 @@ class Snapshots:
         listed = agents.get("agents") if isinstance(agents, Mapping) else None
         ids = [a["id"] for a in listed or [] if isinstance(a, Mapping) and isinstance(a.get("id"), str)]
         self.mirror.set_agents(self.gateway, ids)
+        # Only rows held before this snapshot can miss its stamp (every later write carries `gen`): a
+        # first snapshot has nothing to sweep, and skips the sweep's scan of every row.
+        held = self.mirror.holds(self.gateway)
         total = await self._pages(gen, offset, first=not resume)
         if resume and since is not None:
             await self._head(gen, since)
-        self.mirror.sweep(self.gateway, gen)
-        return self.mirror.count(self.gateway), total
+        if held:
+            self.mirror.sweep(self.gateway, gen)
+        return self.mirror.count_in_view(self.gateway), total
 
     async def _pages(self, gen: int, offset: int, *, first: bool) -> int:
         done, total = offset, 0
         # Parsed rows wait here for `pages_per_write` pages, then go in as one transaction (a COMMIT per
         # page was a fifth of a snapshot). No transaction is held across the awaits: only the buffer.
-        buffered: list[SessionRow] = []
+        buffered: list[DbRow] = []
         pages = 0
         extra: dict[str, Any] = {}
         adapter = self._adapter()
@@ -140,8 +148,7 @@ class Snapshots:
                 {"offset": offset} if adapter is None else adapter.list_params(offset, self.page_size),
                 paged=adapter is None or adapter.paged_list,
             )
-            raw = page.get("sessions")
-            rows_in = [r for r in raw if isinstance(r, Mapping)] if isinstance(raw, list) else []
+            rows_in = _records(page)
             total = page["totalCount"] if isinstance(page.get("totalCount"), int) else done + len(rows_in)
             nxt = page.get("nextOffset")
             nxt = nxt if isinstance(nxt, int) else offset + len(rows_in)
@@ -151,13 +158,15 @@ class Snapshots:
             if first and offset == 0 and isinstance(page.get("ts"), int):
                 extra["snapshot_ts"] = page["ts"]
             with collector_paused():
-                buffered += self._parse(rows_in)
+                buffered += self._parse(rows_in, gen)
             pages += 1
             if pages >= self.pages_per_write or not more:
-                with collector_paused(), self.mirror.write():
-                    self._write(buffered, gen)
-                    # The resume point moves only with rows that are in: a crash re-reads the buffer.
-                    self.mirror.cursors.update(self.gateway, snapshot_offset=nxt if more else 0, **extra)
+                # The resume point moves only with rows that are in: a crash re-reads the buffer.
+                moved = partial(
+                    self.mirror.cursors.update, self.gateway, snapshot_offset=nxt if more else 0, **extra
+                )
+                with collector_paused():
+                    self._write(buffered, then=moved)
                 buffered, pages, extra = [], 0, {}
             done += len(rows_in)
             if self.progress is not None:
@@ -174,8 +183,7 @@ class Snapshots:
         offset = 0
         while True:
             page = await self._list({"offset": offset})
-            raw = page.get("sessions")
-            rows_in = [r for r in raw if isinstance(r, Mapping)] if isinstance(raw, list) else []
+            rows_in = _records(page)
             self._store(rows_in, gen)
             newer = [r for r in rows_in if isinstance(r.get("updatedAt"), int) and r["updatedAt"] > since]
             if page.get("hasMore") is not True or len(newer) < len(rows_in) or not rows_in:
@@ -184,24 +192,16 @@ class Snapshots:
 
     def _store(self, rows_in: list[Mapping[str, Any]], gen: int) -> None:
         with collector_paused():
-            self._write(self._parse(rows_in), gen)
+            self._write(self._parse(rows_in, gen))
 
-    def _parse(self, rows_in: list[Mapping[str, Any]]) -> list[SessionRow]:
-        now = time.time()
-        parse, gateway = SessionRow.from_gateway, self.gateway
-        rows = []
-        for record in rows_in:
-            try:
-                rows.append(parse(record, gateway, seen_at=now))
-            except ValueError:
-                continue
-        return rows
+    def _parse(self, rows_in: list[Mapping[str, Any]], gen: int) -> list[DbRow]:
+        return gateway_values(rows_in, self.gateway, seen_at=time.time(), gen=gen)
 
-    def _write(self, rows: list[SessionRow], gen: int) -> None:
+    def _write(self, rows: list[DbRow], *, then: Callable[[], object] | None = None) -> None:
         # Tombstones are checked at write time: a deletion may have arrived while the rows were buffered.
         if self._tombstones:
-            rows = [row for row in rows if not self._buried(row)]
-        self.mirror.apply(rows, gen=gen)
+            rows = [row for row in rows if not self._buried(row[_KEY], row[_ORDER])]
+        self.mirror.apply_values(rows, then=then)
 
     async def _list(self, params: Mapping[str, Any], *, paged: bool = True) -> Mapping[str, Any]:
         base: dict[str, Any] = {"includeGlobal": True, "includeUnknown": True}
@@ -214,3 +214,17 @@ class Snapshots:
 
     async def _request(self, method: str, params: Mapping[str, Any]) -> Any:
         return await self.client.request(method, dict(params), timeout=self.request_timeout, idempotent=True)
+
+
+def _records(page: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The session rows of a sessions.list answer: its objects (a page of decoded JSON is all dicts, told
+    in one pass without an ABC check per row)."""
+    raw = page.get("sessions")
+    if not isinstance(raw, list):
+        return []
+    if set(map(type, raw)) <= _DICT:
+        return raw
+    return [r for r in raw if isinstance(r, Mapping)]
+
+
+_DICT = frozenset({dict})

@@ -255,7 +255,7 @@ class MirrorSync(Snapshots):
             return
         if snapshot.get("archived") is True:
             self._forget(key, payload)
-        elif not self._buried(row):
+        elif not self._buried(row.key, row.order):
             self.mirror.apply([row])
 
     def _forget(self, key: str, payload: Mapping[str, Any]) -> None:
