@@ -115,6 +115,10 @@ class SessionIndex:
         listings = self.listings if len(self.listings) else None
         nodes, active = self.nodes, self.active
         setdefault = nodes.setdefault
+        # One parent reference per distinct parent, as `load` keeps them: every decoded row brings its own
+        # copy of the parent's key (a tuple and a string per row, about 12 MB at 100k).
+        parents: dict[_Ref, _Ref] = {}
+        share = parents.setdefault
         seq = self._next_seq
         ended_statuses = ENDED_STATUSES
         for (
@@ -141,7 +145,11 @@ class SessionIndex:
         ) in rows:
             ref = (gateway, key)
             owner_key = spawned_by or parent_key  # SessionRow.parent_key
-            parent = None if owner_key is None else (parent_gateway or gateway, owner_key)
+            if owner_key is None:
+                parent = None
+            else:
+                parent = (parent_gateway or gateway, owner_key)
+                parent = share(parent, parent)
             is_active = status == "running" or (status not in ended_statuses and ended_at is None)
             if type(updated) is int and 0 <= updated <= TS_MAX:
                 sk = ((TS_MAX - updated) << SEQ_BITS) | seq

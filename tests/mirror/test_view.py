@@ -38,6 +38,17 @@ def test_parent_of_is_spawned_by_else_parent_session_key(fresh_db: Mirror) -> No
     assert fresh_db.view.parent_of("agent:nobody:main") is None
 
 
+def test_siblings_written_together_share_one_parent_reference(fresh_db: Mirror) -> None:
+    # Each decoded row brings its own copy of the parent's key; the index keeps one (memory at 100k).
+    fresh_db.apply(
+        [session(f"agent:dev-1:subagent:{i}", spawned_by="agent:lead:" + "main") for i in range(3)]
+    )
+    nodes = fresh_db._index.nodes
+    parents = {id(nodes[("home", f"agent:dev-1:subagent:{i}")][0]) for i in range(3)}
+    assert len(parents) == 1
+    assert fresh_db.view.parent_of("agent:dev-1:subagent:2") == LEAD
+
+
 def test_a_later_row_without_a_parent_does_not_orphan_a_known_child(fresh_db: Mirror) -> None:
     fresh_db.apply([session("agent:dev-1:subagent:a", spawned_by=LEAD, depth=1, snapshot_at=1)])
     fresh_db.apply([session("agent:dev-1:subagent:a", status="running", snapshot_at=2)])
