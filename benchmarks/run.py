@@ -4,6 +4,8 @@ python -m benchmarks.run               # everything; the gateway benchmarks when
 python -m benchmarks.run --quick       # fewer calls and a smaller gateway, for a smoke check (writes nothing)
 python -m benchmarks.run --no-gateway  # only the in-process benchmarks
 python -m benchmarks.run --gateway     # fail, rather than skip, when the gateway cannot run
+python -m benchmarks.run --sessions 10000,100000   # item 4 at each gateway size in turn (past 10k: a seeded store)
+python -m benchmarks.run --no-host     # without item 7 (the multi-session host on a second gateway)
 
 Each figure is quoted as a median with a ratio against what it is compared with, measured in the same run.
 """
@@ -159,21 +161,23 @@ def ingest_section(mirror_rows: list[dict[str, Any]]) -> tuple[str, list[str]]:
 
 def list_inproc_table(rows: list[dict[str, Any]]) -> str:
     lines = [
-        "| requester (visibility) | limit | rows returned | hidden | shipped sessions_list "
-        "| stage 2 (incremental, experiment) |",
-        "|---|---:|---:|---:|---:|---:|",
+        "| mirrored | requester (visibility) | limit | rows returned | hidden | first call (builds the listing) "
+        "| sessions_list, p50 |",
+        "|---:|---|---:|---:|---:|---:|---:|",
     ]
     vis = {"manager": "all", "lead": "scoped", "dev-2": "self"}
     for r in rows:
+        first = "" if r["first_ms"] is None else f"{r['first_ms']:.1f} ms"
         lines.append(
-            f"| {r['requester']} ({vis.get(r['requester'], '?')}) | {r['limit'] or 'none'} | {r['returned']:,} | "
-            f"{r['hidden']:,} | {r['shipped_ms']:.1f} ms | {r['incremental_ms']:.2f} ms |"
+            f"| {r['size']:,} | {r['requester']} ({vis.get(r['requester'], '?')}) | {r['limit'] or 'none'} | "
+            f"{r['returned']:,} | {r['hidden']:,} | {first} | {r['shipped_ms']:.2f} ms |"
         )
-    lines.append(
-        f"\nStage 2's upkeep, classifying a row when it is written: {rows[0]['classify_us_per_row']:.2f} µs per row "
-        "(manager)."
+    return (
+        "In process without a gateway (`bench_list.py`): the shipped `SessionsService.sessions_list` over a "
+        "file-backed mirror of synthetic gateway-shaped rows, with a gateway client that is already connected, "
+        f"median of {bench_list_calls(rows)} calls (every row: a fifth as many). Each answer was first checked "
+        "against the full scan over every key (same keys, order and visibility block).\n\n" + "\n".join(lines)
     )
-    return "\n".join(lines)
 
 
 def startup_table(startup: dict[str, Any]) -> str:
@@ -241,13 +245,6 @@ def listing_section(
         f"{row(f'sidecar in process: sessions_list, all {n_side:,} rows', ls['inproc_all'], gw_all)}\n"
         f"{row(f'gateway sessions.list, all {n_gate:,} rows (pages of 1000)', gw_all, None)}"
     )
-    if size == 10_000 and list_rows:
-        text += (
-            "\n\nAt exactly 10k mirrored sessions (synthetic gateway-shaped rows, `SessionsService.sessions_list` "
-            "in process with a gateway client that is already connected, median of "
-            f"{bench_list_calls(list_rows)} calls), shipped code against stage 2 of the plan (same keys, order "
-            f"and hidden count, asserted):\n\n{list_inproc_table(list_rows)}"
-        )
     rows = [
         f"| 4 | sessions_list page over stdio, manager ({size:,}) | p50 {us(ls['stdio_page'].p50_us)} | gateway "
         f"sessions.list limit 100 {us(gw_page.p50_us)} | {ratio(ls['stdio_page'].p50_us, gw_page.p50_us)} | ≤ 0.5x | "
@@ -354,6 +351,8 @@ def gateway_sections(
         text, rows = listing_section(size, lst, g.fills[size], list_rows, echo_cold)
         sections.append(text)
         summary += rows
+    if list_rows:
+        sections[-1] += "\n\n" + list_inproc_table(list_rows)
 
     lines = [
         "| measurement | sidecar | echo server | ratio |",
@@ -425,6 +424,44 @@ PARTS = (
 )
 
 
+def host_section(h: dict[str, Any]) -> tuple[str, list[str]]:
+    """Item 7: `benchmarks/bench_host.py`'s one run, side by side on its own gateway."""
+    host, today, echo = h["host"], h["per_session"], h["echo_cold_s"]
+    first = host["new_session_first_call_s"]
+    text = (
+        "#### 7. The multi-session host against per-session processes\n\n"
+        f"A second real gateway with {host['agents']} agents. In the same run: the echo server's cold start; "
+        f"{today['processes']} `sidecar serve --session agent:a0:s<i>` processes over stdio, as OpenClaw starts "
+        f"one per session; one `sidecar host` with {host['sessions']} concurrent MCP sessions over streamable "
+        "HTTP spread over the agents' endpoints, each making an attested `sessions_list` as its own session key "
+        "(`bench_host.py`).\n\n"
+        "| measure | per-session processes | one host |\n|---|---|---|\n"
+        f"| RSS | {today['rss_mb_each']:.1f} MB per process (each session adds one) | "
+        f"{host['rss_first_mb']:.1f} MB with 1 session, {host['rss_all_mb']:.1f} MB with {host['sessions']}: "
+        f"{host['rss_per_extra_session_mb']:.3f} MB per extra session |\n"
+        f"| gateway WebSockets | {today['gateway_sockets']} for {today['processes']} sessions | "
+        f"{host['gateway_sockets']} for {host['sessions']} sessions (`/healthz` says "
+        f"{host['gateway_connections']}) |\n"
+        f"| first call of a new session | {today['cold_s'] * 1000:.0f} ms (a process cold start) | "
+        f"{first * 1000:.0f} ms median (initialize, tools/list, first call), "
+        f"{host['new_session_first_call_max_s'] * 1000:.0f} ms worst, over sessions 2-{host['sessions']}; "
+        f"{host['first_session_first_call_s'] * 1000:.0f} ms for the very first |\n"
+        f"| echo server cold start | {echo * 1000:.0f} ms | |"
+    )
+    met = h["targets"]
+    summary = [
+        f"| 7 | host: RSS per extra session | {host['rss_per_extra_session_mb']:.3f} MB | a per-session process "
+        f"{today['rss_mb_each']:.1f} MB | | ≤ 5 MB | {status(met['rss_per_extra_session_mb<=5'], 'see analysis')} |",
+        f"| 7 | host: gateway connections for {host['sessions']} sessions | {host['gateway_sockets']} | "
+        f"{today['gateway_sockets']} for {today['processes']} processes | | 1 | "
+        f"{status(met['one_gateway_connection'], 'see analysis')} |",
+        f"| 7 | host: first call in a new session | {first * 1000:.0f} ms | echo server cold start "
+        f"{echo * 1000:.0f} ms | {ratio(first, echo)} | ≤ 0.2x | "
+        f"{status(met['new_session_first_call<=0.2x_echo'], 'see analysis')} |",
+    ]
+    return text, summary
+
+
 def bench_list_calls(rows: list[dict[str, Any]]) -> int:
     return int(rows[0].get("calls", 0)) if rows else 0
 
@@ -445,6 +482,11 @@ def main() -> int:
         "--gateway", action="store_true", help="require the gateway benchmarks (fail if they cannot run)"
     )
     gateway.add_argument("--no-gateway", action="store_true", help="skip the gateway benchmarks")
+    parser.add_argument(
+        "--no-host",
+        action="store_true",
+        help="skip item 7 (the multi-session host; it starts a second gateway)",
+    )
     parser.add_argument("--json", metavar="FILE", help="also write the raw figures as JSON")
     parser.add_argument(
         "--sessions",
@@ -475,7 +517,8 @@ def main() -> int:
     log("mirror: ingest x3 + SQLite floor x3, MirrorView lookups at 100k…")
     mirror_rows = bench_mirror.run(calls=calls, repeats=3)
     list_calls = 5 if args.quick else 15
-    log(f"sessions_list in process at {bench_list.SESSIONS} mirrored sessions, shipped vs stage 2…")
+    sizes_inproc = ", ".join(f"{n:,}" for n in bench_list.SIZES)
+    log(f"sessions_list in process at {sizes_inproc} mirrored sessions, checked against the full scan…")
     list_rows = [{**r, "calls": list_calls} for r in anyio.run(bench_list.run, list_calls)]
     log("imports: python -X importtime, sidecar serve path against the echo server, x3…")
     startup = bench_startup.run(runs=3)
@@ -489,6 +532,15 @@ def main() -> int:
         except bench_gateway.FillShort as exc:
             log(f"FAILED: {exc}")
             return 1
+    host = None
+    if not reason and not args.no_host:
+        from benchmarks import bench_host
+
+        sessions = 10 if args.quick else 50
+        log(
+            f"item 7: one sidecar host with {sessions} sessions against per-session processes (its own gateway)…"
+        )
+        host = bench_host.run(sessions=sessions, log=log)
     load_end = os.getloadavg()
     elapsed = time.perf_counter() - started
 
@@ -502,6 +554,10 @@ def main() -> int:
         sections.append(i_text)
         sections.append(g_sections[-1])
         summary += g_summary + i_summary
+        if host is not None:
+            h_text, h_summary = host_section(host)
+            sections.append(h_text)
+            summary += h_summary
         summary.sort(key=lambda line: int(line.split("|")[1]))  # by item number; stable within an item
     else:
         sections.append(
@@ -536,6 +592,8 @@ def main() -> int:
             "list_inproc": list_rows,
             "startup": startup,
         }
+        if host is not None:
+            raw["host"] = host
         if g is not None:
             from benchmarks.bench_gateway import as_dict
 
