@@ -147,13 +147,15 @@ def seed_agent(database: Path, template_key: str, keys: Sequence[str], newest_ms
     return len(keys)
 
 
-def seed_gateway(gw: Any, agents: Sequence[str], keys: Sequence[str], log: Callable[[str], None]) -> float:
+def seed_gateway(
+    gw: Any, agents: Sequence[str], keys: Sequence[str], log: Callable[[str], None], *, tag: str = ""
+) -> float:
     """Bring a running harness gateway to hold `keys` too: one real `sessions.create` per agent as the
     template, stop the gateway, copy, restart it. Returns the seconds the restart took to report ready."""
     templates: dict[str, str] = {}
     with gw.rpc(timeout=120) as rpc:
         for agent in agents:
-            key = f"agent:{agent}:bench-template"
+            key = f"agent:{agent}:bench-template{tag}"  # one per seeding: a key sessions.create has not made
             rpc.request("sessions.create", {"key": key, "agentId": agent})
             templates[agent] = key
     by_agent: dict[str, list[str]] = {agent: [] for agent in agents}

@@ -42,7 +42,7 @@ GATEWAY_AGENTS = ["main", *HIERARCHY["policy"]["agents"]["entries"]]
 READ_TARGET = "agent:dev-1:main"  # lead may read it (visibleAgents dev-*)
 DENIED_TARGET = "agent:hr:main"  # lead may not send to it (visibility: scoped, hr not listed)
 LIST_SESSIONS = 10_000
-FILL_BUDGET_S = 180.0  # per 10,000 sessions: sessions.create runs at ~30-100/s on a 2-core box
+FILL_BUDGET_S = 600.0  # per 10,000 sessions: sessions.create runs at 21-51/s on a 2-core box
 
 
 class FillShort(RuntimeError):
@@ -619,9 +619,10 @@ def fill_to(gw: Any, size: int, quick: bool, log: Callable[[str], None]) -> dict
 
         # Each agent's template session is one more session: the keys fill what remains after them.
         missing = size - have - len(GATEWAY_AGENTS)
-        keys = [f"agent:{GATEWAY_AGENTS[i % len(GATEWAY_AGENTS)]}:seed-{i:06d}" for i in range(missing)]
+        # Named per size: a run filling to 10k and then to 100k seeds twice into the same store.
+        keys = [f"agent:{GATEWAY_AGENTS[i % len(GATEWAY_AGENTS)]}:seed{size}-{i:06d}" for i in range(missing)]
         log(f"seeding {len(keys):,} more sessions into the stopped gateway's store…")
-        ready_s = seed_gateway(gw, GATEWAY_AGENTS, keys, log)
+        ready_s = seed_gateway(gw, GATEWAY_AGENTS, keys, log, tag=str(size))
         seeded = len(keys) + len(GATEWAY_AGENTS)
     with gw.rpc(timeout=900) as rpc:
         t1 = time.perf_counter()
