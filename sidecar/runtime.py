@@ -62,6 +62,7 @@ class Runtime:
     pool: GatewayPool | None = field(default=None, init=False)
     _tokens: TokenStore | None = field(default=None, init=False)
     _tasks: TaskGroup | None = field(default=None, init=False)
+    _closed: bool = field(default=False, init=False)
     service: SessionsService | None = field(default=None, init=False)
     # Every agent this runtime serves, each deciding as its main session (`as_caller` rebinds per call).
     services: dict[str, SessionsService] = field(default_factory=dict, init=False)
@@ -353,7 +354,10 @@ class Runtime:
         return build_peer_app(host, bind=bind)
 
     def close(self) -> None:
-        if self.mirror is not None:
+        """Close the mirror; a second call does nothing (serve closes it at the end of the server's
+        lifespan, and again on its way out in case the lifespan never began)."""
+        if self.mirror is not None and not self._closed:
+            self._closed = True
             self.mirror.close()
 
 

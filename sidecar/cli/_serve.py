@@ -7,6 +7,8 @@ import importlib
 import logging
 import os
 import sys
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 
 import anyio
@@ -248,31 +250,60 @@ async def _serve(runtime: Runtime, args: argparse.Namespace) -> None:
     if banner:
         print(banner, file=sys.stderr)
         log.warning("%s", banner)
+    # The background tasks (mirror sync, decision-log writer, policy watcher, peers) run beside the server
+    # and stop when the server's lifespan ends, not after the server returns: `--transport http` runs
+    # uvicorn, which re-raises the SIGTERM it shut down for once it returns, and the process then ends
+    # before any code after it. Each sync marks its gateway's cursor no longer live as it stops, which
+    # needs the mirror still open, so the mirror closes only after them.
+    stop = anyio.CancelScope()
+    stopped = anyio.Event()
+
+    async def background_tasks() -> None:
+        try:
+            with stop:
+                async with anyio.create_task_group() as tasks:
+                    tasks.start_soon(runtime.keep_mirror_fresh)
+                    if args.peer_port is not None:
+                        tasks.start_soon(_serve_peers, runtime, args)
+                    tasks.start_soon(watcher.run)
+        finally:
+            stopped.set()
+
+    @asynccontextmanager
+    async def until_shutdown() -> AsyncIterator[object]:
+        try:
+            yield None
+        finally:
+            stop.cancel()
+            with anyio.CancelScope(shield=True):
+                await stopped.wait()
+            runtime.close()
+
     try:
-        async with anyio.create_task_group() as tasks:
+        async with anyio.create_task_group() as outer:
             # The home gateway connects (keep_mirror_fresh) while the MCP layer loads: its handshake is
             # mostly waiting for the gateway, and loading the MCP SDK is most of a cold start, so the
             # SDK is imported on a worker thread and the event loop meanwhile carries the handshake on.
-            tasks.start_soon(runtime.keep_mirror_fresh)
-            if args.peer_port is not None:
-                tasks.start_soon(_serve_peers, runtime, args)
-            tasks.start_soon(watcher.run)
-            await anyio.to_thread.run_sync(importlib.import_module, "sidecar.mcp")
+            outer.start_soon(background_tasks)
             try:
-                await _run_server(runtime, service, args)
+                await anyio.to_thread.run_sync(importlib.import_module, "sidecar.mcp")
+                await _run_server(runtime, service, args, until_shutdown)
             finally:
-                tasks.cancel_scope.cancel()
+                stop.cancel()
     finally:
-        # Only once the syncs have stopped: each marks its gateway's cursor no longer live as it ends,
-        # which needs the mirror still open (closed first, a stopped sidecar's mirror read "live").
         runtime.close()
 
 
-async def _run_server(runtime: Runtime, service: SessionsService, args: argparse.Namespace) -> None:
+async def _run_server(
+    runtime: Runtime,
+    service: SessionsService,
+    args: argparse.Namespace,
+    background: Callable[[], AbstractAsyncContextManager[object]],
+) -> None:
     from sidecar.cli import serving_started
     from sidecar.mcp import build_server
 
-    server = build_server(service)
+    server = build_server(service, background=background)
     serving_started()
     runtime.on_policy.append(server.policy_changed)
     if args.transport == "stdio":
